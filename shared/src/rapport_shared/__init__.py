@@ -1,0 +1,1 @@
+"""Rapport's shared library: event contracts and the reliability plumbing every service uses."""

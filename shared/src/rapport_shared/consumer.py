@@ -1,0 +1,283 @@
+"""Durable pull consumers that apply events with an exactly-once effect.
+
+Each fetched batch is applied in order inside one database transaction together with the
+consumer's bookkeeping (processed event ids and the stream-sequence checkpoint), and acked only
+after that transaction commits. Idempotency is by event id, not by sequence: a copy republished
+after JetStream's duplicate window gets a new sequence but the same id, and several replicas
+sharing one durable consumer may apply a batch's events in any interleaving.
+
+Failures: a message that is not a Rapport event (bad JSON, unknown type or version, data that
+does not validate) is dead-lettered at once. A handler that raises is retried with backoff;
+once the message has been delivered max_deliveries times it is dead-lettered with the error
+and the consumer moves on.
+"""
+
+import asyncio
+import contextlib
+import enum
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import structlog
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from rapport_shared.context import bound_context
+from rapport_shared.contracts.base import EventRegistry, UnknownEventType
+from rapport_shared.envelope import IncomingEvent, MalformedEvent, decode
+from rapport_shared.schema import checkpoints_table, dead_letters_table, processed_table
+from rapport_shared.subjects import event_subjects, stream_name
+
+log = structlog.get_logger(__name__)
+
+Handler = Callable[[AsyncConnection, IncomingEvent], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """One durable consumer on another (or the same) service's stream."""
+
+    durable: str
+    source_service: str
+    handlers: Mapping[str, Handler]
+    after_commit: Sequence[Callable[[], None]] = field(default=())
+
+    @property
+    def stream(self) -> str:
+        return stream_name(self.source_service)
+
+    @property
+    def filter_subjects(self) -> list[str]:
+        return [event_subjects(self.source_service, name) for name in sorted(self.handlers)]
+
+
+class _Outcome(enum.Enum):
+    DONE = "done"
+    RETRY = "retry"
+
+
+class ConsumerRunner:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        js: JetStreamContext,
+        registry: EventRegistry,
+        subscription: Subscription,
+        *,
+        batch_size: int = 100,
+        max_deliveries: int = 5,
+        retry_base_seconds: float = 0.2,
+        fetch_timeout: float = 1.0,
+        ack_wait_seconds: float = 30.0,
+    ) -> None:
+        self._engine = engine
+        self._js = js
+        self._registry = registry
+        self.subscription = subscription
+        self._batch_size = batch_size
+        self._max_deliveries = max_deliveries
+        self._retry_base = retry_base_seconds
+        self._fetch_timeout = fetch_timeout
+        self._ack_wait = ack_wait_seconds
+        self.applied = 0
+        self.dead_lettered = 0
+
+    @property
+    def name(self) -> str:
+        return self.subscription.durable
+
+    async def bind(self) -> JetStreamContext.PullSubscription:
+        """Create (or re-apply) the durable consumer on the owner's stream, never the stream."""
+        config = ConsumerConfig(
+            durable_name=self.name,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            filter_subjects=self.subscription.filter_subjects,
+            ack_wait=self._ack_wait,
+            max_deliver=-1,  # this runner decides when a message is dead
+            max_ack_pending=max(1000, self._batch_size * 4),
+        )
+        delay = 0.2
+        while True:
+            try:
+                await self._js.add_consumer(self.subscription.stream, config)
+                return await self._js.pull_subscribe_bind(
+                    durable=self.name, stream=self.subscription.stream
+                )
+            except NotFoundError:
+                # The owner has not declared its stream yet; it is not ours to declare.
+                log.info("waiting for stream", stream=self.subscription.stream, consumer=self.name)
+            except Exception as error:  # noqa: BLE001 - broker unavailable: keep trying
+                log.warning("consumer bind failed", consumer=self.name, error=repr(error))
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    async def run(self) -> None:
+        pull = await self.bind()
+        failures = 0
+        while True:
+            try:
+                messages = await pull.fetch(self._batch_size, timeout=self._fetch_timeout)
+            except TimeoutError:
+                continue
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # noqa: BLE001 - broker hiccup: fetch again
+                log.warning("fetch failed", consumer=self.name, error=repr(error))
+                await asyncio.sleep(0.5)
+                continue
+            try:
+                retry = await self.process(messages)
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # noqa: BLE001 - e.g. the database is unavailable
+                failures += 1
+                log.warning("batch failed", consumer=self.name, error=repr(error))
+                await _settle(messages, [])
+                await asyncio.sleep(min(self._retry_base * 2**failures, 10.0))
+                continue
+            if retry is not None:
+                await asyncio.sleep(min(self._retry_base * 2 ** (retry - 1), 10.0))
+
+    async def process(self, messages: Sequence[Msg]) -> int | None:
+        """Apply a batch. Returns the failing message's delivery count when it must be retried."""
+        handled: list[Msg] = []
+        retry_deliveries: int | None = None
+        async with self._engine.begin() as conn:
+            for message in messages:
+                if await self._apply(conn, message) is _Outcome.RETRY:
+                    retry_deliveries = message.metadata.num_delivered
+                    break
+                handled.append(message)
+            if handled:
+                last = max(m.metadata.sequence.stream for m in handled)
+                await self._save_checkpoint(conn, last)
+        await _settle(messages, handled)
+        for callback in self.subscription.after_commit:
+            callback()
+        return retry_deliveries
+
+    async def _apply(self, conn: AsyncConnection, message: Msg) -> _Outcome:
+        deliveries = message.metadata.num_delivered
+        try:
+            incoming = decode(message.data, self._registry)
+        except (MalformedEvent, UnknownEventType) as error:
+            await self._dead_letter(conn, message, None, str(error))
+            return _Outcome.DONE
+        handler = self.subscription.handlers.get(incoming.event_type)
+        if handler is None or await self._already_processed(conn, incoming.event_id):
+            return _Outcome.DONE
+        try:
+            async with conn.begin_nested():
+                with bound_context(
+                    incoming.correlation_id,
+                    causation_id=incoming.event_id,
+                    actor=f"consumer:{self.name}",
+                    traceparent=incoming.traceparent,
+                ):
+                    await handler(conn, incoming)
+                await conn.execute(
+                    insert(processed_table).values(
+                        consumer=self.name,
+                        event_id=incoming.event_id,
+                        processed_at=datetime.now(UTC),
+                    )
+                )
+        except IntegrityError as error:
+            if await self._already_processed(conn, incoming.event_id):
+                return _Outcome.DONE  # a replica applied it meanwhile
+            return await self._failed(conn, message, incoming, error, deliveries)
+        except Exception as error:  # noqa: BLE001 - a handler failure must not stop the consumer
+            return await self._failed(conn, message, incoming, error, deliveries)
+        self.applied += 1
+        return _Outcome.DONE
+
+    async def _failed(
+        self,
+        conn: AsyncConnection,
+        message: Msg,
+        incoming: IncomingEvent,
+        error: Exception,
+        deliveries: int,
+    ) -> _Outcome:
+        if deliveries >= self._max_deliveries:
+            await self._dead_letter(conn, message, incoming.event_id, repr(error))
+            return _Outcome.DONE
+        log.warning(
+            "handler failed, will retry",
+            consumer=self.name,
+            event_id=incoming.event_id,
+            deliveries=deliveries,
+            error=repr(error),
+        )
+        return _Outcome.RETRY
+
+    async def _already_processed(self, conn: AsyncConnection, event_id: str) -> bool:
+        found = await conn.execute(
+            select(processed_table.c.event_id).where(
+                processed_table.c.consumer == self.name, processed_table.c.event_id == event_id
+            )
+        )
+        return found.first() is not None
+
+    async def _dead_letter(
+        self, conn: AsyncConnection, message: Msg, event_id: str | None, error: str
+    ) -> None:
+        self.dead_lettered += 1
+        log.error(
+            "event dead-lettered",
+            consumer=self.name,
+            subject=message.subject,
+            stream_sequence=message.metadata.sequence.stream,
+            error=error,
+        )
+        await conn.execute(
+            insert(dead_letters_table).values(
+                consumer=self.name,
+                stream_sequence=message.metadata.sequence.stream,
+                subject=message.subject,
+                event_id=event_id,
+                headers=dict(message.headers or {}),
+                payload=message.data,
+                error=error,
+                deliveries=message.metadata.num_delivered,
+                dead_at=datetime.now(UTC),
+            )
+        )
+
+    async def _save_checkpoint(self, conn: AsyncConnection, sequence: int) -> None:
+        now = datetime.now(UTC)
+        table = checkpoints_table
+        result = await conn.execute(
+            update(table)
+            .where(table.c.consumer == self.name, table.c.stream_sequence < sequence)
+            .values(stream_sequence=sequence, updated_at=now)
+        )
+        if result.rowcount == 0:
+            exists = await conn.execute(
+                select(table.c.consumer).where(table.c.consumer == self.name)
+            )
+            if exists.first() is None:
+                await conn.execute(
+                    insert(table).values(
+                        consumer=self.name, stream_sequence=sequence, updated_at=now
+                    )
+                )
+
+
+async def _settle(messages: Sequence[Msg], handled: Sequence[Msg]) -> None:
+    """Ack what was committed; hand everything else back for immediate redelivery, in order."""
+    done = {id(m) for m in handled}
+    for message in messages:
+        with contextlib.suppress(Exception):  # an ack lost here only causes a harmless redelivery
+            if id(message) in done:
+                await message.ack()
+            else:
+                await message.nak()

@@ -1,0 +1,88 @@
+"""The base of every event contract and the registry that loads stored or received events.
+
+A contract is a pydantic model with a name, an owning service and a schema version. The registry
+maps (name, version) to the model and upcasts older stored versions before validating, so the rest
+of the code only ever sees the latest shape.
+"""
+
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Annotated, Any, ClassVar
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
+
+from rapport_shared.clinic import ClinicId
+
+# Ids of people (clients, counselors) come from the organisation's own systems: opaque, short,
+# and safe to put in a URL path.
+PersonId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=2000, strip_whitespace=True)]
+
+
+def _require_timezone(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("must include a time zone offset, e.g. 2026-11-22T09:00:00Z")
+    return value
+
+
+AwareDatetime = Annotated[datetime, AfterValidator(_require_timezone)]
+
+
+class EventContract(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_type: ClassVar[str]
+    service: ClassVar[str]
+    schema_version: ClassVar[int] = 1
+    # Private events stay in their service's store and never reach the bus.
+    public: ClassVar[bool] = True
+
+    clinic_id: ClinicId
+
+    @classmethod
+    def cloudevent_type(cls) -> str:
+        return f"rapport.{cls.service}.{cls.event_type}.v{cls.schema_version}"
+
+
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class UnknownEventType(LookupError):
+    """The registry has no contract for this event name or version: a permanent failure."""
+
+
+class EventRegistry:
+    def __init__(self, contracts: Iterable[type[EventContract]] = ()) -> None:
+        self._contracts: dict[str, type[EventContract]] = {}
+        self._upcasters: dict[tuple[str, int], Upcaster] = {}
+        for contract in contracts:
+            self.register(contract)
+
+    def register(self, contract: type[EventContract]) -> None:
+        self._contracts[contract.event_type] = contract
+
+    def register_upcaster(self, event_type: str, from_version: int, upcast: Upcaster) -> None:
+        """upcast turns the data of version from_version into version from_version + 1."""
+        self._upcasters[(event_type, from_version)] = upcast
+
+    def contract_for(self, event_type: str) -> type[EventContract]:
+        try:
+            return self._contracts[event_type]
+        except KeyError:
+            raise UnknownEventType(f"no contract for event type {event_type!r}") from None
+
+    def contracts(self) -> list[type[EventContract]]:
+        return list(self._contracts.values())
+
+    def load(self, event_type: str, schema_version: int, data: dict[str, Any]) -> EventContract:
+        contract = self.contract_for(event_type)
+        if schema_version > contract.schema_version:
+            raise UnknownEventType(
+                f"{event_type} v{schema_version} is newer than the known v{contract.schema_version}"
+            )
+        for version in range(schema_version, contract.schema_version):
+            upcast = self._upcasters.get((event_type, version))
+            if upcast is None:
+                raise UnknownEventType(f"no upcaster for {event_type} v{version}")
+            data = upcast(data)
+        return contract.model_validate(data)

@@ -1,0 +1,157 @@
+"""Append-only event store with optimistic concurrency and a transactional outbox.
+
+append() writes the events and, for public contracts, their outbox rows on the caller's
+connection: they commit or roll back together with whatever else the caller does in that
+transaction (projection updates, consumer checkpoints).
+"""
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from rapport_shared import envelope
+from rapport_shared.context import EventMetadata, current_metadata
+from rapport_shared.contracts.base import EventContract, EventRegistry
+from rapport_shared.schema import events_table, outbox_table
+
+
+class ConcurrencyConflict(Exception):
+    """The stream moved on since the caller read it: the command must be retried on fresh state."""
+
+    def __init__(self, stream_id: str, expected_version: int) -> None:
+        super().__init__(f"stream {stream_id} is no longer at version {expected_version}")
+        self.stream_id = stream_id
+        self.expected_version = expected_version
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    position: int
+    event_id: str
+    stream_id: str
+    version: int
+    occurred_at: datetime
+    metadata: dict[str, Any]
+    event: EventContract
+
+
+class EventStore:
+    def __init__(self, registry: EventRegistry) -> None:
+        self.registry = registry
+
+    async def append(
+        self,
+        conn: AsyncConnection,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[EventContract],
+        metadata: EventMetadata | None = None,
+    ) -> list[StoredEvent]:
+        """Append events after expected_version (0 for a new stream).
+
+        Raises ConcurrencyConflict when another writer got there first; the unique
+        (stream_id, version) constraint decides, so the check and the write are one step.
+        """
+        meta = (metadata or current_metadata()).as_dict()
+        now = datetime.now(UTC)
+        stored: list[StoredEvent] = []
+        async with conn.begin_nested():
+            try:
+                for offset, event in enumerate(events, start=1):
+                    stored.append(
+                        await self._insert(
+                            conn, stream_id, expected_version + offset, event, meta, now
+                        )
+                    )
+            except IntegrityError:
+                raise ConcurrencyConflict(stream_id, expected_version) from None
+        return stored
+
+    async def _insert(
+        self,
+        conn: AsyncConnection,
+        stream_id: str,
+        version: int,
+        event: EventContract,
+        meta: dict[str, Any],
+        now: datetime,
+    ) -> StoredEvent:
+        event_id = str(uuid.uuid4())
+        result = await conn.execute(
+            insert(events_table)
+            .values(
+                event_id=event_id,
+                stream_id=stream_id,
+                version=version,
+                event_type=event.event_type,
+                schema_version=event.schema_version,
+                clinic_id=event.clinic_id,
+                occurred_at=now,
+                data=event.model_dump(mode="json"),
+                metadata=meta,
+            )
+            .returning(events_table.c.position)
+        )
+        position = int(result.scalar_one())
+        if event.public:
+            message = envelope.encode(
+                event, event_id=event_id, stream_id=stream_id, occurred_at=now, metadata=meta
+            )
+            await conn.execute(
+                insert(outbox_table).values(
+                    position=position,
+                    subject=message.subject,
+                    headers=message.headers,
+                    payload=message.payload,
+                    created_at=now,
+                )
+            )
+        return StoredEvent(position, event_id, stream_id, version, now, meta, event)
+
+    async def load(self, conn: AsyncConnection, stream_id: str) -> list[StoredEvent]:
+        rows = await conn.execute(
+            select(events_table)
+            .where(events_table.c.stream_id == stream_id)
+            .order_by(events_table.c.version)
+        )
+        return [self._to_stored(row._mapping) for row in rows]
+
+    async def stream_version(self, conn: AsyncConnection, stream_id: str) -> int:
+        result = await conn.execute(
+            select(func.max(events_table.c.version)).where(events_table.c.stream_id == stream_id)
+        )
+        return int(result.scalar_one() or 0)
+
+    async def read_all(
+        self,
+        conn: AsyncConnection,
+        after_position: int = 0,
+        limit: int = 1000,
+        until: datetime | None = None,
+    ) -> list[StoredEvent]:
+        """Events in commit order, for projection rebuilds and temporal queries."""
+        query = select(events_table).where(events_table.c.position > after_position)
+        if until is not None:
+            query = query.where(events_table.c.occurred_at <= until)
+        rows = await conn.execute(query.order_by(events_table.c.position).limit(limit))
+        return [self._to_stored(row._mapping) for row in rows]
+
+    def _to_stored(self, row: Any) -> StoredEvent:
+        occurred_at = row["occurred_at"]
+        if occurred_at.tzinfo is None:  # SQLite hands back naive datetimes
+            occurred_at = occurred_at.replace(tzinfo=UTC)
+        return StoredEvent(
+            position=row["position"],
+            event_id=row["event_id"],
+            stream_id=row["stream_id"],
+            version=row["version"],
+            occurred_at=occurred_at,
+            metadata=row["metadata"],
+            event=self.registry.load(row["event_type"], row["schema_version"], row["data"]),
+        )

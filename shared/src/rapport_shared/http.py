@@ -1,0 +1,92 @@
+"""HTTP plumbing every service shares: RFC 9457 problem+json errors, correlation ids, health.
+
+Validation errors name each offending field as a dotted path (e.g. "plan.goals.0.due_date";
+path and query parameters by their own names).
+"""
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from rapport_shared.context import bound_context
+from rapport_shared.errors import DomainError
+from rapport_shared.eventstore import ConcurrencyConflict
+
+PROBLEM = "application/problem+json"
+CORRELATION_HEADER = "X-Correlation-Id"
+log = structlog.get_logger(__name__)
+
+
+def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in {"body", "path", "query", "header"}:
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+async def _validation_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = [{"field": _field_name(tuple(e["loc"])), "message": e["msg"]} for e in exc.errors()]
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+    return problem(422, "Invalid request", detail, errors=errors)
+
+
+async def _domain_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DomainError)
+    extra = {"errors": [{"field": exc.field, "message": exc.detail}]} if exc.field else {}
+    return problem(exc.status, exc.title, exc.detail, **extra)
+
+
+async def _conflict(_: Request, exc: Exception) -> Response:
+    return problem(409, "Concurrent modification", str(exc))
+
+
+async def _http_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return problem(exc.status_code, str(exc.detail), str(exc.detail))
+
+
+async def _unexpected(_: Request, exc: Exception) -> Response:
+    log.exception("unhandled error", error=repr(exc))
+    return problem(500, "Internal error", "The request could not be completed; it changed nothing.")
+
+
+def install_http_plumbing(app: FastAPI, is_ready: Callable[[], bool]) -> None:
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(ConcurrencyConflict, _conflict)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)
+
+    @app.middleware("http")
+    async def correlation(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        with bound_context(
+            request.headers.get(CORRELATION_HEADER),
+            actor=request.headers.get("X-Actor"),
+            traceparent=request.headers.get("traceparent"),
+        ) as correlation_id:
+            response = await call_next(request)
+        response.headers[CORRELATION_HEADER] = correlation_id
+        return response
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"])
+    async def readyz() -> Response:
+        if is_ready():
+            return JSONResponse({"status": "ready"})
+        return problem(503, "Not ready", "database not migrated or NATS not connected yet")

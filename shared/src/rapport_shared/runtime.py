@@ -1,0 +1,155 @@
+"""One service's running parts: database, event store, NATS, outbox relay, consumers, and the
+background loops the service adds. A service's bootstrap module builds one of these, registers
+its subscriptions and loops, and gets its FastAPI app from it."""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import structlog
+import uvicorn
+from fastapi import FastAPI
+from nats.aio.client import Client as NATS
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from rapport_shared.consumer import ConsumerRunner, Subscription
+from rapport_shared.contracts.base import EventRegistry
+from rapport_shared.db import create_engine
+from rapport_shared.eventstore import EventStore
+from rapport_shared.http import install_http_plumbing
+from rapport_shared.logging import configure_logging
+from rapport_shared.messaging import connect_with_retry, ensure_stream
+from rapport_shared.migrations import migrate
+from rapport_shared.outbox import OutboxRelay
+from rapport_shared.settings import ServiceSettings
+
+log = structlog.get_logger(__name__)
+
+BackgroundLoop = Callable[[], Awaitable[None]]
+
+
+class ServiceRuntime:
+    def __init__(
+        self,
+        name: str,
+        settings: ServiceSettings,
+        registry: EventRegistry,
+        migrations: Path,
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self.registry = registry
+        self.migrations = migrations
+        self.engine = create_engine(settings.resolved_database_url(name))
+        self.store = EventStore(registry)
+        self.subscriptions: list[Subscription] = []
+        self.consumers: list[ConsumerRunner] = []
+        self.relay: OutboxRelay | None = None
+        self.nc: NATS | None = None
+        self.migrated = False
+        self._loops: list[BackgroundLoop] = []
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def subscribe(self, subscription: Subscription) -> None:
+        self.subscriptions.append(subscription)
+
+    def add_loop(self, loop: BackgroundLoop) -> None:
+        self._loops.append(loop)
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction; the relay is woken once it has committed."""
+        async with self.engine.begin() as conn:
+            yield conn
+        self.notify_relay()
+
+    def notify_relay(self) -> None:
+        if self.relay is not None:
+            self.relay.notify()
+
+    def is_ready(self) -> bool:
+        return self.migrated and self.nc is not None and self.nc.is_connected
+
+    async def start(self) -> None:
+        configure_logging(self.name, self.settings.log_format, self.settings.log_level)
+        await migrate(self.engine, self.migrations)
+        self.migrated = True
+        for loop in self._loops:
+            self._spawn(loop())
+        self._spawn(self._connect_and_run())
+
+    async def _connect_and_run(self) -> None:
+        self.nc = await connect_with_retry(self.settings.nats_url, f"rapport-{self.name}")
+        js = self.nc.jetstream()
+        while True:
+            try:
+                await ensure_stream(js, self.name, self.settings.stream_replicas)
+                break
+            except Exception as error:  # noqa: BLE001 - JetStream may still be starting
+                log.warning("stream not ensured yet", error=repr(error))
+                await asyncio.sleep(1.0)
+        self.relay = OutboxRelay(
+            self.engine,
+            js,
+            batch_size=self.settings.relay_batch_size,
+            poll_interval=self.settings.relay_poll_interval_seconds,
+        )
+        self._spawn(self.relay.run())
+        for subscription in self.subscriptions:
+            runner = ConsumerRunner(
+                self.engine,
+                js,
+                self.registry,
+                subscription,
+                batch_size=self.settings.consumer_batch_size,
+                max_deliveries=self.settings.consumer_max_deliveries,
+                retry_base_seconds=self.settings.consumer_retry_base_seconds,
+            )
+            self.consumers.append(runner)
+            self._spawn(runner.run())
+        log.info("connected", nats=self.settings.nats_url)
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        async def guarded() -> None:
+            try:
+                await work
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("background task crashed")
+                raise
+
+        self._tasks.append(asyncio.create_task(guarded()))
+
+    async def stop(self) -> None:
+        """Stop fetching, flush what the outbox holds, then close."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        if self.relay is not None and self.nc is not None and self.nc.is_connected:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.relay.publish_batch(), 5.0)
+        if self.nc is not None:
+            with contextlib.suppress(Exception):
+                await self.nc.drain()
+        await self.engine.dispose()
+
+    def create_app(self, title: str) -> FastAPI:
+        @contextlib.asynccontextmanager
+        async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+            await self.start()
+            try:
+                yield
+            finally:
+                await self.stop()
+
+        app = FastAPI(title=title, lifespan=lifespan)
+        install_http_plumbing(app, self.is_ready)
+        app.state.runtime = self
+        return app
+
+
+def serve(app: FastAPI, settings: ServiceSettings) -> None:
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)

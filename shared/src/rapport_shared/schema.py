@@ -1,0 +1,94 @@
+"""Tables every service has: its event store, outbox, consumer bookkeeping and dead letters.
+
+Services declare their projection tables on a MetaData of their own.
+"""
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
+Position = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def add_core_tables(metadata: MetaData) -> dict[str, Table]:
+    events = Table(
+        "events",
+        metadata,
+        Column("position", Position, primary_key=True, autoincrement=True),
+        Column("event_id", String(36), nullable=False, unique=True),
+        Column("stream_id", String(200), nullable=False),
+        Column("version", Integer, nullable=False),
+        Column("event_type", String(100), nullable=False),
+        Column("schema_version", Integer, nullable=False),
+        Column("clinic_id", String(63), nullable=False),
+        Column("occurred_at", DateTime(timezone=True), nullable=False),
+        Column("data", JSON, nullable=False),
+        Column("metadata", JSON, nullable=False),
+        UniqueConstraint("stream_id", "version", name="uq_events_stream_version"),
+    )
+    Index("ix_events_clinic_time", events.c.clinic_id, events.c.occurred_at)
+    outbox = Table(
+        "outbox",
+        metadata,
+        Column("position", Position, primary_key=True),
+        Column("subject", String(300), nullable=False),
+        Column("headers", JSON, nullable=False),
+        Column("payload", LargeBinary, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+    )
+    checkpoints = Table(
+        "consumer_checkpoints",
+        metadata,
+        Column("consumer", String(100), primary_key=True),
+        Column("stream_sequence", BigInteger, nullable=False),
+        Column("updated_at", DateTime(timezone=True), nullable=False),
+    )
+    processed = Table(
+        "processed_events",
+        metadata,
+        Column("consumer", String(100), primary_key=True),
+        Column("event_id", String(100), primary_key=True),
+        Column("processed_at", DateTime(timezone=True), nullable=False),
+    )
+    dead_letters = Table(
+        "dead_letters",
+        metadata,
+        Column("id", Position, primary_key=True, autoincrement=True),
+        Column("consumer", String(100), nullable=False),
+        Column("stream_sequence", BigInteger, nullable=False),
+        Column("subject", String(300), nullable=False),
+        Column("event_id", String(100)),
+        Column("headers", JSON, nullable=False),
+        Column("payload", LargeBinary, nullable=False),
+        Column("error", Text, nullable=False),
+        Column("deliveries", Integer, nullable=False),
+        Column("dead_at", DateTime(timezone=True), nullable=False),
+    )
+    return {
+        "events": events,
+        "outbox": outbox,
+        "consumer_checkpoints": checkpoints,
+        "processed_events": processed,
+        "dead_letters": dead_letters,
+    }
+
+
+metadata = MetaData()
+_core = add_core_tables(metadata)
+events_table = _core["events"]
+outbox_table = _core["outbox"]
+checkpoints_table = _core["consumer_checkpoints"]
+processed_table = _core["processed_events"]
+dead_letters_table = _core["dead_letters"]

@@ -1,0 +1,36 @@
+"""Settings common to every service, read from the environment (prefix RAPPORT_).
+
+Suite-wide settings are RAPPORT_<NAME> (RAPPORT_NATS_URL); a service's own are
+RAPPORT_<SERVICE>_<NAME> (RAPPORT_GOALS_DATABASE_URL, RAPPORT_GOALS_PORT).
+"""
+
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings
+
+
+def suite_setting(name: str) -> AliasChoices:
+    return AliasChoices(f"RAPPORT_{name.upper()}")
+
+
+class ServiceSettings(BaseSettings):
+    nats_url: str = Field("nats://127.0.0.1:14222", validation_alias=suite_setting("nats_url"))
+    log_format: Literal["auto", "json", "console"] = Field(
+        "auto", validation_alias=suite_setting("log_format")
+    )
+    log_level: str = Field("info", validation_alias=suite_setting("log_level"))
+    stream_replicas: int = Field(1, ge=1, le=5, validation_alias=suite_setting("stream_replicas"))
+    data_dir: str = Field(".rapport", validation_alias=suite_setting("data_dir"))
+
+    host: str = "127.0.0.1"
+    port: int = 8100
+    database_url: str = ""
+    relay_poll_interval_seconds: float = Field(1.0, gt=0)
+    relay_batch_size: int = Field(500, ge=1)
+    consumer_batch_size: int = Field(100, ge=1)
+    consumer_max_deliveries: int = Field(5, ge=1)
+    consumer_retry_base_seconds: float = Field(0.2, gt=0)
+
+    def resolved_database_url(self, service: str) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir}/{service}.db"

@@ -1,0 +1,57 @@
+"""Helpers for the suite's tests: polling with a deadline instead of sleeping, and per-test
+databases (a SQLite file, or a fresh PostgreSQL database on the server under test)."""
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from sqlalchemy.engine import URL, make_url
+
+T = TypeVar("T")
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]], timeout: float = 10.0, interval: float = 0.05
+) -> T:
+    """Poll probe until it returns a truthy value; fail with the last value at the deadline."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = await probe()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s; last value: {last!r}")
+
+
+async def create_postgres_database(server_url: str) -> str:
+    """Create an empty database beside server_url's and return its SQLAlchemy asyncpg URL."""
+    import asyncpg
+
+    url = make_url(server_url)
+    name = f"rapport_test_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(_asyncpg_dsn(url))
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return url.set(drivername="postgresql+asyncpg", database=name).render_as_string(
+        hide_password=False
+    )
+
+
+async def drop_postgres_database(database_url: str) -> None:
+    import asyncpg
+
+    url = make_url(database_url)
+    conn = await asyncpg.connect(_asyncpg_dsn(url.set(database="postgres")))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def _asyncpg_dsn(url: URL) -> str:
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)

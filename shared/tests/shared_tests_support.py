@@ -1,0 +1,135 @@
+"""A tiny service made of the shared parts only: it appends goal-agreed events, and a consumer
+counts them into a projection table. The shared library's tests drive it."""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from uuid import UUID, uuid4
+
+from nats.aio.client import Client as NATS
+from rapport_shared import messaging
+from rapport_shared.consumer import ConsumerRunner, Subscription
+from rapport_shared.contracts import public_registry
+from rapport_shared.contracts.goals import GoalAgreed
+from rapport_shared.db import create_engine
+from rapport_shared.envelope import IncomingEvent
+from rapport_shared.eventstore import EventStore
+from rapport_shared.outbox import OutboxRelay
+from rapport_shared.schema import add_core_tables
+from sqlalchemy import Column, Integer, MetaData, String, Table, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+test_metadata = MetaData()
+add_core_tables(test_metadata)
+goal_counts = Table(
+    "goal_counts",
+    test_metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("goals", Integer, nullable=False),
+)
+
+POISON_DESCRIPTION = "poison"
+
+
+def goal(
+    client_id: str = "c1", description: str = "walk daily", clinic: str = "northside"
+) -> GoalAgreed:
+    return GoalAgreed(
+        clinic_id=clinic,
+        goal_id=uuid4(),
+        client_id=client_id,
+        counselor_id="k1",
+        description=description,
+        measure="days walked",
+        target="5 per week",
+        due_date=date(2030, 1, 1),
+        agreed_at=datetime.now(UTC),
+    )
+
+
+async def count_goal(conn: AsyncConnection, incoming: IncomingEvent) -> None:
+    event = incoming.contract
+    assert isinstance(event, GoalAgreed)
+    if event.description == POISON_DESCRIPTION:
+        raise RuntimeError("this event always fails")
+    row = (
+        await conn.execute(select(goal_counts).where(goal_counts.c.client_id == event.client_id))
+    ).first()
+    if row is None:
+        await conn.execute(goal_counts.insert().values(client_id=event.client_id, goals=1))
+    else:
+        await conn.execute(
+            goal_counts.update()
+            .where(goal_counts.c.client_id == event.client_id)
+            .values(goals=row.goals + 1)
+        )
+
+
+@dataclass
+class Pipeline:
+    engine: AsyncEngine
+    nc: NATS
+    store: EventStore
+    relay: OutboxRelay
+    consumer: ConsumerRunner
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def append_goal(self, event: GoalAgreed, stream: UUID | None = None) -> None:
+        async with self.engine.begin() as conn:
+            await self.store.append(conn, f"goal-{stream or event.goal_id}", 0, [event])
+        self.relay.notify()
+
+    async def counts(self) -> dict[str, int]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(goal_counts))
+            return {r.client_id: r.goals for r in rows}
+
+
+@contextlib.asynccontextmanager
+async def running_pipeline(
+    database_url: str, nats_url: str, *, max_deliveries: int = 3, start: bool = True
+) -> AsyncIterator[Pipeline]:
+    engine = create_engine(database_url)
+    async with engine.begin() as conn:
+        await conn.run_sync(test_metadata.create_all)
+    nc = await messaging.connect(nats_url, "test")
+    js = nc.jetstream()
+    await messaging.ensure_stream(js, "goals")
+    registry = public_registry()
+    subscription = Subscription(
+        durable="test-counter", source_service="goals", handlers={"goal-agreed": count_goal}
+    )
+    pipeline = Pipeline(
+        engine=engine,
+        nc=nc,
+        store=EventStore(registry),
+        relay=OutboxRelay(engine, js, poll_interval=0.2),
+        consumer=ConsumerRunner(
+            engine,
+            js,
+            registry,
+            subscription,
+            max_deliveries=max_deliveries,
+            retry_base_seconds=0.01,
+            fetch_timeout=0.2,
+        ),
+    )
+    if start:
+        pipeline.tasks = [
+            asyncio.create_task(pipeline.relay.run()),
+            asyncio.create_task(pipeline.consumer.run()),
+        ]
+    try:
+        yield pipeline
+    finally:
+        for task in pipeline.tasks:
+            task.cancel()
+        await asyncio.gather(*pipeline.tasks, return_exceptions=True)
+        await nc.close()
+        await engine.dispose()
+
+
+MIGRATIONS = Path(__file__).parent

@@ -1,0 +1,121 @@
+"""The reliability core against a real nats-server and a real database."""
+
+import asyncio
+from uuid import uuid4
+
+import pytest
+from rapport_shared.eventstore import ConcurrencyConflict
+from rapport_shared.natsserver import NatsServer
+from rapport_shared.schema import dead_letters_table, events_table, outbox_table
+from rapport_shared.testing import eventually
+from shared_tests_support import POISON_DESCRIPTION, goal, running_pipeline
+from sqlalchemy import func, select
+
+
+async def test_events_flow_from_outbox_to_consumer_projection(database_url, nats_server):
+    async with running_pipeline(database_url, nats_server.url) as p:
+        for _ in range(3):
+            await p.append_goal(goal("alice"))
+        await p.append_goal(goal("bob"))
+        assert await eventually(lambda: _counts_equal(p, {"alice": 3, "bob": 1}))
+        async with p.engine.connect() as conn:
+            assert (
+                await conn.execute(select(func.count()).select_from(outbox_table))
+            ).scalar() == 0
+
+
+async def _counts_equal(p, expected):
+    return await p.counts() == expected
+
+
+async def test_stale_write_is_refused_and_changes_nothing(database_url, nats_server):
+    async with running_pipeline(database_url, nats_server.url, start=False) as p:
+        stream = uuid4()
+        await p.append_goal(goal(), stream=stream)
+        with pytest.raises(ConcurrencyConflict):
+            await p.append_goal(goal(), stream=stream)  # also expects version 0
+        async with p.engine.connect() as conn:
+            events = (await conn.execute(select(func.count()).select_from(events_table))).scalar()
+            outbox = (await conn.execute(select(func.count()).select_from(outbox_table))).scalar()
+        assert (events, outbox) == (1, 1)
+
+
+async def test_concurrent_writers_on_one_stream_exactly_one_wins(database_url, nats_server):
+    async with running_pipeline(database_url, nats_server.url, start=False) as p:
+        stream = uuid4()
+        results = await asyncio.gather(
+            *(p.append_goal(goal(), stream=stream) for _ in range(5)), return_exceptions=True
+        )
+        conflicts = [r for r in results if isinstance(r, ConcurrencyConflict)]
+        assert len(conflicts) == 4
+        assert [r for r in results if r is None] == [None]
+
+
+async def test_committed_events_are_published_by_a_relay_started_later(database_url, nats_server):
+    async with running_pipeline(database_url, nats_server.url, start=False) as p:
+        for _ in range(5):
+            await p.append_goal(goal("carol"))
+    # A new process (relay and consumer) finds what the first left in the outbox.
+    async with running_pipeline(database_url, nats_server.url) as p:
+        assert await eventually(lambda: _counts_equal(p, {"carol": 5}))
+
+
+async def test_duplicates_and_redeliveries_change_nothing(database_url, nats_server):
+    async with running_pipeline(database_url, nats_server.url) as p:
+        await p.append_goal(goal("dana"))
+        assert await eventually(lambda: _counts_equal(p, {"dana": 1}))
+        stored = await p.nc.jetstream().get_last_msg(
+            "RAPPORT_GOALS", "rapport.northside.goals.goal-agreed"
+        )
+        js = p.nc.jetstream()
+        # Same message id: JetStream's duplicate window drops it.
+        ack = await js.publish(
+            stored.subject, stored.data, headers={"Nats-Msg-Id": stored.headers["Nats-Msg-Id"]}
+        )
+        assert ack.duplicate
+        # A fresh message id (as after the duplicate window): the consumer drops it by event id.
+        await js.publish(stored.subject, stored.data, headers={"Nats-Msg-Id": str(uuid4())})
+        await p.append_goal(goal("erin"))  # a marker behind the copy
+        assert await eventually(lambda: _counts_equal(p, {"dana": 1, "erin": 1}))
+        assert p.consumer.applied == 2
+
+
+async def test_poison_event_is_dead_lettered_and_later_events_still_apply(
+    database_url, nats_server
+):
+    async with running_pipeline(database_url, nats_server.url, max_deliveries=3) as p:
+        js = p.nc.jetstream()
+        await js.publish("rapport.northside.goals.goal-agreed", b"{not json")
+        await p.append_goal(goal("frank", description=POISON_DESCRIPTION))
+        await p.append_goal(goal("frank"))
+        assert await eventually(lambda: _counts_equal(p, {"frank": 1}))
+
+        async def dead_letters():
+            async with p.engine.connect() as conn:
+                return (await conn.execute(select(dead_letters_table).order_by("id"))).all()
+
+        rows = await eventually(lambda: _at_least(dead_letters, 2))
+        assert "not JSON" in rows[0].error
+        assert rows[0].deliveries == 1
+        assert "this event always fails" in rows[1].error
+        assert rows[1].deliveries == 3
+
+
+async def _at_least(probe, n):
+    rows = await probe()
+    return rows if len(rows) >= n else None
+
+
+async def test_relay_survives_a_broker_outage(database_url, tmp_path):
+    server = NatsServer(tmp_path / "nats").start()
+    try:
+        async with running_pipeline(database_url, server.url) as p:
+            await p.append_goal(goal("gina"))
+            assert await eventually(lambda: _counts_equal(p, {"gina": 1}))
+            server.stop()
+            for _ in range(3):
+                await p.append_goal(goal("gina"))  # accepted while the broker is down
+            server.start()
+            assert await eventually(lambda: _counts_equal(p, {"gina": 4}), timeout=30)
+    finally:
+        server.stop()
