@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+
 from rapport_shared.natsserver import NatsServer
 from rapport_shared.testing import create_postgres_database, drop_postgres_database
 

@@ -10,6 +10,9 @@ from pathlib import Path
 from uuid import UUID, uuid4
 
 from nats.aio.client import Client as NATS
+from sqlalchemy import Column, Integer, MetaData, String, Table, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
 from rapport_shared import messaging
 from rapport_shared.consumer import ConsumerRunner, Subscription
 from rapport_shared.contracts import public_registry
@@ -19,8 +22,6 @@ from rapport_shared.envelope import IncomingEvent
 from rapport_shared.eventstore import EventStore
 from rapport_shared.outbox import OutboxRelay
 from rapport_shared.schema import add_core_tables
-from sqlalchemy import Column, Integer, MetaData, String, Table, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 test_metadata = MetaData()
 add_core_tables(test_metadata)

@@ -4,12 +4,13 @@ import asyncio
 from uuid import uuid4
 
 import pytest
+from shared_tests_support import POISON_DESCRIPTION, goal, running_pipeline
+from sqlalchemy import func, select
+
 from rapport_shared.eventstore import ConcurrencyConflict
 from rapport_shared.natsserver import NatsServer
 from rapport_shared.schema import dead_letters_table, events_table, outbox_table
 from rapport_shared.testing import eventually
-from shared_tests_support import POISON_DESCRIPTION, goal, running_pipeline
-from sqlalchemy import func, select
 
 
 async def test_events_flow_from_outbox_to_consumer_projection(database_url, nats_server):

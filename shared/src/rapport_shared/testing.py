@@ -55,3 +55,30 @@ async def drop_postgres_database(database_url: str) -> None:
 
 def _asyncpg_dsn(url: URL) -> str:
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+class SmtpCollector:
+    """A real SMTP server (aiosmtpd) on a free port that keeps every message it is sent."""
+
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        from rapport_shared.natsserver import free_port
+
+        self.messages: list[tuple[list[str], bytes]] = []
+        self.port = free_port()
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    async def handle_DATA(self, _server: object, _session: object, envelope: object) -> str:  # noqa: N802
+        self.messages.append((list(envelope.rcpt_tos), bytes(envelope.content)))  # type: ignore[attr-defined]
+        return "250 Message accepted for delivery"
+
+    def to(self, address: str) -> list[bytes]:
+        return [content for recipients, content in self.messages if address in recipients]
+
+    def start(self) -> "SmtpCollector":
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        self._controller.stop()

