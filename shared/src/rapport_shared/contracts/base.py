@@ -29,7 +29,9 @@ AwareDatetime = Annotated[datetime, AfterValidator(_require_timezone)]
 
 
 class EventContract(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Tolerant reader: a field added in a compatible (same-version) change must not break older
+    # consumers, so unknown fields are ignored rather than refused.
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     event_type: ClassVar[str]
     service: ClassVar[str]

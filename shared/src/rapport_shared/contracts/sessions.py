@@ -10,7 +10,7 @@ from rapport_shared.contracts.base import AwareDatetime, EventContract, PersonId
 
 
 class AgreedGoal(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="ignore")
     description: ShortText
     measure: ShortText
     target: ShortText
@@ -18,7 +18,7 @@ class AgreedGoal(BaseModel):
 
 
 class AgreedHomework(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="ignore")
     instructions: ShortText
     due_at: AwareDatetime
     # Position of the goal in the same plan this homework serves, if any.
