@@ -4,12 +4,13 @@ its subscriptions and loops, and gets its FastAPI app from it."""
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import structlog
 import uvicorn
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from nats.aio.client import Client as NATS
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -20,6 +21,7 @@ from rapport_shared.eventstore import EventStore
 from rapport_shared.http import install_http_plumbing
 from rapport_shared.logging import configure_logging
 from rapport_shared.messaging import connect_with_retry, ensure_stream
+from rapport_shared.metrics import ServiceMetrics
 from rapport_shared.migrations import migrate
 from rapport_shared.outbox import OutboxRelay
 from rapport_shared.settings import ServiceSettings
@@ -48,6 +50,7 @@ class ServiceRuntime:
         self.relay: OutboxRelay | None = None
         self.nc: NATS | None = None
         self.migrated = False
+        self.metrics = ServiceMetrics()
         self._loops: list[BackgroundLoop] = []
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -148,6 +151,23 @@ class ServiceRuntime:
         app = FastAPI(title=title, lifespan=lifespan)
         install_http_plumbing(app, self.is_ready)
         app.state.runtime = self
+
+        @app.middleware("http")
+        async def measure(
+            request: Request, call_next: Callable[[Request], Awaitable[Response]]
+        ) -> Response:
+            started = time.perf_counter()
+            response = await call_next(request)
+            route = getattr(request.scope.get("route"), "path", "unmatched")
+            self.metrics.observe_request(request.method, route, response.status_code, started)
+            return response
+
+        @app.get("/metrics", tags=["health"], include_in_schema=False)
+        async def metrics() -> Response:
+            js = self.nc.jetstream() if self.nc is not None and self.nc.is_connected else None
+            body = await self.metrics.render(self.engine, js, self.consumers)
+            return Response(body, media_type="text/plain; version=0.0.4")
+
         return app
 
 
