@@ -171,33 +171,41 @@ class ConsumerRunner:
         except (MalformedEvent, UnknownEventType) as error:
             await self._dead_letter(conn, message, None, str(error))
             return _Outcome.DONE
-        handler = self.subscription.handlers.get(incoming.event_type)
-        if handler is None or await self._already_processed(conn, incoming.event_id):
-            return _Outcome.DONE
         try:
-            async with conn.begin_nested():
-                with bound_context(
-                    incoming.correlation_id,
-                    causation_id=incoming.event_id,
-                    actor=f"consumer:{self.name}",
-                    traceparent=incoming.traceparent,
-                ):
-                    await handler(conn, incoming)
-                await conn.execute(
-                    insert(processed_table).values(
-                        consumer=self.name,
-                        event_id=incoming.event_id,
-                        processed_at=datetime.now(UTC),
-                    )
-                )
+            await self.apply_event(conn, incoming)
         except IntegrityError as error:
             if await self._already_processed(conn, incoming.event_id):
                 return _Outcome.DONE  # a replica applied it meanwhile
             return await self._failed(conn, message, incoming, error, deliveries)
         except Exception as error:  # noqa: BLE001 - a handler failure must not stop the consumer
             return await self._failed(conn, message, incoming, error, deliveries)
-        self.applied += 1
         return _Outcome.DONE
+
+    async def apply_event(self, conn: AsyncConnection, incoming: IncomingEvent) -> bool:
+        """Apply one event in a savepoint with its processed-id record; False if already applied.
+
+        Raises what the handler raises (its writes rolled back). Also used to replay dead letters.
+        """
+        handler = self.subscription.handlers.get(incoming.event_type)
+        if handler is None or await self._already_processed(conn, incoming.event_id):
+            return False
+        async with conn.begin_nested():
+            with bound_context(
+                incoming.correlation_id,
+                causation_id=incoming.event_id,
+                actor=f"consumer:{self.name}",
+                traceparent=incoming.traceparent,
+            ):
+                await handler(conn, incoming)
+            await conn.execute(
+                insert(processed_table).values(
+                    consumer=self.name,
+                    event_id=incoming.event_id,
+                    processed_at=datetime.now(UTC),
+                )
+            )
+        self.applied += 1
+        return True
 
     async def _failed(
         self,

@@ -1,11 +1,11 @@
-"""Prometheus metrics of one service, served at /metrics.
-
-Figures that live in the database or the broker (backlog, lag, dead letters) are read when
-scraped rather than counted in the hot path, so they are right even across restarts and replicas.
-"""
+"""What a service can say about its own health: a snapshot read from the database and the
+broker (backlog, lag, dead letters), served as Prometheus metrics at /metrics and as JSON at
+/admin/status. Figures are read when asked for rather than counted in the hot path, so they are
+right across restarts and replicas."""
 
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from nats.js import JetStreamContext
@@ -17,6 +17,63 @@ from rapport_shared.consumer import ConsumerRunner
 from rapport_shared.schema import checkpoints_table, dead_letters_table, events_table, outbox_table
 
 Refresher = Callable[[AsyncConnection], Awaitable[None]]
+
+
+@dataclass
+class ConsumerState:
+    name: str
+    stream: str
+    lag: float | None
+    checkpoint: int | None
+    projection_lag_seconds: float
+    dead_letters: int
+
+
+@dataclass
+class ServiceSnapshot:
+    events: int
+    outbox_backlog: int
+    outbox_oldest_age_seconds: float
+    consumers: list[ConsumerState] = field(default_factory=list)
+
+
+async def take_snapshot(
+    engine: AsyncEngine, js: JetStreamContext | None, consumers: list[ConsumerRunner]
+) -> ServiceSnapshot:
+    now = datetime.now(UTC)
+    async with engine.connect() as conn:
+        events = (await conn.execute(select(func.count()).select_from(events_table))).scalar_one()
+        backlog, oldest = (
+            await conn.execute(select(func.count(), func.min(outbox_table.c.created_at)))
+        ).one()
+        dead: dict[str, int] = dict(
+            (
+                await conn.execute(
+                    select(dead_letters_table.c.consumer, func.count()).group_by(
+                        dead_letters_table.c.consumer
+                    )
+                )
+            )
+            .tuples()
+            .all()
+        )
+        checkpoints = {row.consumer: row for row in await conn.execute(select(checkpoints_table))}
+    snapshot = ServiceSnapshot(events, backlog, _age(now, oldest))
+    for runner in consumers:
+        lag = await _consumer_lag(js, runner)
+        checkpoint = checkpoints.get(runner.name)
+        behind_since = checkpoint.updated_at if checkpoint is not None else None
+        snapshot.consumers.append(
+            ConsumerState(
+                name=runner.name,
+                stream=runner.subscription.stream,
+                lag=lag,
+                checkpoint=checkpoint.stream_sequence if checkpoint is not None else None,
+                projection_lag_seconds=_age(now, behind_since) if lag else 0.0,
+                dead_letters=int(dead.get(runner.name, 0)),
+            )
+        )
+    return snapshot
 
 
 class ServiceMetrics:
@@ -51,47 +108,26 @@ class ServiceMetrics:
         self.dead_letters = Gauge(
             "rapport_dead_letters", "Dead-lettered events", ["consumer"], registry=r
         )
+        # Service-specific figures (e.g. reminders sent by channel) register a refresher.
         self.refreshers: list[Refresher] = []
 
     def observe_request(self, method: str, route: str, status: int, started: float) -> None:
         self.http_latency.labels(method, route, str(status)).observe(time.perf_counter() - started)
 
-    async def render(
-        self, engine: AsyncEngine, js: JetStreamContext | None, consumers: list[ConsumerRunner]
-    ) -> bytes:
-        now = datetime.now(UTC)
-        async with engine.connect() as conn:
-            self.events.set(
-                (await conn.execute(select(func.count()).select_from(events_table))).scalar_one()
+    async def render(self, engine: AsyncEngine, snapshot: ServiceSnapshot) -> bytes:
+        self.events.set(snapshot.events)
+        self.outbox_backlog.set(snapshot.outbox_backlog)
+        self.outbox_oldest_age.set(snapshot.outbox_oldest_age_seconds)
+        for consumer in snapshot.consumers:
+            self.consumer_lag.labels(consumer.name).set(
+                float("nan") if consumer.lag is None else consumer.lag
             )
-            backlog, oldest = (
-                await conn.execute(select(func.count(), func.min(outbox_table.c.created_at)))
-            ).one()
-            self.outbox_backlog.set(backlog)
-            self.outbox_oldest_age.set(_age(now, oldest))
-            dead = await conn.execute(
-                select(dead_letters_table.c.consumer, func.count()).group_by(
-                    dead_letters_table.c.consumer
-                )
-            )
-            for consumer, count in dead:
-                self.dead_letters.labels(consumer).set(count)
-            checkpoints = dict(
-                (
-                    await conn.execute(
-                        select(checkpoints_table.c.consumer, checkpoints_table.c.updated_at)
-                    )
-                )
-                .tuples()
-                .all()
-            )
-            for refresh in self.refreshers:
-                await refresh(conn)
-        for runner in consumers:
-            lag = await _consumer_lag(js, runner)
-            self.consumer_lag.labels(runner.name).set(lag)
-            behind_since = checkpoints.get(runner.name)
-            self.projection_lag.labels(runner.name).set(_age(now, behind_since) if lag else 0.0)
+            self.projection_lag.labels(consumer.name).set(consumer.projection_lag_seconds)
+            self.dead_letters.labels(consumer.name).set(consumer.dead_letters)
+        if self.refreshers:
+            async with engine.connect() as conn:
+                for refresh in self.refreshers:
+                    await refresh(conn)
         return generate_latest(self.registry)
 
 
@@ -103,11 +139,11 @@ def _age(now: datetime, then: datetime | None) -> float:
     return max((now - then).total_seconds(), 0.0)
 
 
-async def _consumer_lag(js: JetStreamContext | None, runner: ConsumerRunner) -> float:
+async def _consumer_lag(js: JetStreamContext | None, runner: ConsumerRunner) -> float | None:
     if js is None:
-        return float("nan")
+        return None
     try:
         info = await js.consumer_info(runner.subscription.stream, runner.name)
     except Exception:  # noqa: BLE001 - unknown while the broker is away
-        return float("nan")
+        return None
     return float(info.num_pending + info.num_ack_pending)

@@ -12,8 +12,10 @@ import structlog
 import uvicorn
 from fastapi import FastAPI, Request, Response
 from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from rapport_shared.admin import admin_router
 from rapport_shared.consumer import ConsumerRunner, Subscription
 from rapport_shared.contracts.base import EventRegistry
 from rapport_shared.db import create_engine
@@ -21,7 +23,7 @@ from rapport_shared.eventstore import EventStore
 from rapport_shared.http import install_http_plumbing
 from rapport_shared.logging import configure_logging
 from rapport_shared.messaging import connect_with_retry, ensure_stream
-from rapport_shared.metrics import ServiceMetrics
+from rapport_shared.metrics import ServiceMetrics, take_snapshot
 from rapport_shared.migrations import migrate
 from rapport_shared.outbox import OutboxRelay
 from rapport_shared.settings import ServiceSettings
@@ -29,6 +31,7 @@ from rapport_shared.settings import ServiceSettings
 log = structlog.get_logger(__name__)
 
 BackgroundLoop = Callable[[], Awaitable[None]]
+Rebuild = Callable[[], Awaitable[None]]
 
 
 class ServiceRuntime:
@@ -51,6 +54,7 @@ class ServiceRuntime:
         self.nc: NATS | None = None
         self.migrated = False
         self.metrics = ServiceMetrics()
+        self.projections: dict[str, Rebuild] = {}
         self._loops: list[BackgroundLoop] = []
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -59,6 +63,13 @@ class ServiceRuntime:
 
     def add_loop(self, loop: BackgroundLoop) -> None:
         self._loops.append(loop)
+
+    def add_projection(self, name: str, rebuild: Rebuild) -> None:
+        """Make a read model rebuildable by operators (POST /admin/projections/<name>/rebuild)."""
+        self.projections[name] = rebuild
+
+    def jetstream(self) -> JetStreamContext | None:
+        return self.nc.jetstream() if self.nc is not None and self.nc.is_connected else None
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -164,10 +175,11 @@ class ServiceRuntime:
 
         @app.get("/metrics", tags=["health"], include_in_schema=False)
         async def metrics() -> Response:
-            js = self.nc.jetstream() if self.nc is not None and self.nc.is_connected else None
-            body = await self.metrics.render(self.engine, js, self.consumers)
+            snapshot = await take_snapshot(self.engine, self.jetstream(), self.consumers)
+            body = await self.metrics.render(self.engine, snapshot)
             return Response(body, media_type="text/plain; version=0.0.4")
 
+        app.include_router(admin_router(self))
         return app
 
 

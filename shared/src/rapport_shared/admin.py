@@ -1,0 +1,124 @@
+"""Operator endpoints every service has (the `rapport` CLI drives them): status, dead letters
+(list, show, replay, discard) and projection rebuilds."""
+
+import dataclasses
+import time
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter, Response
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from rapport_shared.contracts.base import UnknownEventType
+from rapport_shared.envelope import MalformedEvent, decode
+from rapport_shared.errors import DomainError, InvalidState, NotFound
+from rapport_shared.metrics import take_snapshot
+from rapport_shared.schema import dead_letters_table
+
+if TYPE_CHECKING:
+    from rapport_shared.runtime import ServiceRuntime
+
+
+class ServiceUnavailable(DomainError):
+    status = 503
+    title = "Not ready"
+
+
+def admin_router(runtime: "ServiceRuntime") -> APIRouter:
+    router = APIRouter(prefix="/admin", tags=["admin"])
+
+    @router.get("/status")
+    async def status() -> dict[str, Any]:
+        snapshot = await take_snapshot(runtime.engine, runtime.jetstream(), runtime.consumers)
+        return {
+            "service": runtime.name,
+            "ready": runtime.is_ready(),
+            **dataclasses.asdict(snapshot),
+        }
+
+    @router.get("/dead-letters")
+    async def list_dead_letters(consumer: str | None = None) -> list[dict[str, Any]]:
+        query = select(dead_letters_table).order_by(dead_letters_table.c.id)
+        if consumer is not None:
+            query = query.where(dead_letters_table.c.consumer == consumer)
+        async with runtime.engine.connect() as conn:
+            return [_summary(row._mapping) for row in await conn.execute(query)]
+
+    @router.get("/dead-letters/{dead_letter_id}")
+    async def show_dead_letter(dead_letter_id: int) -> dict[str, Any]:
+        async with runtime.engine.connect() as conn:
+            row = await _dead_letter(conn, dead_letter_id)
+        return {
+            **_summary(row),
+            "headers": row["headers"],
+            "payload": bytes(row["payload"]).decode("utf-8", errors="replace"),
+        }
+
+    @router.post("/dead-letters/{dead_letter_id}/replay")
+    async def replay_dead_letter(dead_letter_id: int) -> dict[str, Any]:
+        """Run the event through its consumer's handler again, e.g. after a fix was deployed."""
+        async with runtime.transaction() as conn:
+            row = await _dead_letter(conn, dead_letter_id)
+            runner = next((c for c in runtime.consumers if c.name == row["consumer"]), None)
+            if runner is None:
+                raise ServiceUnavailable(f"consumer {row['consumer']} is not running yet")
+            try:
+                incoming = decode(bytes(row["payload"]), runtime.registry)
+            except (MalformedEvent, UnknownEventType) as error:
+                raise InvalidState(f"still not a valid event: {error}") from None
+            try:
+                applied = await runner.apply_event(conn, incoming)
+            except Exception as error:  # noqa: BLE001 - reported, and the dead letter stays
+                raise InvalidState(f"replay failed again: {error!r}") from None
+            await conn.execute(
+                delete(dead_letters_table).where(dead_letters_table.c.id == dead_letter_id)
+            )
+        return {"id": dead_letter_id, "replayed": applied, "already_applied": not applied}
+
+    @router.delete("/dead-letters/{dead_letter_id}", status_code=204)
+    async def discard_dead_letter(dead_letter_id: int) -> Response:
+        async with runtime.transaction() as conn:
+            await _dead_letter(conn, dead_letter_id)
+            await conn.execute(
+                delete(dead_letters_table).where(dead_letters_table.c.id == dead_letter_id)
+            )
+        return Response(status_code=204)
+
+    @router.post("/projections/{name}/rebuild")
+    async def rebuild(name: str) -> dict[str, Any]:
+        rebuild_projection = runtime.projections.get(name)
+        if rebuild_projection is None:
+            known = ", ".join(sorted(runtime.projections)) or "none"
+            raise NotFound(f"no projection {name!r} (known: {known})", field="name")
+        started = time.perf_counter()
+        await rebuild_projection()
+        return {"projection": name, "seconds": round(time.perf_counter() - started, 3)}
+
+    return router
+
+
+async def _dead_letter(conn: AsyncConnection, dead_letter_id: int) -> Any:
+    row = (
+        await conn.execute(
+            select(dead_letters_table).where(dead_letters_table.c.id == dead_letter_id)
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"no dead letter {dead_letter_id}")
+    return row._mapping
+
+
+def _summary(row: Any) -> dict[str, Any]:
+    return {
+        key: row[key]
+        for key in (
+            "id",
+            "consumer",
+            "stream_sequence",
+            "subject",
+            "event_id",
+            "error",
+            "deliveries",
+            "dead_at",
+        )
+    }
