@@ -7,9 +7,9 @@ after JetStream's duplicate window gets a new sequence but the same id, and seve
 sharing one durable consumer may apply a batch's events in any interleaving.
 
 Failures: a message that is not a Rapport event (bad JSON, unknown type or version, data that
-does not validate) is dead-lettered at once. A handler that raises is retried with backoff;
-once the message has been delivered max_deliveries times it is dead-lettered with the error
-and the consumer moves on.
+does not validate), or whose handler refuses it with a DomainError, is dead-lettered at once.
+Any other handler failure is retried with backoff; once the message has been delivered
+max_deliveries times it is dead-lettered with the error and the consumer moves on.
 """
 
 import asyncio
@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from rapport_shared.context import bound_context
 from rapport_shared.contracts.base import EventRegistry, UnknownEventType
 from rapport_shared.envelope import IncomingEvent, MalformedEvent, decode
+from rapport_shared.errors import DomainError
 from rapport_shared.schema import checkpoints_table, dead_letters_table, processed_table
 from rapport_shared.subjects import event_subjects, stream_name
 
@@ -177,6 +178,10 @@ class ConsumerRunner:
             if await self._already_processed(conn, incoming.event_id):
                 return _Outcome.DONE  # a replica applied it meanwhile
             return await self._failed(conn, message, incoming, error, deliveries)
+        except DomainError as error:
+            # The event breaks a rule of this service: retrying cannot change the answer.
+            await self._dead_letter(conn, message, incoming.event_id, repr(error))
+            return _Outcome.DONE
         except Exception as error:  # noqa: BLE001 - a handler failure must not stop the consumer
             return await self._failed(conn, message, incoming, error, deliveries)
         return _Outcome.DONE

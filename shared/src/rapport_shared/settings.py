@@ -7,7 +7,7 @@ RAPPORT_<SERVICE>_<NAME> (RAPPORT_GOALS_DATABASE_URL, RAPPORT_GOALS_PORT).
 from typing import Literal
 
 from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 def suite_setting(name: str) -> AliasChoices:
@@ -15,6 +15,9 @@ def suite_setting(name: str) -> AliasChoices:
 
 
 class ServiceSettings(BaseSettings):
+    # Tests and embedders pass suite-wide settings by field name (nats_url=...) despite aliases.
+    model_config = SettingsConfigDict(populate_by_name=True)
+
     nats_url: str = Field("nats://127.0.0.1:14222", validation_alias=suite_setting("nats_url"))
     log_format: Literal["auto", "json", "console"] = Field(
         "auto", validation_alias=suite_setting("log_format")

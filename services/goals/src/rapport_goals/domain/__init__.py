@@ -1,0 +1,1 @@
+"""The write side of goals and homework: commands in, events out, no I/O."""

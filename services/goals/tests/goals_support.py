@@ -1,0 +1,189 @@
+"""Helpers for the goals tests: the service in-process on a real database and nats-server, and
+this test playing the sessions service on RAPPORT_SESSIONS."""
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
+from sqlalchemy import Table, func, select
+
+from rapport_goals.bootstrap import build_app
+from rapport_goals.settings import GoalsSettings
+from rapport_goals.tables import PROJECTION_TABLES
+from rapport_shared import envelope, messaging
+from rapport_shared.contracts import public_registry
+from rapport_shared.contracts.sessions import AgreedGoal, AgreedHomework, SessionClosed
+from rapport_shared.envelope import IncomingEvent
+from rapport_shared.runtime import ServiceRuntime
+from rapport_shared.schema import events_table
+from rapport_shared.testing import eventually
+
+CLINIC = "northside"
+OTHER_CLINIC = "riverside"
+CLIENT = "client-ana"
+COUNSELOR = "dr-okafor"
+MAX_DELIVERIES = 2
+
+
+def goals_settings(database_url: str, nats_url: str) -> GoalsSettings:
+    return GoalsSettings(
+        database_url=database_url,
+        nats_url=nats_url,
+        relay_poll_interval_seconds=0.1,
+        consumer_max_deliveries=MAX_DELIVERIES,
+        consumer_retry_base_seconds=0.01,
+    )
+
+
+def agreed_goal(due_in_days: int = 30, description: str = "Walk three times a week") -> AgreedGoal:
+    return AgreedGoal(
+        description=description,
+        measure="walks logged",
+        target="3 per week",
+        due_date=date.today() + timedelta(days=due_in_days),
+    )
+
+
+def agreed_homework(due_at: datetime, goal_index: int | None = None) -> AgreedHomework:
+    return AgreedHomework(
+        instructions=f"Log each walk (due {due_at:%d %b %H:%M})",
+        due_at=due_at,
+        goal_index=goal_index,
+    )
+
+
+def session_closed(
+    goals: Sequence[AgreedGoal] = (),
+    homework: Sequence[AgreedHomework] = (),
+    *,
+    closed_at: datetime | None = None,
+    client_id: str = CLIENT,
+    clinic_id: str = CLINIC,
+) -> SessionClosed:
+    return SessionClosed(
+        clinic_id=clinic_id,
+        session_id=uuid.uuid4(),
+        client_id=client_id,
+        counselor_id=COUNSELOR,
+        closed_at=closed_at or datetime.now(UTC) - timedelta(minutes=5),
+        goals=tuple(goals),
+        homework=tuple(homework),
+    )
+
+
+@dataclass
+class RunningGoals:
+    app: FastAPI
+    http: httpx.AsyncClient
+    js: JetStreamContext
+    settings: GoalsSettings
+
+    @property
+    def runtime(self) -> ServiceRuntime:
+        runtime: ServiceRuntime = self.app.state.runtime
+        return runtime
+
+    async def publish_session_closed(
+        self, session: SessionClosed, event_id: str | None = None, msg_id: str | None = None
+    ) -> str:
+        """Publish as the sessions service would; returns the CloudEvent id."""
+        event_id = event_id or str(uuid.uuid4())
+        message = envelope.encode(
+            session,
+            event_id=event_id,
+            stream_id=f"session-{session.session_id}",
+            occurred_at=session.closed_at,
+            metadata={"correlation_id": str(uuid.uuid4())},
+        )
+        headers = {**message.headers, "Nats-Msg-Id": msg_id or event_id}
+        ack = await self.js.publish(message.subject, message.payload, headers=headers)
+        assert not ack.duplicate
+        return event_id
+
+    async def published(self) -> list[tuple[str, IncomingEvent]]:
+        """Everything on RAPPORT_GOALS so far, as (subject, decoded event), in stream order."""
+        try:
+            state = (await self.js.stream_info("RAPPORT_GOALS")).state
+        except NotFoundError:
+            return []
+        if state.messages == 0:
+            return []
+        registry = public_registry()
+        found = []
+        for sequence in range(state.first_seq, state.last_seq + 1):
+            message = await self.js.get_msg("RAPPORT_GOALS", sequence)
+            assert message.data is not None and message.subject is not None
+            found.append((message.subject, envelope.decode(message.data, registry)))
+        return found
+
+    async def published_count(self, n: int) -> list[tuple[str, IncomingEvent]]:
+        """Waits until exactly n events are on RAPPORT_GOALS and returns them."""
+
+        async def probe() -> list[tuple[str, IncomingEvent]] | None:
+            events = await self.published()
+            assert len(events) <= n, f"more than {n} events published: {events}"
+            return events if len(events) == n else None
+
+        return await eventually(probe, timeout=15)
+
+    async def rows(self, table: Table) -> list[dict[str, Any]]:
+        async with self.runtime.engine.connect() as conn:
+            result = await conn.execute(select(table).order_by(*table.primary_key.columns))
+            return [dict(row._mapping) for row in result]
+
+    async def projection_rows(self) -> dict[str, list[dict[str, Any]]]:
+        return {table.name: await self.rows(table) for table in PROJECTION_TABLES}
+
+    async def count(self, table: Table) -> int:
+        async with self.runtime.engine.connect() as conn:
+            return int((await conn.execute(select(func.count()).select_from(table))).scalar_one())
+
+    async def stored_event_count(self) -> int:
+        return await self.count(events_table)
+
+    async def client_homework(
+        self, n: int, client_id: str = CLIENT, clinic_id: str = CLINIC
+    ) -> list[dict[str, Any]]:
+        """Waits until the client's homework list holds n items and returns it."""
+
+        async def probe() -> list[dict[str, Any]] | None:
+            response = await self.http.get(f"/clinics/{clinic_id}/clients/{client_id}/homework")
+            assert response.status_code == 200, response.text
+            return response.json() if len(response.json()) == n else None
+
+        return await eventually(probe, timeout=15)
+
+
+@contextlib.asynccontextmanager
+async def running_goals(database_url: str, nats_url: str) -> AsyncIterator[RunningGoals]:
+    nc = await messaging.connect(nats_url, "test-as-sessions")
+    js = nc.jetstream()
+    # The sessions service owns RAPPORT_SESSIONS; here the test plays it.
+    await messaging.ensure_stream(js, "sessions")
+    settings = goals_settings(database_url, nats_url)
+    app = build_app(settings)
+    try:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+
+                async def ready() -> bool:
+                    return (await http.get("/readyz")).status_code == 200
+
+                await eventually(ready)
+                yield RunningGoals(app, http, js, settings)
+    finally:
+        await nc.close()
+
+
+def problem_fields(response: httpx.Response) -> list[str]:
+    """The fields a problem+json response names."""
+    assert response.headers["content-type"] == "application/problem+json", response.text
+    return [error["field"] for error in response.json().get("errors", [])]

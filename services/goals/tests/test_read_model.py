@@ -1,0 +1,98 @@
+"""The progress read model: its tables are what the migration creates, and a rebuild from the
+event store reaches exactly the rows the live projection wrote."""
+
+from datetime import UTC, datetime, timedelta
+
+from goals_support import (
+    CLINIC,
+    agreed_goal,
+    agreed_homework,
+    running_goals,
+    session_closed,
+)
+from sqlalchemy import delete, inspect, update
+
+from rapport_goals.tables import PROJECTION_TABLES, client_homework, goal_progress
+from rapport_shared.schema import metadata as core_metadata
+
+
+async def test_rebuild_from_the_store_equals_the_live_projection(database_url, nats_server):
+    now = datetime.now(UTC)
+    session = session_closed(
+        [agreed_goal(), agreed_goal(90, "Sleep by 23:00")],
+        [
+            agreed_homework(now - timedelta(hours=1), goal_index=0),
+            agreed_homework(now + timedelta(days=1), goal_index=1),
+            agreed_homework(now + timedelta(days=2)),
+        ],
+        closed_at=now - timedelta(days=1),
+    )
+    async with running_goals(database_url, nats_server.url) as goals:
+        await goals.publish_session_closed(session)
+        late, on_time, _ = await goals.client_homework(3)
+        direct_goal = (
+            await goals.http.post(
+                f"/clinics/{CLINIC}/goals",
+                json={
+                    "client_id": "client-ben",
+                    "counselor_id": "dr-okafor",
+                    "description": "Walk outside",
+                    "measure": "walks",
+                    "target": "3 a week",
+                    "due_date": str((now + timedelta(days=20)).date()),
+                },
+            )
+        ).json()
+        await goals.http.post(
+            f"/clinics/{CLINIC}/homework",
+            json={
+                "client_id": "client-ben",
+                "counselor_id": "dr-okafor",
+                "instructions": "Log each walk",
+                "due_at": (now + timedelta(days=1)).isoformat(),
+                "goal_id": direct_goal["goal_id"],
+            },
+        )
+        for homework in (late, on_time):
+            done = await goals.http.post(
+                f"/clinics/{CLINIC}/homework/{homework['homework_id']}/complete", json={}
+            )
+            assert done.status_code == 200, done.text
+        live = await goals.projection_rows()
+        assert [len(live[t.name]) for t in (goal_progress, client_homework)] == [3, 4]
+        assert {r["completed_on_time"] for r in live["goal_progress"]} == {0, 1}
+
+        # Damage the read model so a rebuild that did nothing could not pass.
+        async with goals.runtime.transaction() as conn:
+            await conn.execute(delete(client_homework))
+            await conn.execute(update(goal_progress).values(homework_assigned=99))
+
+        rebuilt = await goals.http.post("/admin/projections/progress/rebuild")
+        assert rebuilt.status_code == 200, rebuilt.text
+
+        assert await goals.stored_event_count() == 3 + 4 + 2
+        assert await goals.projection_rows() == live
+
+
+async def test_the_migration_creates_exactly_the_declared_tables(database_url, nats_server):
+    async with (
+        running_goals(database_url, nats_server.url) as goals,
+        goals.runtime.engine.connect() as conn,
+    ):
+        migrated = await conn.run_sync(lambda sync: _schema(inspect(sync)))
+    expected_tables = {t.name for t in PROJECTION_TABLES} | set(core_metadata.tables)
+    assert set(migrated) == expected_tables | {"alembic_version"}
+    for table in PROJECTION_TABLES:
+        columns, indexes = migrated[table.name]
+        assert columns == {(c.name, c.nullable) for c in table.columns}
+        assert indexes == {(i.name, tuple(c.name for c in i.columns)) for i in table.indexes}
+
+
+def _schema(inspector):
+    return {
+        name: (
+            {(c["name"], c["nullable"]) for c in inspector.get_columns(name)},
+            {(i["name"], tuple(i["column_names"])) for i in inspector.get_indexes(name)},
+        )
+        for name in inspector.get_table_names()
+    }

@@ -1,0 +1,29 @@
+"""The composition root: the one place that wires settings, runtime, consumers and API."""
+
+from functools import partial
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from rapport_sessions import api, projections
+from rapport_sessions.domain.events import sessions_registry
+from rapport_sessions.service_layer import handlers
+from rapport_sessions.settings import SessionsSettings
+from rapport_shared.runtime import ServiceRuntime
+
+SERVICE = "sessions"
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def build_runtime(settings: SessionsSettings) -> ServiceRuntime:
+    runtime = ServiceRuntime(SERVICE, settings, sessions_registry(), MIGRATIONS)
+    runtime.subscribe(handlers.notes_subscription())
+    # Operators: POST /admin/projections/notes/rebuild, or `rapport rebuild sessions.notes`.
+    runtime.add_projection("notes", partial(projections.rebuild, runtime))
+    return runtime
+
+
+def build_app(settings: SessionsSettings) -> FastAPI:
+    app = build_runtime(settings).create_app("Rapport sessions")
+    app.include_router(api.router)
+    return app

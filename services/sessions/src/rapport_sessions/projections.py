@@ -1,0 +1,172 @@
+"""The notes projection: the sessions' own events (applied inline, in the command's transaction)
+and the goals service's events (applied by the sessions-notes consumer) upsert one read model.
+
+Every update is an idempotent upsert keyed by the event's entity id, and the goals updates
+commute (an assignment never touches completed_at, a completion touches nothing else), so
+duplicates and out-of-order deliveries converge on the same rows.
+"""
+
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any
+
+from sqlalchemy import Table, delete, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from rapport_sessions.domain.events import NoteRecorded
+from rapport_sessions.domain.model import SessionStatus
+from rapport_sessions.replay import replay_stream
+from rapport_sessions.tables import (
+    PROJECTION_TABLES,
+    notes_goals,
+    notes_homework,
+    notes_sessions,
+    to_utc,
+)
+from rapport_shared.contracts.base import EventContract
+from rapport_shared.contracts.goals import GoalAgreed, HomeworkAssigned, HomeworkCompleted
+from rapport_shared.contracts.sessions import SessionClosed, SessionScheduled
+from rapport_shared.eventstore import EventStore
+from rapport_shared.runtime import ServiceRuntime
+
+NOTES_CONSUMER = "sessions-notes"
+REPLAY_PAGE = 1000
+
+
+async def project(conn: AsyncConnection, event: EventContract) -> None:
+    """Apply one event of any kind to the projection; kinds it does not show are ignored."""
+    apply = _UPDATES.get(type(event))
+    if apply is not None:
+        await apply(conn, event)
+
+
+async def session_scheduled(conn: AsyncConnection, event: SessionScheduled) -> None:
+    row = {
+        "session_id": event.session_id,
+        "clinic_id": event.clinic_id,
+        "client_id": event.client_id,
+        "counselor_id": event.counselor_id,
+        "starts_at": to_utc(event.starts_at),
+        "status": SessionStatus.SCHEDULED.value,
+        "has_note": False,
+    }
+    # A replayed copy must not reset the status or the note flag set by later events.
+    await _upsert(conn, notes_sessions, row, replace=())
+
+
+async def note_recorded(conn: AsyncConnection, event: NoteRecorded) -> None:
+    await _update_session(conn, event.session_id, has_note=True)
+
+
+async def session_closed(conn: AsyncConnection, event: SessionClosed) -> None:
+    await _update_session(
+        conn,
+        event.session_id,
+        status=SessionStatus.CLOSED.value,
+        closed_at=to_utc(event.closed_at),
+        next_session_at=None if event.next_session_at is None else to_utc(event.next_session_at),
+    )
+
+
+async def goal_agreed(conn: AsyncConnection, event: GoalAgreed) -> None:
+    if event.session_id is None:
+        return  # agreed outside a session: not part of any session's notes
+    row = {
+        "goal_id": event.goal_id,
+        "session_id": event.session_id,
+        "clinic_id": event.clinic_id,
+        "client_id": event.client_id,
+        "description": event.description,
+        "due_date": event.due_date,
+    }
+    await _upsert(conn, notes_goals, row, replace=row.keys() - {"goal_id"})
+
+
+async def homework_assigned(conn: AsyncConnection, event: HomeworkAssigned) -> None:
+    if event.session_id is None:
+        return
+    row = {
+        "homework_id": event.homework_id,
+        "clinic_id": event.clinic_id,
+        "client_id": event.client_id,
+        "session_id": event.session_id,
+        "goal_id": event.goal_id,
+        "instructions": event.instructions,
+        "due_at": to_utc(event.due_at),
+    }
+    await _upsert(conn, notes_homework, row, replace=row.keys() - {"homework_id"})
+
+
+async def homework_completed(conn: AsyncConnection, event: HomeworkCompleted) -> None:
+    # The completion may arrive before its assignment: keep it in a row of its own, which the
+    # assignment fills in later without touching completed_at.
+    row = {
+        "homework_id": event.homework_id,
+        "clinic_id": event.clinic_id,
+        "client_id": event.client_id,
+        "completed_at": to_utc(event.completed_at),
+    }
+    await _upsert(conn, notes_homework, row, replace=("completed_at",))
+
+
+_UPDATES: Mapping[type[EventContract], Callable[[AsyncConnection, Any], Awaitable[None]]] = {
+    SessionScheduled: session_scheduled,
+    NoteRecorded: note_recorded,
+    SessionClosed: session_closed,
+    GoalAgreed: goal_agreed,
+    HomeworkAssigned: homework_assigned,
+    HomeworkCompleted: homework_completed,
+}
+
+
+async def rebuild(runtime: ServiceRuntime) -> None:
+    """Clear the projection, then replay this service's events and the goals stream through the
+    same updates as live. One transaction that first locks the projection's tables: a live update
+    racing with it waits and lands on top of the rebuilt rows (the updates are idempotent)."""
+    if runtime.nc is None:
+        raise RuntimeError("rebuild needs the NATS connection: start the runtime first")
+    goals = next(s for s in runtime.subscriptions if s.durable == NOTES_CONSUMER)
+    async with runtime.transaction() as conn:
+        await _lock_projection(conn)
+        for table in PROJECTION_TABLES:
+            await conn.execute(delete(table))
+        await _replay_own_events(conn, runtime.store)
+        await replay_stream(conn, runtime.nc.jetstream(), runtime.registry, goals)
+
+
+async def _lock_projection(conn: AsyncConnection) -> None:
+    # SQLite transactions here begin IMMEDIATE and so already exclude every other writer.
+    if conn.dialect.name == "postgresql":
+        names = ", ".join(table.name for table in PROJECTION_TABLES)
+        await conn.execute(text(f"LOCK TABLE {names} IN EXCLUSIVE MODE"))
+
+
+async def _replay_own_events(conn: AsyncConnection, store: EventStore) -> None:
+    position = 0
+    while page := await store.read_all(conn, after_position=position, limit=REPLAY_PAGE):
+        for stored in page:
+            await project(conn, stored.event)
+        position = page[-1].position
+
+
+async def _update_session(conn: AsyncConnection, session_id: Any, **values: Any) -> None:
+    await conn.execute(
+        update(notes_sessions).where(notes_sessions.c.session_id == session_id).values(**values)
+    )
+
+
+async def _upsert(
+    conn: AsyncConnection, table: Table, row: Mapping[str, Any], replace: Iterable[str]
+) -> None:
+    """Insert row, or on a primary-key clash overwrite only the columns in replace."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(table).values(**row)
+    keys = [column.name for column in table.primary_key]
+    columns = sorted(replace)
+    if columns:
+        statement = statement.on_conflict_do_update(
+            index_elements=keys, set_={name: statement.excluded[name] for name in columns}
+        )
+    else:
+        statement = statement.on_conflict_do_nothing(index_elements=keys)
+    await conn.execute(statement)

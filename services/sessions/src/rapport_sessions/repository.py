@@ -1,0 +1,38 @@
+"""Sessions are stored as their event streams: loading replays a stream into the aggregate;
+saving appends the new event at the version it was loaded at (optimistic concurrency) and
+updates the notes projection in the same transaction."""
+
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from rapport_sessions.domain.model import Session, stream_id
+from rapport_sessions.projections import project
+from rapport_shared.contracts.base import EventContract
+from rapport_shared.errors import NotFound
+from rapport_shared.eventstore import EventStore
+
+
+async def load(
+    conn: AsyncConnection, store: EventStore, clinic_id: str, session_id: UUID
+) -> Session:
+    history = await store.load(conn, stream_id(session_id))
+    # Another clinic's session is exactly as unknown as a missing one.
+    if not history or history[0].event.clinic_id != clinic_id:
+        raise NotFound(f"no session {session_id} in clinic {clinic_id}", field="session_id")
+    return Session.from_history([stored.event for stored in history])
+
+
+async def exists(conn: AsyncConnection, store: EventStore, session_id: UUID) -> bool:
+    return await store.stream_version(conn, stream_id(session_id)) > 0
+
+
+async def save(
+    conn: AsyncConnection,
+    store: EventStore,
+    session_id: UUID,
+    expected_version: int,
+    event: EventContract,
+) -> None:
+    for stored in await store.append(conn, stream_id(session_id), expected_version, [event]):
+        await project(conn, stored.event)

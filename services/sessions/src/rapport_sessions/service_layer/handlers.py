@@ -1,0 +1,88 @@
+"""Command handlers (called by the API inside its transaction) and the event handlers the
+sessions-notes consumer calls for the goals service's events."""
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from rapport_sessions import projections, repository
+from rapport_sessions.domain import model
+from rapport_sessions.domain.model import Session
+from rapport_shared.consumer import Subscription
+from rapport_shared.contracts.base import EventContract
+from rapport_shared.contracts.goals import GoalAgreed, HomeworkAssigned, HomeworkCompleted
+from rapport_shared.contracts.sessions import AgreedGoal, AgreedHomework
+from rapport_shared.envelope import IncomingEvent
+from rapport_shared.errors import InvalidState
+from rapport_shared.eventstore import ConcurrencyConflict, EventStore
+
+
+async def schedule_session(
+    conn: AsyncConnection,
+    store: EventStore,
+    *,
+    clinic_id: str,
+    session_id: UUID,
+    client_id: str,
+    counselor_id: str,
+    starts_at: datetime,
+) -> Session:
+    if await repository.exists(conn, store, session_id):
+        raise InvalidState(f"session {session_id} already exists", field="session_id")
+    event = model.schedule(session_id, clinic_id, client_id, counselor_id, starts_at)
+    await repository.save(conn, store, session_id, 0, event)
+    return Session.from_history([event])
+
+
+async def record_note(
+    conn: AsyncConnection, store: EventStore, *, clinic_id: str, session_id: UUID, body: str
+) -> Session:
+    session = await repository.load(conn, store, clinic_id, session_id)
+    return await _commit(conn, store, session, session.record_note(body, _now()))
+
+
+async def close_session(
+    conn: AsyncConnection,
+    store: EventStore,
+    *,
+    clinic_id: str,
+    session_id: UUID,
+    expected_version: int | None,
+    next_session_at: datetime | None,
+    goals: Sequence[AgreedGoal],
+    homework: Sequence[AgreedHomework],
+) -> Session:
+    session = await repository.load(conn, store, clinic_id, session_id)
+    if expected_version is not None and expected_version != session.version:
+        # The caller decided on a state that has changed since (e.g. a newer note).
+        raise ConcurrencyConflict(model.stream_id(session_id), expected_version)
+    event = session.close(_now(), next_session_at, goals, homework)
+    return await _commit(conn, store, session, event)
+
+
+async def _commit(
+    conn: AsyncConnection, store: EventStore, session: Session, event: EventContract
+) -> Session:
+    await repository.save(conn, store, session.session_id, session.version, event)
+    session.apply(event)
+    return session
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def update_notes_projection(conn: AsyncConnection, incoming: IncomingEvent) -> None:
+    await projections.project(conn, incoming.contract)
+
+
+def notes_subscription() -> Subscription:
+    """The goals events the notes projection shows, consumed from RAPPORT_GOALS."""
+    shown = (GoalAgreed, HomeworkAssigned, HomeworkCompleted)
+    return Subscription(
+        durable=projections.NOTES_CONSUMER,
+        source_service="goals",
+        handlers={contract.event_type: update_notes_projection for contract in shown},
+    )
