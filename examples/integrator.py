@@ -1,12 +1,16 @@
 """An integrator's view of Rapport: print one clinic's events, with plain nats-py and nothing else.
 
     python examples/integrator.py --server nats://127.0.0.1:14222 --clinic northside
+    python examples/integrator.py --clinic northside --user northside --password ...   # tenants
 
 Each Rapport service owns one JetStream stream (RAPPORT_SESSIONS, RAPPORT_GOALS,
-RAPPORT_NOTIFICATIONS). This creates one durable pull consumer per stream, filtered on
-rapport.<clinic>.<service>.>, so a restart resumes where it stopped; an event is acked only after
-it has been handled (here: printed), so none is lost. Delivery is at least once: a crash between
-handling and ack redelivers the event, so an integrator de-duplicates by the CloudEvent `id`.
+RAPPORT_NOTIFICATIONS). This creates one durable pull consumer per stream, named
+<clinic>-integration and filtered on rapport.<clinic>.<service>.>, so a restart resumes where it
+stopped. Those are exactly the names and filters a per-clinic integrator user may use under
+deploy/nats/tenants.conf, which also requires replies on the clinic's own inbox prefix.
+An event is acked only after it has been handled (here: printed), so none is lost. Delivery is
+at least once: a crash between handling and ack redelivers the event, so an integrator
+de-duplicates by the CloudEvent `id`.
 """
 
 import argparse
@@ -20,14 +24,18 @@ from nats.js.errors import NotFoundError
 SERVICES = ("sessions", "goals", "notifications")
 
 
-async def follow(server: str, clinic: str, durable: str, max_idle: float | None) -> None:
-    nc = await nats.connect(server)
+async def follow(
+    server: str, clinic: str, max_idle: float | None, user: str | None, password: str | None
+) -> None:
+    nc = await nats.connect(server, user=user, password=password, inbox_prefix=f"_INBOX_{clinic}")
     js = nc.jetstream()
+    name = f"{clinic}-integration"
     pulls = []
     for service in SERVICES:
         stream = f"RAPPORT_{service.upper()}"
         config = ConsumerConfig(
-            durable_name=f"{durable}-{service}",
+            name=name,
+            durable_name=name,
             filter_subject=f"rapport.{clinic}.{service}.>",
             ack_policy=AckPolicy.EXPLICIT,
             deliver_policy=DeliverPolicy.ALL,
@@ -36,7 +44,7 @@ async def follow(server: str, clinic: str, durable: str, max_idle: float | None)
             await js.add_consumer(stream, config)
         except NotFoundError:
             continue  # that service has not published anything yet
-        pulls.append(await js.pull_subscribe_bind(durable=config.durable_name, stream=stream))
+        pulls.append(await js.pull_subscribe_bind(durable=name, stream=stream))
     idle = 0.0
     try:
         while max_idle is None or idle < max_idle:
@@ -66,7 +74,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--server", default="nats://127.0.0.1:14222")
     parser.add_argument("--clinic", required=True)
-    parser.add_argument("--durable", default="integrator")
+    parser.add_argument("--user", default=None)
+    parser.add_argument("--password", default=None)
     parser.add_argument(
         "--max-idle",
         type=float,
@@ -74,7 +83,7 @@ def main() -> None:
         help="exit after this many seconds without a new event",
     )
     args = parser.parse_args()
-    asyncio.run(follow(args.server, args.clinic, args.durable, args.max_idle))
+    asyncio.run(follow(args.server, args.clinic, args.max_idle, args.user, args.password))
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ async def test_example_prints_one_clinics_events_and_resumes_where_it_stopped(
     assert len(second) == 1 and '"client_id": "dev"' in second[0]  # durable: resumed, no repeats
 
 
-async def _run_example(url: str) -> list[str]:
+async def _run_example(url: str, *auth: str) -> list[str]:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         str(EXAMPLE),
@@ -39,6 +39,7 @@ async def _run_example(url: str) -> list[str]:
         url,
         "--clinic",
         "northside",
+        *auth,
         "--max-idle",
         "1.5",
         stdout=subprocess.PIPE,

@@ -5,6 +5,7 @@ without redeclaring them, so two declarers can never overwrite each other's conf
 """
 
 import asyncio
+from urllib.parse import urlsplit
 
 import nats
 import structlog
@@ -20,15 +21,36 @@ log = structlog.get_logger(__name__)
 DUPLICATE_WINDOW_SECONDS = 120.0
 
 
+def server_urls(url: str) -> list[str]:
+    """RAPPORT_NATS_URL may list several servers of a cluster, comma-separated."""
+    return [part.strip() for part in url.split(",") if part.strip()]
+
+
+def redacted(url: str) -> str:
+    """The URL(s) without user info, for logs: credentials never reach a log line."""
+    return ",".join(_without_user_info(u) for u in server_urls(url))
+
+
+def _without_user_info(url: str) -> str:
+    parts = urlsplit(url)
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+
+
 async def connect(url: str, name: str) -> NATS:
-    """Connect once; nats-py reconnects by itself after that, forever."""
+    """Connect once; nats-py reconnects by itself after that, forever.
+
+    Pings every few seconds so a frozen (not closed) server is noticed in seconds rather than
+    nats-py's default of minutes, and the client moves to another cluster node.
+    """
     return await nats.connect(
-        url,
+        servers=server_urls(url),
         name=name,
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.5,
         connect_timeout=2,
         allow_reconnect=True,
+        ping_interval=5,
+        max_outstanding_pings=2,
     )
 
 
@@ -38,7 +60,9 @@ async def connect_with_retry(url: str, name: str, stop: asyncio.Event | None = N
         try:
             return await connect(url, name)
         except Exception as error:  # noqa: BLE001 - any failure to connect is retried
-            log.warning("nats connect failed, retrying", url=url, error=str(error), delay=delay)
+            log.warning(
+                "nats connect failed, retrying", url=redacted(url), error=str(error), delay=delay
+            )
             if stop is not None and stop.is_set():
                 raise
             await asyncio.sleep(delay)

@@ -13,8 +13,9 @@ from typing import Any
 import structlog
 from nats.js import JetStreamContext
 from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from rapport_shared.db import is_sqlite
 from rapport_shared.schema import outbox_table
 
 log = structlog.get_logger(__name__)
@@ -63,38 +64,56 @@ class OutboxRelay:
 
     async def publish_batch(self) -> int:
         """Publish up to one batch; returns how many rows were published and removed."""
-        async with self._engine.begin() as conn:
-            # SKIP LOCKED lets several replicas relay one outbox without waiting on each other
-            # (PostgreSQL); SQLite has one writer at a time anyway and ignores the clause.
-            rows = (
-                await conn.execute(
-                    select(outbox_table)
-                    .order_by(outbox_table.c.position)
-                    .limit(self._batch_size)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
-            if not rows:
-                return 0
-            futures: list[asyncio.Future[Any]] = []
-            for row in rows:
-                futures.append(
-                    await self._js.publish_async(
-                        row.subject, bytes(row.payload), headers=dict(row.headers)
-                    )
-                )
-            results = await asyncio.wait_for(
-                asyncio.gather(*futures, return_exceptions=True), self._ack_timeout
-            )
-            done = [
-                row.position
-                for row, r in zip(rows, results, strict=True)
-                if not isinstance(r, BaseException)
-            ]
+        if is_sqlite(self._engine):
+            # SQLite has one writer at a time: holding its lock while waiting for acks would
+            # stall every command behind a slow broker. Read, publish, then delete; a row
+            # published twice (a crash in between) is dropped by the duplicate window.
+            async with self._engine.begin() as conn:
+                rows = await self._pending(conn)
+            done = await self._publish(rows)
             if done:
-                await conn.execute(delete(outbox_table).where(outbox_table.c.position.in_(done)))
+                async with self._engine.begin() as conn:
+                    await self._forget(conn, done)
+        else:
+            # PostgreSQL: SKIP LOCKED claims the rows for this relay until commit, so several
+            # replicas share one outbox without publishing the same rows, and nothing else waits.
+            async with self._engine.begin() as conn:
+                rows = await self._pending(conn, skip_locked=True)
+                done = await self._publish(rows)
+                await self._forget(conn, done)
         self.published += len(done)
         if len(done) < len(rows):
-            failed = next(r for r in results if isinstance(r, BaseException))
-            raise RuntimeError(f"{len(rows) - len(done)}/{len(rows)} publishes failed: {failed!r}")
+            raise RuntimeError(f"{len(rows) - len(done)}/{len(rows)} publishes not acknowledged")
         return len(done)
+
+    async def _pending(self, conn: AsyncConnection, skip_locked: bool = False) -> list[Any]:
+        query = select(outbox_table).order_by(outbox_table.c.position).limit(self._batch_size)
+        if skip_locked:
+            query = query.with_for_update(skip_locked=True)
+        return list((await conn.execute(query)).all())
+
+    async def _publish(self, rows: list[Any]) -> list[int]:
+        """Send every row, then await the acks together; returns the positions acknowledged."""
+        futures: list[asyncio.Future[Any]] = []
+        for row in rows:
+            futures.append(
+                await self._js.publish_async(
+                    row.subject, bytes(row.payload), headers=dict(row.headers)
+                )
+            )
+        if not futures:
+            return []
+        # Whatever is acked by the deadline counts, even if the rest of the batch is not.
+        await asyncio.wait(futures, timeout=self._ack_timeout)
+        for future in futures:
+            if not future.done():
+                future.cancel()
+        return [
+            row.position
+            for row, future in zip(rows, futures, strict=True)
+            if future.done() and not future.cancelled() and future.exception() is None
+        ]
+
+    async def _forget(self, conn: AsyncConnection, positions: list[int]) -> None:
+        if positions:
+            await conn.execute(delete(outbox_table).where(outbox_table.c.position.in_(positions)))

@@ -22,7 +22,7 @@ from rapport_shared.db import create_engine
 from rapport_shared.eventstore import EventStore
 from rapport_shared.http import install_http_plumbing
 from rapport_shared.logging import configure_logging
-from rapport_shared.messaging import connect_with_retry, ensure_stream
+from rapport_shared.messaging import connect_with_retry, ensure_stream, redacted
 from rapport_shared.metrics import ServiceMetrics, take_snapshot
 from rapport_shared.migrations import migrate
 from rapport_shared.outbox import OutboxRelay
@@ -122,7 +122,7 @@ class ServiceRuntime:
             )
             self.consumers.append(runner)
             self._spawn(runner.run())
-        log.info("connected", nats=self.settings.nats_url)
+        log.info("connected", nats=redacted(self.settings.nats_url))
 
     def _spawn(self, work: Awaitable[None]) -> None:
         async def guarded() -> None:

@@ -1,0 +1,206 @@
+"""Brokers for the broker tests: the shipped NATS configs, a local three-node JetStream cluster
+on loopback, and the shared library's event pipeline pointed at that cluster."""
+
+import asyncio
+import contextlib
+import json
+import time
+import urllib.request
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nats
+from nats.aio.client import Client as NATS
+from shared_tests_support import Pipeline, count_goal, test_metadata
+
+from rapport_shared import messaging
+from rapport_shared.consumer import ConsumerRunner, Subscription
+from rapport_shared.contracts import public_registry
+from rapport_shared.db import create_engine
+from rapport_shared.eventstore import EventStore
+from rapport_shared.natsserver import NatsServer, free_port
+from rapport_shared.outbox import OutboxRelay
+
+DEPLOY_NATS = Path(__file__).resolve().parents[1] / "deploy" / "nats"
+TENANTS_CONF = DEPLOY_NATS / "tenants.conf"
+
+TENANT_USERS = ("sessions", "goals", "notifications", "northside", "riverside", "admin")
+
+
+def tenant_password(user: str) -> str:
+    return f"{user}-test-secret"
+
+
+def tenant_env() -> dict[str, str]:
+    """The environment tenants.conf reads its passwords from."""
+    return {f"RAPPORT_NATS_{u.upper()}_PASSWORD": tenant_password(u) for u in TENANT_USERS}
+
+
+class ErrorLog:
+    """Keeps what the server reported through nats-py's error_cb (pass `record`). Permission
+    violations arrive there, lower-cased by the client:
+    'nats: permissions violation for subscription to "..."'."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    async def record(self, error: Exception) -> None:
+        self.messages.append(str(error))
+
+    async def reported(self, fragment: str) -> bool:
+        return any(fragment.lower() in m for m in self.messages)
+
+
+# --- a three-node cluster on loopback --------------------------------------------------------
+
+
+@dataclass
+class ClusterNode:
+    name: str
+    server: NatsServer
+    route_port: int
+    http_port: int
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def monitor(self, path: str) -> dict[str, Any] | None:
+        """GET a monitoring endpoint; None while the node is down or not ready."""
+        try:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{self.http_port}{path}", timeout=1
+            ) as response:
+                return dict(json.load(response))
+        except (OSError, ValueError):
+            return None
+
+
+@dataclass
+class NatsCluster:
+    """Three nats-server processes forming the JetStream cluster `rapport`, like
+    deploy/nats/cluster/ but on free loopback ports with one store directory per node."""
+
+    root: Path
+    nodes: list[ClusterNode] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        route_ports = [free_port() for _ in range(3)]
+        # Every node lists every route, itself included, as the shipped cluster.conf does.
+        routes = ", ".join(f"nats-route://127.0.0.1:{p}" for p in route_ports)
+        for index, route_port in enumerate(route_ports, start=1):
+            name = f"nats-{index}"
+            node_dir = self.root / name
+            node_dir.mkdir(parents=True, exist_ok=True)
+            http_port = free_port()
+            config = node_dir / "node.conf"
+            config.write_text(
+                f"server_name: {name}\n"
+                f"http: 127.0.0.1:{http_port}\n"
+                "cluster {\n"
+                "  name: rapport\n"
+                f"  listen: 127.0.0.1:{route_port}\n"
+                f"  routes: [{routes}]\n"
+                "}\n"
+            )
+            # NatsServer adds -a/-p/-js/-sd: client port and store directory per node.
+            server = NatsServer(node_dir / "store", config_file=config)
+            self.nodes.append(ClusterNode(name, server, route_port, http_port))
+
+    @property
+    def urls(self) -> list[str]:
+        return [node.url for node in self.nodes]
+
+    def node(self, name: str) -> ClusterNode:
+        return next(node for node in self.nodes if node.name == name)
+
+    def node_on_port(self, port: int) -> ClusterNode:
+        return next(node for node in self.nodes if node.server.port == port)
+
+    def start(self, timeout: float = 20.0) -> "NatsCluster":
+        for node in self.nodes:
+            node.server.start()
+        self.wait_for_meta_leader(timeout)
+        return self
+
+    def wait_for_meta_leader(self, timeout: float) -> str:
+        """Block until every live node is healthy (/healthz: JetStream and its meta group current)
+        and all agree on the meta leader."""
+        deadline = time.monotonic() + timeout
+        last: object = None
+        while time.monotonic() < deadline:
+            live = [n for n in self.nodes if n.server.process is not None]
+            reports = [n.monitor("/jsz") for n in live]
+            healthy = all(n.monitor("/healthz") is not None for n in live)
+            leaders = {str(r.get("meta_cluster", {}).get("leader", "")) for r in reports if r}
+            last = (healthy, leaders)
+            if healthy and None not in reports and len(leaders) == 1 and "" not in leaders:
+                return leaders.pop()
+            time.sleep(0.1)
+        raise TimeoutError(f"no JetStream meta leader within {timeout}s: {last!r}")
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.server.stop()
+
+
+# --- the shared pipeline against the cluster -------------------------------------------------
+
+
+async def connect_cluster(urls: list[str], name: str) -> NATS:
+    """Like rapport_shared.messaging.connect, but with every node's URL: the client can connect
+    and reconnect while any one node is down."""
+    return await nats.connect(
+        servers=urls,
+        name=name,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.2,
+        connect_timeout=2,
+        allow_reconnect=True,
+    )
+
+
+@contextlib.asynccontextmanager
+async def cluster_pipeline(
+    database_url: str, urls: list[str], *, replicas: int = 3, ack_wait_seconds: float = 30.0
+) -> AsyncIterator[Pipeline]:
+    """shared_tests_support.running_pipeline, connected to every node, with an R3 stream."""
+    engine = create_engine(database_url)
+    async with engine.begin() as conn:
+        await conn.run_sync(test_metadata.create_all)
+    nc = await connect_cluster(urls, "cluster-test")
+    js = nc.jetstream()
+    await messaging.ensure_stream(js, "goals", replicas=replicas)
+    registry = public_registry()
+    subscription = Subscription(
+        durable="test-counter", source_service="goals", handlers={"goal-agreed": count_goal}
+    )
+    pipeline = Pipeline(
+        engine=engine,
+        nc=nc,
+        store=EventStore(registry),
+        relay=OutboxRelay(engine, js, poll_interval=0.2),
+        consumer=ConsumerRunner(
+            engine,
+            js,
+            registry,
+            subscription,
+            retry_base_seconds=0.01,
+            fetch_timeout=0.2,
+            ack_wait_seconds=ack_wait_seconds,
+        ),
+    )
+    pipeline.tasks = [
+        asyncio.create_task(pipeline.relay.run()),
+        asyncio.create_task(pipeline.consumer.run()),
+    ]
+    try:
+        yield pipeline
+    finally:
+        for task in pipeline.tasks:
+            task.cancel()
+        await asyncio.gather(*pipeline.tasks, return_exceptions=True)
+        await nc.close()
+        await engine.dispose()

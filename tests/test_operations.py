@@ -1,0 +1,67 @@
+"""Operating a running suite: /metrics, /admin status, dead letters through the `rapport` CLI,
+and a projection rebuilt on demand that equals the live one."""
+
+import asyncio
+import os
+import subprocess
+import sys
+
+import httpx
+import nats
+
+from rapport_shared.testing import eventually
+
+
+async def rapport(suite, *args: str, ok: bool = True) -> tuple[str, str]:
+    env = {**os.environ}
+    for name, process in suite.items():
+        env[f"RAPPORT_{name.upper()}_URL"] = process.url
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "rapport_shared.cli",
+        *args,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert (process.returncode == 0) is ok, err.decode()
+    return out.decode(), err.decode()
+
+
+async def test_status_metrics_and_dead_letters_through_the_cli(running_suite, nats_server):
+    goals = running_suite["goals"]
+    nc = await nats.connect(nats_server.url)
+    try:
+        # A message on a subject the goals service consumes, that is no Rapport event.
+        await nc.jetstream().publish("rapport.northside.sessions.session-closed", b"{oops")
+    finally:
+        await nc.close()
+
+    async with httpx.AsyncClient(base_url=goals.url, timeout=10) as http:
+
+        async def dead_letters():
+            return (await http.get("/admin/dead-letters")).json()
+
+        [letter] = await eventually(dead_letters, timeout=20)
+        assert "not JSON" in letter["error"]
+
+        metrics = (await http.get("/metrics")).text
+        assert 'rapport_dead_letters{consumer="goals-plans"} 1.0' in metrics
+        assert "rapport_outbox_backlog 0.0" in metrics
+        assert "rapport_http_request_duration_seconds_bucket" in metrics
+
+    status, _ = await rapport(running_suite, "status")
+    assert "goals          ready" in status
+    assert "dead_letters=1" in status
+    listed, _ = await rapport(running_suite, "dlq", "list", "--service", "goals")
+    assert f"goals:{letter['id']}" in listed
+    shown, _ = await rapport(running_suite, "dlq", "show", str(letter["id"]), "--service", "goals")
+    assert "{oops" in shown
+    _, error = await rapport(
+        running_suite, "dlq", "replay", str(letter["id"]), "--service", "goals", ok=False
+    )
+    assert "still not a valid event" in error
+    await rapport(running_suite, "dlq", "discard", str(letter["id"]), "--service", "goals")
+    assert await rapport(running_suite, "dlq", "list", "--service", "goals") == ("", "")
