@@ -9,7 +9,7 @@ uv:
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
 
 sync: uv
-	$(UV) sync --locked
+	$(UV) sync --locked --compile-bytecode
 
 run: sync
 	$(UV) run --locked python scripts/run_suite.py
