@@ -1,10 +1,48 @@
-"""Events published by the goals service."""
+"""Events published by the goals service: goals, homework, measures and alliance alerts.
+
+Journal text written with a homework completion is private to the goals service and never here.
+"""
 
 from datetime import date
-from typing import ClassVar
+from typing import ClassVar, Literal
 from uuid import UUID
 
+from pydantic import Field
+
 from rapport_shared.contracts.base import AwareDatetime, EventContract, PersonId, ShortText
+from rapport_shared.contracts.sessions import (
+    GasLevel,
+    GoalHorizon,
+    GoalType,
+    HomeworkType,
+    Milestone,
+    Recurrence,
+)
+
+# FHIR Goal.lifecycleStatus and Goal.achievementStatus codes.
+LifecycleStatus = Literal[
+    "proposed",
+    "planned",
+    "accepted",
+    "active",
+    "on-hold",
+    "completed",
+    "cancelled",
+    "entered-in-error",
+    "rejected",
+]
+AchievementStatus = Literal[
+    "in-progress",
+    "improving",
+    "worsening",
+    "no-change",
+    "achieved",
+    "sustaining",
+    "not-achieved",
+    "no-progress",
+    "not-attainable",
+]
+Instrument = Literal["PHQ-9", "GAD-7", "ORS", "SRS"]
 
 
 class GoalAgreed(EventContract):
@@ -21,6 +59,60 @@ class GoalAgreed(EventContract):
     target: ShortText
     due_date: date
     agreed_at: AwareDatetime
+    type: GoalType = "behavioral"
+    horizon: GoalHorizon = "short-term"
+    priority: Literal["high", "medium", "low"] = "medium"
+    review_every_days: int | None = None
+    milestones: tuple[Milestone, ...] = ()
+    gas_scale: tuple[GasLevel, ...] | None = None
+    gas_weight: float = 1.0
+    lifecycle_status: LifecycleStatus = "active"
+    achievement_status: AchievementStatus = "in-progress"
+
+
+class GoalRevised(EventContract):
+    """Some of a goal's agreed terms changed; fields left None did not change."""
+
+    event_type: ClassVar[str] = "goal-revised"
+    service: ClassVar[str] = "goals"
+
+    goal_id: UUID
+    client_id: PersonId
+    revised_at: AwareDatetime
+    revised_by: PersonId
+    description: ShortText | None = None
+    measure: ShortText | None = None
+    target: ShortText | None = None
+    due_date: date | None = None
+    priority: Literal["high", "medium", "low"] | None = None
+    review_every_days: int | None = None
+    milestones: tuple[Milestone, ...] | None = None
+    gas_scale: tuple[GasLevel, ...] | None = None
+
+
+class GoalStatusChanged(EventContract):
+    event_type: ClassVar[str] = "goal-status-changed"
+    service: ClassVar[str] = "goals"
+
+    goal_id: UUID
+    client_id: PersonId
+    changed_at: AwareDatetime
+    lifecycle_status: LifecycleStatus
+    achievement_status: AchievementStatus
+
+
+class GoalReviewed(EventContract):
+    """A review of a goal; with a GAS scale, the level attained (-2 ... +2)."""
+
+    event_type: ClassVar[str] = "goal-reviewed"
+    service: ClassVar[str] = "goals"
+
+    goal_id: UUID
+    client_id: PersonId
+    counselor_id: PersonId
+    reviewed_at: AwareDatetime
+    attained_level: int | None = Field(default=None, ge=-2, le=2)
+    achievement_status: AchievementStatus
 
 
 class HomeworkAssigned(EventContract):
@@ -33,8 +125,12 @@ class HomeworkAssigned(EventContract):
     client_id: PersonId
     counselor_id: PersonId
     instructions: ShortText
+    # The due time of a one-off task, or of the first occurrence of a recurring one.
     due_at: AwareDatetime
     assigned_at: AwareDatetime
+    type: HomeworkType = "other"
+    recurrence: Recurrence | None = None
+    reminder_lead_minutes: int | None = None
 
 
 class HomeworkCompleted(EventContract):
@@ -44,12 +140,81 @@ class HomeworkCompleted(EventContract):
     homework_id: UUID
     goal_id: UUID | None = None
     client_id: PersonId
+    # For recurring homework, the occurrence this completion fulfils.
     due_at: AwareDatetime
     completed_at: AwareDatetime
+    self_rating: int | None = Field(default=None, ge=0, le=10)
+    # True when the homework has no occurrence left to do after this one.
+    final: bool = True
 
     @property
     def on_time(self) -> bool:
         return self.completed_at <= self.due_at
 
 
-GOALS_CONTRACTS: tuple[type[EventContract], ...] = (GoalAgreed, HomeworkAssigned, HomeworkCompleted)
+class HomeworkMissed(EventContract):
+    """An occurrence's due time passed unfulfilled."""
+
+    event_type: ClassVar[str] = "homework-missed"
+    service: ClassVar[str] = "goals"
+
+    homework_id: UUID
+    goal_id: UUID | None = None
+    client_id: PersonId
+    due_at: AwareDatetime
+    recorded_at: AwareDatetime
+
+
+class HomeworkCancelled(EventContract):
+    event_type: ClassVar[str] = "homework-cancelled"
+    service: ClassVar[str] = "goals"
+
+    homework_id: UUID
+    client_id: PersonId
+    cancelled_at: AwareDatetime
+
+
+class MeasureRecorded(EventContract):
+    """A standard measure's scores: item scores, total, band and change since the first one."""
+
+    event_type: ClassVar[str] = "measure-recorded"
+    service: ClassVar[str] = "goals"
+
+    measure_id: UUID
+    client_id: PersonId
+    counselor_id: PersonId | None = None
+    session_id: UUID | None = None
+    instrument: Instrument
+    items: tuple[int, ...]
+    total: int
+    band: str | None = None
+    recorded_at: AwareDatetime
+
+
+class AllianceAlertRaised(EventContract):
+    """A Session Rating Scale total below the threshold: the counselor should check in."""
+
+    event_type: ClassVar[str] = "alliance-alert-raised"
+    service: ClassVar[str] = "goals"
+
+    alert_id: UUID
+    measure_id: UUID
+    client_id: PersonId
+    counselor_id: PersonId
+    srs_total: int
+    threshold: int
+    raised_at: AwareDatetime
+
+
+GOALS_CONTRACTS: tuple[type[EventContract], ...] = (
+    GoalAgreed,
+    GoalRevised,
+    GoalStatusChanged,
+    GoalReviewed,
+    HomeworkAssigned,
+    HomeworkCompleted,
+    HomeworkMissed,
+    HomeworkCancelled,
+    MeasureRecorded,
+    AllianceAlertRaised,
+)
