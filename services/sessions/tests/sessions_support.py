@@ -12,11 +12,16 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 from nats.aio.client import Client as NATS
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, insert, select, update
 
 from rapport_sessions.bootstrap import build_app
 from rapport_sessions.settings import SessionsSettings
-from rapport_sessions.tables import PROJECTION_TABLES
+from rapport_sessions.tables import (
+    PREP_TABLES,
+    PROJECTION_TABLES,
+    notes_homework,
+    notes_sessions,
+)
 from rapport_shared import envelope, messaging
 from rapport_shared.contracts.base import EventContract
 from rapport_shared.runtime import ServiceRuntime
@@ -153,3 +158,25 @@ async def goals_producer(nats_url: str) -> AsyncIterator[GoalsProducer]:
         yield GoalsProducer(nc)
     finally:
         await nc.close()
+
+
+def instant(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+async def damage_projection(service: RunningService) -> None:
+    """Lose rows, corrupt others and add a stray one: a rebuild must undo all three."""
+    async with service.runtime.transaction() as conn:
+        for table in (notes_homework, *PREP_TABLES):
+            await conn.execute(delete(table))
+        await conn.execute(update(notes_sessions).values(has_note=False, status="scheduled"))
+        stray = {"clinic_id": CLINIC, "client_id": "alice", "counselor_id": "kim"}
+        await conn.execute(
+            insert(notes_sessions).values(
+                session_id=uuid.uuid4(),
+                starts_at=datetime.now(UTC),
+                status="closed",
+                has_note=True,
+                **stray,
+            )
+        )

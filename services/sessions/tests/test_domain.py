@@ -4,10 +4,10 @@ from datetime import UTC, date, datetime, timedelta
 from uuid import uuid4
 
 import pytest
-from pydantic import ValidationError
 
-from rapport_sessions.domain.events import MAX_NOTE_CHARS, NoteRecorded, sessions_registry
+from rapport_sessions.domain.events import NoteRecorded, sessions_registry
 from rapport_sessions.domain.model import Session, SessionStatus, schedule, stream_id
+from rapport_sessions.domain.notes import MAX_SECTION_CHARS
 from rapport_shared.contracts.sessions import AgreedGoal, AgreedHomework, SessionClosed
 from rapport_shared.errors import DomainError, InvalidState
 
@@ -43,6 +43,16 @@ def close(session: Session, **overrides: object) -> SessionClosed:
     return session.close(**arguments)  # type: ignore[arg-type]
 
 
+def free_note(session_id: object, text: str) -> NoteRecorded:
+    return NoteRecorded(
+        clinic_id="northside",
+        session_id=session_id,
+        format="free",
+        sections={"text": text},
+        recorded_at=NOW,
+    )
+
+
 def test_a_scheduled_session_is_rebuilt_from_its_first_event() -> None:
     starts_at = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
     event = schedule(uuid4(), "northside", "alice", "kim", starts_at)
@@ -63,7 +73,7 @@ def test_a_scheduled_session_is_rebuilt_from_its_first_event() -> None:
 
 
 def test_a_history_must_start_with_the_scheduling() -> None:
-    note = NoteRecorded(clinic_id="northside", session_id=uuid4(), body="x", recorded_at=NOW)
+    note = free_note(uuid4(), "x")
     with pytest.raises(ValueError, match="session-scheduled"):
         Session.from_history([note])
 
@@ -149,40 +159,56 @@ def test_homework_must_be_due_after_the_close() -> None:
 
 def test_a_note_can_be_recorded_before_and_after_closing_and_the_last_one_counts() -> None:
     session = scheduled_session()
-    first = session.record_note("first draft", NOW)
+    first = session.record_note("free", {"text": "first draft"}, NOW)
     session.apply(first)
     session.apply(close(session))
-    second = session.record_note("final text", NOW + timedelta(minutes=5))
+    second = session.record_note("free", {"text": "final text"}, NOW + timedelta(minutes=5))
     session.apply(second)
     assert session.note is not None
-    assert (session.note.body, session.note.recorded_at) == ("final text", second.recorded_at)
+    assert (session.note.sections, session.note.recorded_at) == (
+        {"text": "final text"},
+        second.recorded_at,
+    )
     assert (session.status, session.version) == (SessionStatus.CLOSED, 4)
 
 
 def test_rebuilding_from_history_gives_the_same_state_as_applying_live() -> None:
     live = scheduled_session()
     history = [schedule(live.session_id, "northside", "alice", "kim", live.starts_at)]
-    for event in (live.record_note("note", NOW), close(live)):
+    for event in (live.record_note("free", {"text": "note"}, NOW), close(live)):
         live.apply(event)
         history.append(event)
     assert Session.from_history(history) == live
 
 
-@pytest.mark.parametrize("body", ["", "   \n\t", "x" * (MAX_NOTE_CHARS + 1)])
+@pytest.mark.parametrize("body", ["", "   \n\t", "x" * (MAX_SECTION_CHARS + 1)])
 def test_a_note_body_must_say_something_and_fit(body: str) -> None:
-    with pytest.raises(ValidationError):
-        scheduled_session().record_note(body, NOW)
+    with pytest.raises(DomainError) as raised:
+        scheduled_session().record_note("free", {"text": body}, NOW)
+    assert (raised.value.field, raised.value.status) == ("sections.text", 422)
 
 
 def test_a_note_keeps_its_layout_up_to_the_limit() -> None:
-    body = "  S: slept better\n\n  O: calm" + "x" * (MAX_NOTE_CHARS - 28)
-    assert len(body) == MAX_NOTE_CHARS
-    assert scheduled_session().record_note(body, NOW).body == body
+    body = "  S: slept better\n\n  O: calm" + "x" * (MAX_SECTION_CHARS - 28)
+    assert len(body) == MAX_SECTION_CHARS
+    note = scheduled_session().record_note("free", {"text": body}, NOW)
+    assert note.sections == {"text": body}
 
 
 def test_the_note_event_is_private_and_loadable_from_the_store() -> None:
     assert NoteRecorded.public is False
     registry = sessions_registry()
-    note = NoteRecorded(clinic_id="northside", session_id=uuid4(), body="b", recorded_at=NOW)
-    assert registry.load("note-recorded", 1, note.model_dump(mode="json")) == note
+    note = free_note(uuid4(), "b")
+    assert registry.load("note-recorded", 2, note.model_dump(mode="json")) == note
     assert registry.contract_for("session-closed") is SessionClosed
+
+
+def test_a_stored_v1_note_with_a_body_loads_as_a_free_note() -> None:
+    session_id = uuid4()
+    data = {
+        "clinic_id": "northside",
+        "session_id": str(session_id),
+        "body": "  old text",
+        "recorded_at": NOW.isoformat(),
+    }
+    assert sessions_registry().load("note-recorded", 1, data) == free_note(session_id, "  old text")

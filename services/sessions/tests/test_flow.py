@@ -5,11 +5,18 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
-from sessions_support import CLINIC, OTHER_CLINIC, GoalsProducer, RunningService, later, plan
-from sqlalchemy import delete, insert, update
+from sessions_support import (
+    CLINIC,
+    OTHER_CLINIC,
+    GoalsProducer,
+    RunningService,
+    damage_projection,
+    instant,
+    later,
+    plan,
+)
 
 from rapport_sessions.projections import rebuild
-from rapport_sessions.tables import notes_homework, notes_sessions
 from rapport_shared.contracts.goals import GoalAgreed, HomeworkAssigned, HomeworkCompleted
 from rapport_shared.testing import eventually
 
@@ -99,12 +106,12 @@ async def test_notes_projection_follows_sessions_and_goals_events_and_rebuilds_e
         "homework": [],
     }
     assert (closed["status"], closed["has_note"]) == ("closed", True)
-    assert _instant(closed["next_session_at"]) == _instant(closing["next_session_at"])
+    assert instant(closed["next_session_at"]) == instant(closing["next_session_at"])
     assert closed["goals"] == [
         {"goal_id": str(goal.goal_id), "description": goal.description, "due_date": "2030-01-31"}
     ]
     assert [
-        (h["homework_id"], h["goal_id"], h["instructions"], _instant(h["due_at"]))
+        (h["homework_id"], h["goal_id"], h["instructions"], instant(h["due_at"]))
         for h in closed["homework"]
     ] == [
         (str(hw.homework_id), hw.goal_id and str(hw.goal_id), hw.instructions, hw.due_at)
@@ -112,7 +119,7 @@ async def test_notes_projection_follows_sessions_and_goals_events_and_rebuilds_e
     ]
     completions = [h["completed_at"] for h in closed["homework"]]
     assert completions[0] is None
-    assert _instant(completions[1]) == NOW + timedelta(hours=5)
+    assert instant(completions[1]) == NOW + timedelta(hours=5)
 
     other = (await service.http.get(f"/clinics/{OTHER_CLINIC}/clients/alice/notes")).json()
     assert [len(s["goals"]) for s in other["sessions"]] == [1]
@@ -120,7 +127,7 @@ async def test_notes_projection_follows_sessions_and_goals_events_and_rebuilds_e
     assert [(s["status"], s["goals"]) for s in bob["sessions"]] == [("scheduled", [])]
 
     live_rows = await service.projection_rows()
-    await _damage_projection(service)
+    await damage_projection(service)
     assert await service.projection_rows() != live_rows
     await rebuild(service.runtime)
     assert await service.projection_rows() == live_rows
@@ -131,23 +138,6 @@ async def _at_least(read: Any, n: int) -> bool:
     return bool(read() >= n)
 
 
-def _instant(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-async def _damage_projection(service: RunningService) -> None:
-    """Lose rows, corrupt others and add a stray one: a rebuild must undo all three."""
-    async with service.runtime.transaction() as conn:
-        await conn.execute(delete(notes_homework))
-        await conn.execute(update(notes_sessions).values(has_note=False, status="scheduled"))
-        stray = {"clinic_id": CLINIC, "client_id": "alice", "counselor_id": "kim"}
-        await conn.execute(
-            insert(notes_sessions).values(
-                session_id=uuid4(), starts_at=NOW, status="closed", has_note=True, **stray
-            )
-        )
-
-
 async def test_a_rebuild_without_a_goals_stream_replays_the_own_events(
     service: RunningService,
 ) -> None:
@@ -156,7 +146,7 @@ async def test_a_rebuild_without_a_goals_stream_replays_the_own_events(
     await service.http.post(f"{url}/notes", json={"body": "n"})
     await service.http.post(f"{url}/close", json=plan(goals=0, homework_goal_index=None))
     live_rows = await service.projection_rows()
-    await _damage_projection(service)
+    await damage_projection(service)
     await rebuild(service.runtime)  # RAPPORT_GOALS was never declared: nothing foreign to replay
     assert await service.projection_rows() == live_rows
     notes = (await service.http.get(f"/clinics/{CLINIC}/clients/carol/notes")).json()

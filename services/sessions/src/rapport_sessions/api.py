@@ -1,18 +1,21 @@
 """HTTP API: parse the request, run the handler in one transaction, shape the response."""
 
-from typing import Annotated
+from typing import Annotated, Self
 from uuid import UUID, uuid4
 
-from fastapi import APIRouter, Depends, Path, Request
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from rapport_sessions import views
-from rapport_sessions.domain.events import NoteBody
+from rapport_sessions import prep_brief, views
+from rapport_sessions.domain.model import MAX_REASON_CHARS
+from rapport_sessions.domain.notes import MAX_ADDENDUM_CHARS, MAX_SECTION_CHARS, NoteFormat
+from rapport_sessions.prep_brief import PrepBrief
 from rapport_sessions.service_layer import handlers
-from rapport_sessions.views import ClientNotes, SessionState
+from rapport_sessions.views import ClientNotes, ClientRecord, SessionState
 from rapport_shared.clinic import CLINIC_SLUG_PATTERN
 from rapport_shared.contracts.base import AwareDatetime, PersonId
-from rapport_shared.contracts.sessions import AgreedGoal, AgreedHomework
+from rapport_shared.contracts.sessions import AgreedGoal, AgreedHomework, CancellationReason
+from rapport_shared.errors import DomainError
 from rapport_shared.runtime import ServiceRuntime
 
 # Bounds keep one closing step (and so one event) a sensible size.
@@ -44,8 +47,51 @@ class ScheduleSession(Command):
     starts_at: AwareDatetime
 
 
+# Not stripped: a note's own layout (indentation, blank lines) is part of the record; but it must
+# say something, so at least one non-blank character is required.
+NoteBody = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_SECTION_CHARS, pattern=r"\S")
+]
+
+
 class RecordNote(Command):
-    body: NoteBody
+    """Either {format, sections} or, as before formats existed, {body} (a free-format note)."""
+
+    format: NoteFormat | None = None
+    sections: dict[str, str] | None = Field(None, max_length=10)
+    body: NoteBody | None = None
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> Self:
+        if self.body is not None and (self.format is not None or self.sections is not None):
+            raise DomainError("send either body or format and sections, not both", field="body")
+        if self.body is None and (self.format is None or self.sections is None):
+            missing = "format" if self.format is None else "sections"
+            raise DomainError(f"{missing} is required (or a free-text body)", field=missing)
+        return self
+
+    def as_format(self) -> tuple[str, dict[str, str]]:
+        if self.body is not None:
+            return "free", {"text": self.body}
+        assert self.format is not None and self.sections is not None  # checked above
+        return self.format, self.sections
+
+
+class CancelSession(Command):
+    reason: CancellationReason
+    explanation: str | None = Field(
+        None, max_length=MAX_REASON_CHARS, description="Free text; stays in this service"
+    )
+
+
+class SignNote(Command):
+    signed_by: PersonId
+
+
+class WriteAddendum(Command):
+    author: PersonId
+    reason: str = Field(max_length=MAX_REASON_CHARS)
+    text: str = Field(max_length=MAX_ADDENDUM_CHARS)
 
 
 class CloseSession(Command):
@@ -87,10 +133,82 @@ async def record_note(
     clinic_id: ClinicId, session_id: UUID, command: RecordNote, runtime: Runtime
 ) -> NoteReceipt:
     async with runtime.transaction() as conn:
+        note_format, sections = command.as_format()
         session = await handlers.record_note(
-            conn, runtime.store, clinic_id=clinic_id, session_id=session_id, body=command.body
+            conn,
+            runtime.store,
+            clinic_id=clinic_id,
+            session_id=session_id,
+            note_format=note_format,
+            sections=sections,
         )
     return NoteReceipt(session_id=session.session_id, version=session.version)
+
+
+@router.post("/sessions/{session_id}/notes/sign")
+async def sign_note(
+    clinic_id: ClinicId, session_id: UUID, command: SignNote, runtime: Runtime
+) -> SessionState:
+    async with runtime.transaction() as conn:
+        session = await handlers.sign_note(
+            conn,
+            runtime.store,
+            clinic_id=clinic_id,
+            session_id=session_id,
+            signed_by=command.signed_by,
+        )
+    return SessionState.of(session)
+
+
+@router.post("/sessions/{session_id}/notes/addenda", status_code=201)
+async def write_addendum(
+    clinic_id: ClinicId, session_id: UUID, command: WriteAddendum, runtime: Runtime
+) -> SessionState:
+    async with runtime.transaction() as conn:
+        session = await handlers.add_addendum(
+            conn,
+            runtime.store,
+            clinic_id=clinic_id,
+            session_id=session_id,
+            author=command.author,
+            reason=command.reason,
+            text=command.text,
+        )
+    return SessionState.of(session)
+
+
+@router.post("/sessions/{session_id}/start")
+async def start_session(clinic_id: ClinicId, session_id: UUID, runtime: Runtime) -> SessionState:
+    async with runtime.transaction() as conn:
+        session = await handlers.start_session(
+            conn, runtime.store, clinic_id=clinic_id, session_id=session_id
+        )
+    return SessionState.of(session)
+
+
+@router.post("/sessions/{session_id}/cancel")
+async def cancel_session(
+    clinic_id: ClinicId, session_id: UUID, command: CancelSession, runtime: Runtime
+) -> SessionState:
+    async with runtime.transaction() as conn:
+        session = await handlers.cancel_session(
+            conn,
+            runtime.store,
+            clinic_id=clinic_id,
+            session_id=session_id,
+            reason=command.reason,
+            explanation=command.explanation,
+        )
+    return SessionState.of(session)
+
+
+@router.post("/sessions/{session_id}/no-show")
+async def record_no_show(clinic_id: ClinicId, session_id: UUID, runtime: Runtime) -> SessionState:
+    async with runtime.transaction() as conn:
+        session = await handlers.record_no_show(
+            conn, runtime.store, clinic_id=clinic_id, session_id=session_id
+        )
+    return SessionState.of(session)
 
 
 @router.post("/sessions/{session_id}/close")
@@ -123,3 +241,20 @@ async def get_client_notes(
 ) -> ClientNotes:
     async with runtime.engine.connect() as conn:
         return await views.client_notes(conn, clinic_id, client_id)
+
+
+@router.get("/clients/{client_id}/prep-brief")
+async def get_prep_brief(clinic_id: ClinicId, client_id: ClientId, runtime: Runtime) -> PrepBrief:
+    async with runtime.engine.connect() as conn:
+        return await prep_brief.prep_brief(conn, runtime.store, clinic_id, client_id)
+
+
+@router.get("/clients/{client_id}/record")
+async def get_client_record(
+    clinic_id: ClinicId,
+    client_id: ClientId,
+    as_of: Annotated[AwareDatetime, Query(description="An aware time, e.g. 2026-11-22T09:00Z")],
+    runtime: Runtime,
+) -> ClientRecord:
+    async with runtime.engine.connect() as conn:
+        return await views.client_record(conn, runtime.store, clinic_id, client_id, as_of)

@@ -1,20 +1,21 @@
 """The notes projection: the sessions' own events (applied inline, in the command's transaction)
-and the goals service's events (applied by the sessions-notes consumer) upsert one read model.
+and the goals service's events (applied by the sessions-notes consumer) upsert one read model;
+the same consumer also feeds the prep-brief projection (prep_projection.py).
 
 Every update is an idempotent upsert keyed by the event's entity id, and the goals updates
 commute (an assignment never touches completed_at, a completion touches nothing else), so
 duplicates and out-of-order deliveries converge on the same rows.
 """
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from sqlalchemy import Table, delete, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import delete, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport_sessions.domain.events import NoteRecorded
 from rapport_sessions.domain.model import SessionStatus
+from rapport_sessions.prep_projection import PREP_UPDATES
 from rapport_sessions.replay import replay_stream
 from rapport_sessions.tables import (
     PROJECTION_TABLES,
@@ -23,9 +24,16 @@ from rapport_sessions.tables import (
     notes_sessions,
     to_utc,
 )
+from rapport_sessions.upsert import upsert
 from rapport_shared.contracts.base import EventContract
 from rapport_shared.contracts.goals import GoalAgreed, HomeworkAssigned, HomeworkCompleted
-from rapport_shared.contracts.sessions import SessionClosed, SessionScheduled
+from rapport_shared.contracts.sessions import (
+    SessionCancelled,
+    SessionClosed,
+    SessionNoShow,
+    SessionScheduled,
+    SessionStarted,
+)
 from rapport_shared.eventstore import EventStore
 from rapport_shared.runtime import ServiceRuntime
 
@@ -35,8 +43,7 @@ REPLAY_PAGE = 1000
 
 async def project(conn: AsyncConnection, event: EventContract) -> None:
     """Apply one event of any kind to the projection; kinds it does not show are ignored."""
-    apply = _UPDATES.get(type(event))
-    if apply is not None:
+    for apply in _UPDATES.get(type(event), ()):
         await apply(conn, event)
 
 
@@ -51,7 +58,7 @@ async def session_scheduled(conn: AsyncConnection, event: SessionScheduled) -> N
         "has_note": False,
     }
     # A replayed copy must not reset the status or the note flag set by later events.
-    await _upsert(conn, notes_sessions, row, replace=())
+    await upsert(conn, notes_sessions, row, replace=())
 
 
 async def note_recorded(conn: AsyncConnection, event: NoteRecorded) -> None:
@@ -68,6 +75,18 @@ async def session_closed(conn: AsyncConnection, event: SessionClosed) -> None:
     )
 
 
+async def session_started(conn: AsyncConnection, event: SessionStarted) -> None:
+    await _update_session(conn, event.session_id, status=SessionStatus.IN_PROGRESS.value)
+
+
+async def session_cancelled(conn: AsyncConnection, event: SessionCancelled) -> None:
+    await _update_session(conn, event.session_id, status=SessionStatus.CANCELLED.value)
+
+
+async def session_no_show(conn: AsyncConnection, event: SessionNoShow) -> None:
+    await _update_session(conn, event.session_id, status=SessionStatus.NO_SHOW.value)
+
+
 async def goal_agreed(conn: AsyncConnection, event: GoalAgreed) -> None:
     if event.session_id is None:
         return  # agreed outside a session: not part of any session's notes
@@ -79,7 +98,7 @@ async def goal_agreed(conn: AsyncConnection, event: GoalAgreed) -> None:
         "description": event.description,
         "due_date": event.due_date,
     }
-    await _upsert(conn, notes_goals, row, replace=row.keys() - {"goal_id"})
+    await upsert(conn, notes_goals, row, replace=row.keys() - {"goal_id"})
 
 
 async def homework_assigned(conn: AsyncConnection, event: HomeworkAssigned) -> None:
@@ -94,7 +113,7 @@ async def homework_assigned(conn: AsyncConnection, event: HomeworkAssigned) -> N
         "instructions": event.instructions,
         "due_at": to_utc(event.due_at),
     }
-    await _upsert(conn, notes_homework, row, replace=row.keys() - {"homework_id"})
+    await upsert(conn, notes_homework, row, replace=row.keys() - {"homework_id"})
 
 
 async def homework_completed(conn: AsyncConnection, event: HomeworkCompleted) -> None:
@@ -106,17 +125,28 @@ async def homework_completed(conn: AsyncConnection, event: HomeworkCompleted) ->
         "client_id": event.client_id,
         "completed_at": to_utc(event.completed_at),
     }
-    await _upsert(conn, notes_homework, row, replace=("completed_at",))
+    await upsert(conn, notes_homework, row, replace=("completed_at",))
 
 
-_UPDATES: Mapping[type[EventContract], Callable[[AsyncConnection, Any], Awaitable[None]]] = {
+Update = Callable[[AsyncConnection, Any], Awaitable[None]]
+
+_NOTES_UPDATES: Mapping[type[EventContract], Update] = {
     SessionScheduled: session_scheduled,
     NoteRecorded: note_recorded,
+    SessionStarted: session_started,
     SessionClosed: session_closed,
+    SessionCancelled: session_cancelled,
+    SessionNoShow: session_no_show,
     GoalAgreed: goal_agreed,
     HomeworkAssigned: homework_assigned,
     HomeworkCompleted: homework_completed,
 }
+_UPDATES: Mapping[type[EventContract], tuple[Update, ...]] = {
+    kind: tuple(apply for updates in (_NOTES_UPDATES, PREP_UPDATES) if (apply := updates.get(kind)))
+    for kind in {*_NOTES_UPDATES, *PREP_UPDATES}
+}
+# The goals events the sessions-notes consumer subscribes to.
+GOALS_SHOWN: tuple[type[EventContract], ...] = tuple(PREP_UPDATES)
 
 
 async def rebuild(runtime: ServiceRuntime) -> None:
@@ -153,20 +183,3 @@ async def _update_session(conn: AsyncConnection, session_id: Any, **values: Any)
     await conn.execute(
         update(notes_sessions).where(notes_sessions.c.session_id == session_id).values(**values)
     )
-
-
-async def _upsert(
-    conn: AsyncConnection, table: Table, row: Mapping[str, Any], replace: Iterable[str]
-) -> None:
-    """Insert row, or on a primary-key clash overwrite only the columns in replace."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(table).values(**row)
-    keys = [column.name for column in table.primary_key]
-    columns = sorted(replace)
-    if columns:
-        statement = statement.on_conflict_do_update(
-            index_elements=keys, set_={name: statement.excluded[name] for name in columns}
-        )
-    else:
-        statement = statement.on_conflict_do_nothing(index_elements=keys)
-    await conn.execute(statement)

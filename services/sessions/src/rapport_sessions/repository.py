@@ -1,7 +1,8 @@
 """Sessions are stored as their event streams: loading replays a stream into the aggregate;
-saving appends the new event at the version it was loaded at (optimistic concurrency) and
+saving appends the new events at the version it was loaded at (optimistic concurrency) and
 updates the notes projection in the same transaction."""
 
+from collections.abc import Sequence
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -32,7 +33,7 @@ async def save(
     store: EventStore,
     session_id: UUID,
     expected_version: int,
-    event: EventContract,
+    events: Sequence[EventContract],
 ) -> None:
-    for stored in await store.append(conn, stream_id(session_id), expected_version, [event]):
+    for stored in await store.append(conn, stream_id(session_id), expected_version, events):
         await project(conn, stored.event)

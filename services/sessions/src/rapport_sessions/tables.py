@@ -6,7 +6,18 @@ rows have no session_id yet and stay out of every view until the assignment fill
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Boolean, Column, Date, DateTime, Index, MetaData, String, Table, Uuid
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Uuid,
+)
 
 metadata = MetaData()
 
@@ -51,7 +62,90 @@ notes_homework = Table(
     Index("ix_notes_homework_session", "session_id"),
 )
 
-PROJECTION_TABLES = (notes_sessions, notes_goals, notes_homework)
+# The prep-brief projection (revision 0002). Goal facts are kept as a log, one row per fact
+# (agreed, revised, status, reviewed) keyed by the goal, the kind and its time: inserting a
+# redelivered fact changes nothing and the order of arrival does not matter, because the view
+# folds them in time order (domain/prep.py).
+prep_goal_facts = Table(
+    "prep_goal_facts",
+    metadata,
+    Column("goal_id", Uuid, primary_key=True),
+    Column("kind", String(10), primary_key=True),
+    Column("at", DateTime(timezone=True), primary_key=True),
+    Column("clinic_id", String(63), nullable=False),
+    Column("client_id", String(64), nullable=False),
+    Column("description", String(2000)),
+    Column("target", String(2000)),
+    Column("due_date", Date),
+    Column("lifecycle_status", String(20)),
+    Column("achievement_status", String(20)),
+    Column("gas_level", Integer),
+    Index("ix_prep_goal_facts_client", "clinic_id", "client_id"),
+)
+
+# An assignment and its cancellation touch disjoint columns, so either may arrive first.
+prep_homework = Table(
+    "prep_homework",
+    metadata,
+    Column("homework_id", Uuid, primary_key=True),
+    Column("clinic_id", String(63), nullable=False),
+    Column("client_id", String(64), nullable=False),
+    Column("goal_id", Uuid),
+    Column("instructions", String(2000)),
+    Column("due_at", DateTime(timezone=True)),
+    Column("cancelled_at", DateTime(timezone=True)),
+    Index("ix_prep_homework_client", "clinic_id", "client_id"),
+)
+
+# One row per occurrence and outcome ("done" or "missed"): a late completion of a missed
+# occurrence keeps both facts, and the view counts it as done.
+prep_homework_outcomes = Table(
+    "prep_homework_outcomes",
+    metadata,
+    Column("homework_id", Uuid, primary_key=True),
+    Column("due_at", DateTime(timezone=True), primary_key=True),
+    Column("outcome", String(10), primary_key=True),
+    Column("clinic_id", String(63), nullable=False),
+    Column("client_id", String(64), nullable=False),
+    Column("goal_id", Uuid),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("self_rating", Integer),
+    Index("ix_prep_homework_outcomes_client", "clinic_id", "client_id", "at"),
+)
+
+prep_measures = Table(
+    "prep_measures",
+    metadata,
+    Column("measure_id", Uuid, primary_key=True),
+    Column("clinic_id", String(63), nullable=False),
+    Column("client_id", String(64), nullable=False),
+    Column("instrument", String(10), nullable=False),
+    Column("total", Integer, nullable=False),
+    Column("band", String(100)),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Index("ix_prep_measures_client", "clinic_id", "client_id", "recorded_at"),
+)
+
+prep_alliance_alerts = Table(
+    "prep_alliance_alerts",
+    metadata,
+    Column("alert_id", Uuid, primary_key=True),
+    Column("clinic_id", String(63), nullable=False),
+    Column("client_id", String(64), nullable=False),
+    Column("srs_total", Integer, nullable=False),
+    Column("threshold", Integer, nullable=False),
+    Column("raised_at", DateTime(timezone=True), nullable=False),
+    Index("ix_prep_alliance_alerts_client", "clinic_id", "client_id", "raised_at"),
+)
+
+PREP_TABLES = (
+    prep_goal_facts,
+    prep_homework,
+    prep_homework_outcomes,
+    prep_measures,
+    prep_alliance_alerts,
+)
+PROJECTION_TABLES = (notes_sessions, notes_goals, notes_homework, *PREP_TABLES)
 
 
 def to_utc(moment: datetime) -> datetime:

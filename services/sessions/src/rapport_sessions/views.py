@@ -1,25 +1,51 @@
 """What the API reads: one session's full state (from its event stream, so the version is exact
-and the note body is included) and a client's notes (from the notes projection)."""
+and the note text, signature and addenda are included), a client's record as it stood at a
+moment (replaying the event store up to then) and a client's notes (from the notes projection)."""
 
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport_sessions import repository
 from rapport_sessions.domain.model import Session, SessionStatus
+from rapport_sessions.domain.notes import NoteRecord
 from rapport_sessions.tables import notes_goals, notes_homework, notes_sessions, to_utc
-from rapport_shared.contracts.sessions import AgreedGoal, AgreedHomework
+from rapport_shared.contracts.base import EventContract
+from rapport_shared.contracts.sessions import AgreedGoal, AgreedHomework, SessionScheduled
 from rapport_shared.eventstore import EventStore
+
+REPLAY_PAGE = 1000
 
 
 class NoteState(BaseModel):
-    body: str
+    format: str
+    sections: dict[str, str]
+    body: str | None = Field(None, description="A free-format note's text (the skeleton's shape)")
     recorded_at: datetime
+
+
+class SignatureState(BaseModel):
+    signed_by: str
+    signed_at: datetime
+    content_sha256: str
+
+
+class AddendumState(BaseModel):
+    author: str
+    reason: str
+    text: str
+    added_at: datetime
+
+
+class CancellationState(BaseModel):
+    cancelled_at: datetime
+    reason: str
+    explanation: str | None
 
 
 class SessionState(BaseModel):
@@ -31,6 +57,11 @@ class SessionState(BaseModel):
     status: SessionStatus
     version: int
     note: NoteState | None = None
+    signature: SignatureState | None = None
+    addenda: list[AddendumState] = []
+    started_at: datetime | None = None
+    cancellation: CancellationState | None = None
+    no_show_at: datetime | None = None
     closed_at: datetime | None = None
     next_session_at: datetime | None = None
     goals: list[AgreedGoal] = []
@@ -38,7 +69,7 @@ class SessionState(BaseModel):
 
     @classmethod
     def of(cls, session: Session) -> "SessionState":
-        note, closing = session.note, session.closing
+        closing, cancellation = session.closing, session.cancellation
         return cls(
             session_id=session.session_id,
             clinic_id=session.clinic_id,
@@ -47,12 +78,37 @@ class SessionState(BaseModel):
             starts_at=session.starts_at,
             status=session.status,
             version=session.version,
-            note=NoteState(body=note.body, recorded_at=note.recorded_at) if note else None,
+            **_note_fields(session.record),
+            started_at=session.started_at,
+            cancellation=CancellationState(**vars(cancellation)) if cancellation else None,
+            no_show_at=session.no_show_at,
             closed_at=closing.closed_at if closing else None,
             next_session_at=closing.next_session_at if closing else None,
             goals=list(closing.goals) if closing else [],
             homework=list(closing.homework) if closing else [],
         )
+
+
+def _note_fields(record: NoteRecord) -> dict[str, Any]:
+    note, signature = record.note, record.signature
+    return {
+        "note": None
+        if note is None
+        else NoteState(
+            format=note.format,
+            sections=dict(note.sections),
+            body=note.sections.get("text") if note.format == "free" else None,
+            recorded_at=note.recorded_at,
+        ),
+        "signature": SignatureState(**vars(signature)) if signature else None,
+        "addenda": [AddendumState(**vars(addendum)) for addendum in record.addenda],
+    }
+
+
+class ClientRecord(BaseModel):
+    client_id: str
+    as_of: datetime
+    sessions: list[SessionState]
 
 
 class GoalLine(BaseModel):
@@ -89,6 +145,39 @@ async def session_state(
     conn: AsyncConnection, store: EventStore, clinic_id: str, session_id: UUID
 ) -> SessionState:
     return SessionState.of(await repository.load(conn, store, clinic_id, session_id))
+
+
+async def client_record(
+    conn: AsyncConnection, store: EventStore, clinic_id: str, client_id: str, as_of: datetime
+) -> ClientRecord:
+    """The client's sessions as they stood at as_of: the store's events up to then, replayed.
+
+    A session's stream starts with its scheduling, which names the client, so the streams to
+    keep are known by the time their later events come by."""
+    histories: dict[str, list[EventContract]] = {}
+    position = 0
+    until = to_utc(as_of)
+    while page := await store.read_all(
+        conn, after_position=position, limit=REPLAY_PAGE, until=until
+    ):
+        for stored in page:
+            event = stored.event
+            if stored.stream_id in histories:
+                histories[stored.stream_id].append(event)
+            elif (
+                isinstance(event, SessionScheduled)
+                and event.clinic_id == clinic_id
+                and event.client_id == client_id
+            ):
+                histories[stored.stream_id] = [event]
+        position = page[-1].position
+    sessions = sorted(
+        (Session.from_history(history) for history in histories.values()),
+        key=lambda s: (s.starts_at, str(s.session_id)),
+    )
+    return ClientRecord(
+        client_id=client_id, as_of=as_of, sessions=[SessionState.of(s) for s in sessions]
+    )
 
 
 async def client_notes(conn: AsyncConnection, clinic_id: str, client_id: str) -> ClientNotes:

@@ -1,26 +1,34 @@
-"""The counseling session aggregate: scheduled, then closed with the plan counselor and client
-agreed. Commands check the rules and return the event that records the decision; the aggregate
-changes only by applying events, so it is rebuilt the same way from its stored history."""
+"""The counseling session aggregate: scheduled, then started and closed with the plan counselor
+and client agreed (or closed straight from scheduled, as the skeleton allowed), or cancelled, or
+recorded as a no-show. Its note can be recorded and replaced until it is signed; after that only
+addenda are added. Commands check the rules and return the events that record the decision; the
+aggregate changes only by applying events, so it is rebuilt the same way from its history."""
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
-from rapport_sessions.domain.events import NoteRecorded
+from rapport_sessions.domain import notes
+from rapport_sessions.domain.events import AddendumWritten, CancellationExplained, NoteRecorded
+from rapport_sessions.domain.notes import Addendum, Note, NoteRecord, Signature
+from rapport_sessions.domain.plan import check_plan
 from rapport_shared.contracts.base import EventContract
 from rapport_shared.contracts.sessions import (
     AgreedGoal,
     AgreedHomework,
+    CancellationReason,
+    NoteSigned,
+    SessionCancelled,
     SessionClosed,
+    SessionNoShow,
     SessionScheduled,
+    SessionStarted,
 )
 from rapport_shared.errors import DomainError, InvalidState
 
-# The last time zone to leave a calendar day is UTC-12: a due date counts as past only once that
-# day is over everywhere, so a counselor anywhere may set a goal due "today".
-_LATEST_UTC_OFFSET = timedelta(hours=12)
+MAX_REASON_CHARS = 2000
 
 
 def stream_id(session_id: UUID) -> str:
@@ -29,13 +37,21 @@ def stream_id(session_id: UUID) -> str:
 
 class SessionStatus(StrEnum):
     SCHEDULED = "scheduled"
+    IN_PROGRESS = "in-progress"
     CLOSED = "closed"
+    CANCELLED = "cancelled"
+    NO_SHOW = "no-show"
+
+
+# Which states each lifecycle command may leave from.
+_CLOSABLE = (SessionStatus.SCHEDULED, SessionStatus.IN_PROGRESS)
 
 
 @dataclass(frozen=True)
-class Note:
-    body: str
-    recorded_at: datetime
+class Cancellation:
+    cancelled_at: datetime
+    reason: CancellationReason
+    explanation: str | None = None
 
 
 @dataclass
@@ -47,8 +63,15 @@ class Session:
     starts_at: datetime
     status: SessionStatus = SessionStatus.SCHEDULED
     version: int = 1
-    note: Note | None = None
+    record: NoteRecord = field(default_factory=NoteRecord)
+    started_at: datetime | None = None
     closing: SessionClosed | None = None
+    cancellation: Cancellation | None = None
+    no_show_at: datetime | None = None
+
+    @property
+    def note(self) -> Note | None:
+        return self.record.note
 
     @classmethod
     def from_history(cls, events: Sequence[EventContract]) -> "Session":
@@ -67,21 +90,38 @@ class Session:
         return session
 
     def apply(self, event: EventContract) -> None:
-        if isinstance(event, NoteRecorded):
-            self.note = Note(event.body, event.recorded_at)
-        elif isinstance(event, SessionClosed):
-            self.status = SessionStatus.CLOSED
-            self.closing = event
-        else:
-            raise ValueError(f"a session does not apply {event.event_type}")
+        match event:
+            case NoteRecorded():
+                self.record.note = Note(event.format, dict(event.sections), event.recorded_at)
+            case NoteSigned():
+                self.record.signature = Signature(
+                    event.signed_by, event.signed_at, event.content_sha256
+                )
+            case AddendumWritten():
+                addendum = Addendum(event.author, event.reason, event.text, event.added_at)
+                self.record.addenda.append(addendum)
+            case SessionStarted():
+                self.status, self.started_at = SessionStatus.IN_PROGRESS, event.started_at
+            case SessionClosed():
+                self.status, self.closing = SessionStatus.CLOSED, event
+            case SessionCancelled():
+                self.status = SessionStatus.CANCELLED
+                self.cancellation = Cancellation(event.cancelled_at, event.reason)
+            case CancellationExplained() if self.cancellation is not None:
+                self.cancellation = Cancellation(
+                    self.cancellation.cancelled_at, self.cancellation.reason, event.explanation
+                )
+            case SessionNoShow():
+                self.status, self.no_show_at = SessionStatus.NO_SHOW, event.recorded_at
+            case _:
+                raise ValueError(f"a session does not apply {event.event_type}")
         self.version += 1
 
-    def record_note(self, body: str, recorded_at: datetime) -> NoteRecorded:
-        """One note per session: recording again replaces the text (the history keeps both).
-        Allowed after closing too, since notes are often finished after the client has left."""
-        return NoteRecorded(
-            clinic_id=self.clinic_id, session_id=self.session_id, body=body, recorded_at=recorded_at
-        )
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def start(self, started_at: datetime) -> SessionStarted:
+        self._require(SessionStatus.SCHEDULED, "start")
+        return SessionStarted(**self._people(), started_at=started_at)
 
     def close(
         self,
@@ -92,20 +132,100 @@ class Session:
     ) -> SessionClosed:
         if self.status is SessionStatus.CLOSED:
             raise InvalidState(f"session {self.session_id} is already closed")
-        if next_session_at is not None and next_session_at <= closed_at:
-            raise DomainError("the next session must be after the close", field="next_session_at")
-        _check_goals(goals, closed_at)
-        _check_homework(homework, len(goals), closed_at)
+        self._require(_CLOSABLE, "close")
+        check_plan(closed_at, next_session_at, goals, homework)
         return SessionClosed(
-            clinic_id=self.clinic_id,
-            session_id=self.session_id,
-            client_id=self.client_id,
-            counselor_id=self.counselor_id,
+            **self._people(),
             closed_at=closed_at,
             next_session_at=next_session_at,
             goals=tuple(goals),
             homework=tuple(homework),
         )
+
+    def cancel(
+        self, cancelled_at: datetime, reason: CancellationReason, explanation: str | None
+    ) -> list[EventContract]:
+        """The coded reason is public; the free-text explanation goes in a private event."""
+        self._require(SessionStatus.SCHEDULED, "cancel")
+        events: list[EventContract] = [
+            SessionCancelled(**self._people(), cancelled_at=cancelled_at, reason=reason)
+        ]
+        if explanation is not None:
+            _check_text(explanation, "explanation", MAX_REASON_CHARS)
+            events.append(
+                CancellationExplained(
+                    clinic_id=self.clinic_id, session_id=self.session_id, explanation=explanation
+                )
+            )
+        return events
+
+    def record_no_show(self, recorded_at: datetime) -> SessionNoShow:
+        self._require(SessionStatus.SCHEDULED, "record a no-show for")
+        if recorded_at < self.starts_at:
+            raise InvalidState("a no-show can only be recorded once the session was due to begin")
+        return SessionNoShow(**self._people(), recorded_at=recorded_at)
+
+    # --- the note --------------------------------------------------------------------------
+
+    def record_note(
+        self, note_format: str, sections: Mapping[str, str], recorded_at: datetime
+    ) -> NoteRecorded:
+        """One note per session: recording again replaces it (the history keeps both). Allowed
+        after closing too, since notes are often finished after the client has left; refused
+        once signed, and for a cancelled session, which has nothing to document."""
+        if self.record.signature is not None:
+            raise InvalidState("the note is signed: write an addendum instead")
+        if self.status is SessionStatus.CANCELLED:
+            raise InvalidState(f"session {self.session_id} was cancelled")
+        return NoteRecorded(
+            clinic_id=self.clinic_id,
+            session_id=self.session_id,
+            format=note_format,
+            sections=notes.check_sections(note_format, sections),
+            recorded_at=recorded_at,
+        )
+
+    def sign_note(self, signed_by: str, signed_at: datetime) -> NoteSigned:
+        note = self.record.note
+        if note is None:
+            raise InvalidState("there is no note to sign")
+        if self.record.signature is not None:
+            raise InvalidState("the note is already signed")
+        digest = notes.content_sha256(self.session_id, note.format, note.sections)
+        return NoteSigned(
+            **self._people(), signed_by=signed_by, signed_at=signed_at, content_sha256=digest
+        )
+
+    def add_addendum(
+        self, author: str, reason: str, text: str, added_at: datetime
+    ) -> AddendumWritten:
+        if self.record.signature is None:
+            raise InvalidState("the note is not signed yet: record the note again instead")
+        _check_text(reason, "reason", MAX_REASON_CHARS)
+        _check_text(text, "text", notes.MAX_ADDENDUM_CHARS)
+        return AddendumWritten(
+            clinic_id=self.clinic_id,
+            session_id=self.session_id,
+            author=author,
+            reason=reason,
+            text=text,
+            added_at=added_at,
+        )
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _require(self, allowed: SessionStatus | tuple[SessionStatus, ...], action: str) -> None:
+        states = allowed if isinstance(allowed, tuple) else (allowed,)
+        if self.status not in states:
+            raise InvalidState(f"cannot {action} a session that is {self.status.value}")
+
+    def _people(self) -> dict[str, str | UUID]:
+        return {
+            "clinic_id": self.clinic_id,
+            "session_id": self.session_id,
+            "client_id": self.client_id,
+            "counselor_id": self.counselor_id,
+        }
 
 
 def schedule(
@@ -120,30 +240,8 @@ def schedule(
     )
 
 
-def _earliest_current_date(moment: datetime) -> date:
-    return (moment.astimezone(UTC) - _LATEST_UTC_OFFSET).date()
-
-
-def _check_goals(goals: Sequence[AgreedGoal], closed_at: datetime) -> None:
-    earliest_today = _earliest_current_date(closed_at)
-    for index, goal in enumerate(goals):
-        if goal.due_date < earliest_today:
-            raise DomainError(
-                f"goal due date {goal.due_date} is in the past", field=f"goals.{index}.due_date"
-            )
-
-
-def _check_homework(
-    homework: Sequence[AgreedHomework], goal_count: int, closed_at: datetime
-) -> None:
-    for index, task in enumerate(homework):
-        if task.goal_index is not None and task.goal_index >= goal_count:
-            raise DomainError(
-                f"goal_index {task.goal_index} points at no goal of this plan "
-                f"({goal_count} goal(s))",
-                field=f"homework.{index}.goal_index",
-            )
-        if task.due_at <= closed_at:
-            raise DomainError(
-                "homework must be due after the session closes", field=f"homework.{index}.due_at"
-            )
+def _check_text(text: str, name: str, limit: int) -> None:
+    if not text.strip():
+        raise DomainError(f"{name} must not be blank", field=name)
+    if len(text) > limit:
+        raise DomainError(f"{name} is longer than {limit} characters", field=name)

@@ -1,7 +1,7 @@
 """Command handlers (called by the API inside its transaction) and the event handlers the
 sessions-notes consumer calls for the goals service's events."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -12,8 +12,7 @@ from rapport_sessions.domain import model
 from rapport_sessions.domain.model import Session
 from rapport_shared.consumer import Subscription
 from rapport_shared.contracts.base import EventContract
-from rapport_shared.contracts.goals import GoalAgreed, HomeworkAssigned, HomeworkCompleted
-from rapport_shared.contracts.sessions import AgreedGoal, AgreedHomework
+from rapport_shared.contracts.sessions import AgreedGoal, AgreedHomework, CancellationReason
 from rapport_shared.envelope import IncomingEvent
 from rapport_shared.errors import InvalidState
 from rapport_shared.eventstore import ConcurrencyConflict, EventStore
@@ -32,15 +31,70 @@ async def schedule_session(
     if await repository.exists(conn, store, session_id):
         raise InvalidState(f"session {session_id} already exists", field="session_id")
     event = model.schedule(session_id, clinic_id, client_id, counselor_id, starts_at)
-    await repository.save(conn, store, session_id, 0, event)
+    await repository.save(conn, store, session_id, 0, [event])
     return Session.from_history([event])
 
 
-async def record_note(
-    conn: AsyncConnection, store: EventStore, *, clinic_id: str, session_id: UUID, body: str
+async def start_session(
+    conn: AsyncConnection, store: EventStore, *, clinic_id: str, session_id: UUID
 ) -> Session:
     session = await repository.load(conn, store, clinic_id, session_id)
-    return await _commit(conn, store, session, session.record_note(body, _now()))
+    return await _commit(conn, store, session, session.start(_now()))
+
+
+async def cancel_session(
+    conn: AsyncConnection,
+    store: EventStore,
+    *,
+    clinic_id: str,
+    session_id: UUID,
+    reason: CancellationReason,
+    explanation: str | None,
+) -> Session:
+    session = await repository.load(conn, store, clinic_id, session_id)
+    return await _commit(conn, store, session, *session.cancel(_now(), reason, explanation))
+
+
+async def record_no_show(
+    conn: AsyncConnection, store: EventStore, *, clinic_id: str, session_id: UUID
+) -> Session:
+    session = await repository.load(conn, store, clinic_id, session_id)
+    return await _commit(conn, store, session, session.record_no_show(_now()))
+
+
+async def record_note(
+    conn: AsyncConnection,
+    store: EventStore,
+    *,
+    clinic_id: str,
+    session_id: UUID,
+    note_format: str,
+    sections: Mapping[str, str],
+) -> Session:
+    session = await repository.load(conn, store, clinic_id, session_id)
+    return await _commit(conn, store, session, session.record_note(note_format, sections, _now()))
+
+
+async def sign_note(
+    conn: AsyncConnection, store: EventStore, *, clinic_id: str, session_id: UUID, signed_by: str
+) -> Session:
+    session = await repository.load(conn, store, clinic_id, session_id)
+    return await _commit(conn, store, session, session.sign_note(signed_by, _now()))
+
+
+async def add_addendum(
+    conn: AsyncConnection,
+    store: EventStore,
+    *,
+    clinic_id: str,
+    session_id: UUID,
+    author: str,
+    reason: str,
+    text: str,
+) -> Session:
+    session = await repository.load(conn, store, clinic_id, session_id)
+    event = session.add_addendum(author, reason, text, _now())
+    return await _commit(conn, store, session, event)
 
 
 async def close_session(
@@ -63,10 +117,11 @@ async def close_session(
 
 
 async def _commit(
-    conn: AsyncConnection, store: EventStore, session: Session, event: EventContract
+    conn: AsyncConnection, store: EventStore, session: Session, *events: EventContract
 ) -> Session:
-    await repository.save(conn, store, session.session_id, session.version, event)
-    session.apply(event)
+    await repository.save(conn, store, session.session_id, session.version, events)
+    for event in events:
+        session.apply(event)
     return session
 
 
@@ -79,10 +134,11 @@ async def update_notes_projection(conn: AsyncConnection, incoming: IncomingEvent
 
 
 def notes_subscription() -> Subscription:
-    """The goals events the notes projection shows, consumed from RAPPORT_GOALS."""
-    shown = (GoalAgreed, HomeworkAssigned, HomeworkCompleted)
+    """The goals events the notes and prep-brief projections show, consumed from RAPPORT_GOALS."""
     return Subscription(
         durable=projections.NOTES_CONSUMER,
         source_service="goals",
-        handlers={contract.event_type: update_notes_projection for contract in shown},
+        handlers={
+            contract.event_type: update_notes_projection for contract in projections.GOALS_SHOWN
+        },
     )

@@ -1,0 +1,231 @@
+"""The session-prep brief, fed by goals events published on a real RAPPORT_GOALS stream (out of
+order and duplicated), and rebuilt equal to live."""
+
+from datetime import date, datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+from sessions_support import (
+    CLINIC,
+    OTHER_CLINIC,
+    GoalsProducer,
+    RunningService,
+    damage_projection,
+    instant,
+    plan,
+)
+
+from rapport_sessions.projections import rebuild
+from rapport_shared.contracts.goals import (
+    AllianceAlertRaised,
+    GoalAgreed,
+    GoalReviewed,
+    GoalRevised,
+    GoalStatusChanged,
+    HomeworkAssigned,
+    HomeworkCancelled,
+    HomeworkCompleted,
+    HomeworkMissed,
+    MeasureRecorded,
+)
+from rapport_shared.testing import eventually
+
+SOAP = {"subjective": "s", "objective": "o", "assessment": "a", "plan": "review the sleep diary"}
+
+
+def agreed(goal_id: UUID, at: datetime, session_id: UUID | None, description: str) -> GoalAgreed:
+    return GoalAgreed(
+        clinic_id=CLINIC,
+        goal_id=goal_id,
+        client_id="alice",
+        counselor_id="kim",
+        session_id=session_id,
+        description=description,
+        measure="nights",
+        target="5 per week",
+        due_date=date(2030, 1, 31),
+        agreed_at=at,
+    )
+
+
+def assigned(homework_id: UUID, goal_id: UUID | None, due_at: datetime) -> HomeworkAssigned:
+    return HomeworkAssigned(
+        clinic_id=CLINIC,
+        homework_id=homework_id,
+        goal_id=goal_id,
+        client_id="alice",
+        counselor_id="kim",
+        instructions=f"task {homework_id}",
+        due_at=due_at,
+        assigned_at=due_at - timedelta(days=2),
+    )
+
+
+def done(
+    homework_id: UUID, goal_id: UUID | None, due_at: datetime, rating: int
+) -> HomeworkCompleted:
+    return HomeworkCompleted(
+        clinic_id=CLINIC,
+        homework_id=homework_id,
+        goal_id=goal_id,
+        client_id="alice",
+        due_at=due_at,
+        completed_at=due_at - timedelta(hours=1),
+        self_rating=rating,
+    )
+
+
+def measure(instrument: Any, total: int, at: datetime) -> MeasureRecorded:
+    return MeasureRecorded(
+        clinic_id=CLINIC,
+        measure_id=uuid4(),
+        client_id="alice",
+        instrument=instrument,
+        items=(),
+        total=total,
+        recorded_at=at,
+    )
+
+
+async def test_the_prep_brief_picks_up_where_the_last_session_left_off(
+    service: RunningService, goals: GoalsProducer
+) -> None:
+    empty = (await service.http.get(f"/clinics/{CLINIC}/clients/alice/prep-brief")).json()
+    assert empty == {
+        "client_id": "alice",
+        "since": None,
+        "last_session": None,
+        "goals": [],
+        "homework": [],
+        "measures": [],
+        "alliance_alert": None,
+    }
+    session = await service.schedule("alice")
+    base = f"/clinics/{CLINIC}/sessions/{session['session_id']}"
+    await service.http.post(f"{base}/notes", json={"format": "SOAP", "sections": SOAP})
+    closing = plan()
+    closed = (await service.http.post(f"{base}/close", json=closing)).json()
+    await service.schedule("alice")  # the next one, still scheduled
+    t = instant(closed["closed_at"])
+    s1 = UUID(session["session_id"])
+
+    g1, g2 = uuid4(), uuid4()
+    h1, h2, h3 = uuid4(), uuid4(), uuid4()
+    revised = GoalRevised(
+        clinic_id=CLINIC,
+        goal_id=g1,
+        client_id="alice",
+        revised_at=t + timedelta(days=1),
+        revised_by="kim",
+        target="6 per week",
+    )
+    events = [
+        revised,  # before the goal it revises
+        agreed(g1, t, s1, "sleep by 23:00"),
+        agreed(g2, t, s1, "call a friend"),
+        GoalStatusChanged(
+            clinic_id=CLINIC,
+            goal_id=g2,
+            client_id="alice",
+            changed_at=t + timedelta(days=2),
+            lifecycle_status="completed",
+            achievement_status="achieved",
+        ),
+        GoalReviewed(
+            clinic_id=CLINIC,
+            goal_id=g1,
+            client_id="alice",
+            counselor_id="kim",
+            reviewed_at=t + timedelta(days=3),
+            attained_level=1,
+            achievement_status="improving",
+        ),
+        done(h1, g1, t + timedelta(days=2), 7),  # before its assignment
+        assigned(h1, g1, t + timedelta(days=2)),
+        assigned(h2, g1, t + timedelta(days=3)),
+        HomeworkMissed(
+            clinic_id=CLINIC,
+            homework_id=h2,
+            goal_id=g1,
+            client_id="alice",
+            due_at=t + timedelta(days=3),
+            recorded_at=t + timedelta(days=3, minutes=5),
+        ),
+        assigned(h3, None, t - timedelta(days=5)),
+        done(h3, None, t - timedelta(days=5), 2),  # before the last session: not shown
+        HomeworkCancelled(clinic_id=CLINIC, homework_id=h3, client_id="alice", cancelled_at=t),
+        measure("PHQ-9", 18, t - timedelta(days=7)),
+        measure("PHQ-9", 11, t + timedelta(days=4)),
+        measure("SRS", 29, t),
+        AllianceAlertRaised(
+            clinic_id=CLINIC,
+            alert_id=uuid4(),
+            measure_id=uuid4(),
+            client_id="alice",
+            counselor_id="kim",
+            srs_total=29,
+            threshold=36,
+            raised_at=t,
+        ),
+        agreed(uuid4(), t, None, "bob's goal").model_copy(update={"client_id": "bob"}),
+        agreed(uuid4(), t, None, "elsewhere").model_copy(update={"clinic_id": OTHER_CLINIC}),
+    ]
+    first_id = ""
+    for event in events:
+        event_id = await goals.publish(event)
+        first_id = first_id or event_id
+    await goals.publish(revised, event_id=first_id)  # a redelivered copy
+    await goals.publish(events[6])  # the same assignment republished under a new id
+
+    consumer = service.runtime.consumers[0]
+
+    async def caught_up() -> bool:
+        return consumer.applied >= len(events) + 1
+
+    await eventually(caught_up)
+    url = f"/clinics/{CLINIC}/clients/alice/prep-brief"
+    brief = (await service.http.get(url)).json()
+
+    assert instant(brief["since"]) == t
+    last = brief["last_session"]
+    assert (last["session_id"], last["note_plan"]) == (str(s1), "review the sleep diary")
+    assert [g["description"] for g in last["goals"]] == [g["description"] for g in closing["goals"]]
+    assert instant(last["next_session_at"]) == instant(closing["next_session_at"])
+
+    (goal,) = brief["goals"]  # g2 is completed: not open
+    assert {k: goal[k] for k in ("goal_id", "description", "target", "gas_level")} == {
+        "goal_id": str(g1),
+        "description": "sleep by 23:00",
+        "target": "6 per week",
+        "gas_level": 1,
+    }
+    assert (goal["achievement_status"], goal["homework_done"], goal["homework_missed"]) == (
+        "improving",
+        1,
+        1,
+    )
+    assert [
+        (h["homework_id"], h["outcome"], h["self_rating"], h["instructions"])
+        for h in brief["homework"]
+    ] == [
+        (str(h1), "done", 7, f"task {h1}"),
+        (str(h2), "missed", None, f"task {h2}"),
+    ]
+    assert [
+        (m["instrument"], m["total"], m["previous_total"], m["change"]) for m in brief["measures"]
+    ] == [
+        ("PHQ-9", 11, 18, -7),
+        ("SRS", 29, None, None),
+    ]
+    assert (brief["alliance_alert"]["srs_total"], brief["alliance_alert"]["threshold"]) == (29, 36)
+    bob = (await service.http.get(f"/clinics/{CLINIC}/clients/bob/prep-brief")).json()
+    # Goals agreed outside a session are open goals too, each in its own client's brief.
+    assert [g["description"] for g in bob["goals"]] == ["bob's goal"]
+    elsewhere = (await service.http.get(f"/clinics/{OTHER_CLINIC}/clients/alice/prep-brief")).json()
+    assert [g["description"] for g in elsewhere["goals"]] == ["elsewhere"]
+
+    live_rows = await service.projection_rows()
+    await damage_projection(service)
+    await rebuild(service.runtime)
+    assert await service.projection_rows() == live_rows
+    assert (await service.http.get(url)).json() == brief
