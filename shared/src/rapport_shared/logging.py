@@ -1,5 +1,6 @@
 """structlog: JSON when not on a terminal, console otherwise; every line carries the service and,
-inside a request or an event, the correlation id (bound by rapport_shared.context)."""
+inside a request or an event, the correlation id (bound by rapport_shared.context); secrets and
+clinical free text are redacted (rapport_shared.redaction)."""
 
 import logging
 import sys
@@ -7,6 +8,8 @@ from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
+
+from rapport_shared.redaction import redact
 
 
 def configure_logging(service: str, log_format: str = "auto", level: str = "info") -> None:
@@ -28,6 +31,7 @@ def configure_logging(service: str, log_format: str = "auto", level: str = "info
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
+            redact,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(
