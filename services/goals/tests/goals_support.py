@@ -32,13 +32,14 @@ COUNSELOR = "dr-okafor"
 MAX_DELIVERIES = 2
 
 
-def goals_settings(database_url: str, nats_url: str) -> GoalsSettings:
+def goals_settings(database_url: str, nats_url: str, **overrides: Any) -> GoalsSettings:
     return GoalsSettings(
         database_url=database_url,
         nats_url=nats_url,
         relay_poll_interval_seconds=0.1,
         consumer_max_deliveries=MAX_DELIVERIES,
         consumer_retry_base_seconds=0.01,
+        **overrides,
     )
 
 
@@ -123,6 +124,14 @@ class RunningGoals:
             found.append((message.subject, envelope.decode(message.data, registry)))
         return found
 
+    async def published_payloads(self) -> list[bytes]:
+        """The raw bytes of everything on RAPPORT_GOALS, to check what never leaves."""
+        state = (await self.js.stream_info("RAPPORT_GOALS")).state
+        return [
+            (await self.js.get_msg("RAPPORT_GOALS", seq)).data or b""
+            for seq in range(state.first_seq, state.last_seq + 1)
+        ]
+
     async def published_count(self, n: int) -> list[tuple[str, IncomingEvent]]:
         """Waits until exactly n events are on RAPPORT_GOALS and returns them."""
 
@@ -162,12 +171,14 @@ class RunningGoals:
 
 
 @contextlib.asynccontextmanager
-async def running_goals(database_url: str, nats_url: str) -> AsyncIterator[RunningGoals]:
+async def running_goals(
+    database_url: str, nats_url: str, **overrides: Any
+) -> AsyncIterator[RunningGoals]:
     nc = await messaging.connect(nats_url, "test-as-sessions")
     js = nc.jetstream()
     # The sessions service owns RAPPORT_SESSIONS; here the test plays it.
     await messaging.ensure_stream(js, "sessions")
-    settings = goals_settings(database_url, nats_url)
+    settings = goals_settings(database_url, nats_url, **overrides)
     app = build_app(settings)
     try:
         async with app.router.lifespan_context(app):

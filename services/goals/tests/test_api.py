@@ -92,6 +92,10 @@ async def test_homework_assigned_directly_may_serve_only_the_clients_own_goal(
             "due_at": body["due_at"].replace("+00:00", "Z"),
             "completed_at": None,
             "status": "assigned",
+            "type": "other",
+            "recurrence": None,
+            "reminder_lead_minutes": None,
+            "next_due_at": body["due_at"].replace("+00:00", "Z"),
         }
         again = await goals.http.post(HOMEWORK, json=body)
         assert again.status_code == 409 and problem_fields(again) == ["homework_id"]
@@ -157,10 +161,16 @@ async def test_one_clinic_never_sees_or_changes_another_clinics_goals_and_homewo
         unknown = await goals.http.post(f"/clinics/{CLINIC}/homework/{uuid4()}/complete")
         assert unknown.status_code == 404
         assert (await goals.http.get(f"{other}/clients/{CLIENT}/homework")).json() == []
-        assert (await goals.http.get(f"{other}/clients/{CLIENT}/progress")).json() == {
-            "client_id": CLIENT,
-            "goals": [],
-            "total": {"homework_assigned": 0, "homework_completed": 0, "completed_on_time": 0},
+        elsewhere = (await goals.http.get(f"{other}/clients/{CLIENT}/progress")).json()
+        assert (elsewhere["goals"], elsewhere["measures"], elsewhere["gas_t_score"]) == (
+            [],
+            {},
+            None,
+        )
+        assert elsewhere["total"] == {
+            "homework_assigned": 0,
+            "homework_completed": 0,
+            "completed_on_time": 0,
         }
 
         assert await goals.rows(events_table) == events_before

@@ -6,7 +6,7 @@ from uuid import UUID, uuid4, uuid5
 
 import pytest
 
-from rapport_goals.domain.commands import AgreeGoal, AssignHomework
+from rapport_goals.domain.commands import AgreeGoal, AssignHomework, CompleteHomework
 from rapport_goals.domain.model import Goal, Homework, plan_from_session
 from rapport_shared.contracts.goals import GoalAgreed, HomeworkAssigned
 from rapport_shared.contracts.sessions import AgreedGoal, AgreedHomework, SessionClosed
@@ -97,7 +97,14 @@ def test_a_goal_due_before_the_earliest_calendar_day_on_earth_is_refused():
 
 def test_a_goal_is_found_only_from_its_agreement():
     event = Goal.agree(agree_goal(date(2026, 6, 1)), agreed_at=NOW)
-    assert Goal.from_history([event]) == Goal(event.goal_id, CLINIC, "client-ana")
+    goal = Goal.from_history([event])
+    assert goal is not None and goal.version == 1
+    assert (goal.goal_id, goal.clinic_id, goal.client_id, goal.due_date) == (
+        event.goal_id,
+        CLINIC,
+        "client-ana",
+        date(2026, 6, 1),
+    )
     assert Goal.from_history([]) is None
 
 
@@ -126,10 +133,21 @@ def test_homework_for_a_goal_that_is_not_the_clients_is_refused(goal):
     assert refused.value.field == "goal_id" and refused.value.status == 422
 
 
+def test_homework_for_a_goal_that_has_ended_is_refused():
+    ended = replace(_goal(), lifecycle_status="completed")
+    with pytest.raises(DomainError) as refused:
+        Homework.assign(assign_homework(NOW + timedelta(days=1), ended.goal_id), ended, NOW)
+    assert refused.value.field == "goal_id"
+
+
 def test_homework_must_be_due_after_it_is_assigned():
     with pytest.raises(DomainError) as refused:
         Homework.assign(assign_homework(NOW), None, NOW)
     assert refused.value.field == "due_at"
+
+
+def done(homework: Homework, completed_at: datetime | None, **changes: object):
+    return CompleteHomework(CLINIC, homework.homework_id, completed_at, **changes)  # type: ignore[arg-type]
 
 
 def _assigned(due_at: datetime) -> HomeworkAssigned:
@@ -144,7 +162,7 @@ def _assigned(due_at: datetime) -> HomeworkAssigned:
 def test_completion_carries_due_at_so_anyone_can_tell_it_was_on_time(completed_at, on_time):
     assigned = _assigned(due_at=NOW)
     homework = Homework.from_history(CLINIC, assigned.homework_id, [assigned])
-    completed = homework.complete(completed_at, now=NOW + timedelta(days=1))
+    [completed] = homework.complete(done(homework, completed_at), now=NOW + timedelta(days=1))
     assert completed.due_at == NOW and completed.completed_at == completed_at
     assert completed.on_time is on_time
     assert (completed.homework_id, completed.client_id) == (assigned.homework_id, "client-ana")
@@ -152,11 +170,12 @@ def test_completion_carries_due_at_so_anyone_can_tell_it_was_on_time(completed_a
 
 def test_completing_twice_is_a_conflict():
     assigned = _assigned(due_at=NOW)
-    first = Homework.from_history(CLINIC, assigned.homework_id, [assigned]).complete(NOW, now=NOW)
-    homework = Homework.from_history(CLINIC, assigned.homework_id, [assigned, first])
+    fresh = Homework.from_history(CLINIC, assigned.homework_id, [assigned])
+    first = fresh.complete(done(fresh, NOW), now=NOW)
+    homework = Homework.from_history(CLINIC, assigned.homework_id, [assigned, *first])
     assert homework.version == 2 and homework.completed_at == NOW
     with pytest.raises(InvalidState) as refused:
-        homework.complete(NOW, now=NOW)
+        homework.complete(done(homework, NOW), now=NOW)
     assert refused.value.status == 409
 
 
@@ -167,7 +186,7 @@ def test_completion_in_the_future_or_before_assignment_is_refused(completed_at):
     assigned = _assigned(due_at=NOW + timedelta(days=1))
     homework = Homework.from_history(CLINIC, assigned.homework_id, [assigned])
     with pytest.raises(DomainError) as refused:
-        homework.complete(completed_at, now=NOW)
+        homework.complete(done(homework, completed_at), now=NOW)
     assert refused.value.field == "completed_at" and refused.value.status == 422
 
 

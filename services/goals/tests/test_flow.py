@@ -153,8 +153,10 @@ async def test_completing_homework_publishes_homework_completed_with_on_time(
         )
         assert done_early.json() == {
             "homework_id": early["homework_id"],
+            "due_at": early["due_at"],
             "completed_at": completed_at.replace("+00:00", "Z"),
             "on_time": True,
+            "final": True,
         }
 
         # Completing again, even several times at once, is refused and publishes nothing.
@@ -174,13 +176,20 @@ async def test_completing_homework_publishes_homework_completed_with_on_time(
         statuses = [h["status"] for h in await goals.client_homework(3)]
         assert statuses == ["completed", "completed", "assigned"]
         progress = (await goals.http.get(f"/clinics/{CLINIC}/goals/{goal_id}/progress")).json()
-        assert progress == {
+        assert {k: progress[k] for k in ("goal_id", "client_id", "adherence")} == {
             "goal_id": str(goal_id),
             "client_id": session.client_id,
-            "homework_assigned": 2,
-            "homework_completed": 2,
-            "completed_on_time": 1,
+            "adherence": {
+                "due": 2,
+                "completed": 2,
+                "on_time": 1,
+                "rate": 1.0,
+                "on_time_rate": 0.5,
+                "streak": 1,
+            },
         }
+        assert (progress["homework_assigned"], progress["homework_completed"]) == (2, 2)
+        assert progress["completed_on_time"] == 1
         client = (
             await goals.http.get(f"/clinics/{CLINIC}/clients/{session.client_id}/progress")
         ).json()

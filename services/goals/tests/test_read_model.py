@@ -12,8 +12,14 @@ from goals_support import (
 )
 from sqlalchemy import delete, inspect, update
 
-from rapport_goals.tables import PROJECTION_TABLES, client_homework, goal_progress
+from rapport_goals.tables import (
+    PROJECTION_TABLES,
+    client_homework,
+    goal_progress,
+    homework_outcomes,
+)
 from rapport_shared.schema import metadata as core_metadata
+from rapport_shared.testing import eventually
 
 
 async def test_rebuild_from_the_store_equals_the_live_projection(database_url, nats_server):
@@ -96,3 +102,102 @@ def _schema(inspector):
         )
         for name in inspector.get_table_names()
     }
+
+
+async def test_rebuild_equals_live_with_statuses_reviews_measures_and_recurrences(
+    database_url, nats_server
+):
+    now = datetime.now(UTC)
+    scale = [{"level": n, "description": f"level {n}"} for n in (-2, -1, 0, 1, 2)]
+    session = session_closed(
+        [agreed_goal()],
+        [agreed_homework(now - timedelta(days=1), goal_index=0)],
+        closed_at=now - timedelta(days=2),
+    )
+    async with running_goals(
+        database_url, nats_server.url, missed_check_interval_seconds=0.05, missed_grace_hours=0
+    ) as goals:
+        await goals.publish_session_closed(session)
+        base = f"/clinics/{CLINIC}"
+        goal = (
+            await goals.http.post(
+                f"{base}/goals",
+                json={
+                    "client_id": "client-ana",
+                    "counselor_id": "dr-okafor",
+                    "description": "Walk outside",
+                    "measure": "walks",
+                    "target": "3 a week",
+                    "due_date": str((now + timedelta(days=20)).date()),
+                    "gas_scale": scale,
+                    "milestones": [
+                        {"description": "first", "due_date": str((now + timedelta(days=5)).date())}
+                    ],
+                },
+            )
+        ).json()
+        gid = goal["goal_id"]
+        calls = [
+            (
+                "post",
+                f"/goals/{gid}/reviews",
+                {
+                    "attained_level": 1,
+                    "achievement_status": "improving",
+                    "reviewed_by": "dr-okafor",
+                },
+            ),
+            ("patch", f"/goals/{gid}", {"revised_by": "dr-okafor", "priority": "high"}),
+            ("post", f"/goals/{gid}/status", {"lifecycle_status": "on-hold"}),
+            ("post", "/clients/client-ana/measures", {"instrument": "PHQ-9", "items": [1] * 9}),
+            (
+                "post",
+                "/clients/client-ana/measures",
+                {"instrument": "SRS", "items": [5] * 4, "counselor_id": "dr-okafor"},
+            ),
+            (
+                "post",
+                "/homework",
+                {
+                    "client_id": "client-ana",
+                    "counselor_id": "dr-okafor",
+                    "instructions": "Breathe",
+                    "due_at": (now + timedelta(hours=2)).isoformat(),
+                    "goal_id": gid,
+                    "recurrence": {
+                        "frequency": "weekly",
+                        "weekdays": ["mon", "thu"],
+                        "until": str((now + timedelta(days=21)).date()),
+                    },
+                },
+            ),
+        ]
+        for method, path, body in calls:
+            response = await goals.http.request(method, f"{base}{path}", json=body)
+            assert response.status_code in (200, 201), response.text
+        recurring = response.json()["homework_id"]
+        done = await goals.http.post(
+            f"{base}/homework/{recurring}/complete", json={"journal": "ok"}
+        )
+        assert done.status_code == 200, done.text
+
+        async def missed_recorded():
+            rows = await goals.rows(homework_outcomes)
+            return rows if len(rows) == 2 else None
+
+        await eventually(missed_recorded)
+        live = await goals.projection_rows()
+        assert {name: len(rows) for name, rows in live.items()} == {
+            "goal_progress": 2,
+            "client_homework": 2,
+            "goal_history": 5,
+            "homework_outcomes": 2,
+            "client_measures": 2,
+        }
+
+        async with goals.runtime.transaction() as conn:
+            for table in PROJECTION_TABLES:
+                await conn.execute(delete(table))
+        rebuilt = await goals.http.post("/admin/projections/progress/rebuild")
+        assert rebuilt.status_code == 200, rebuilt.text
+        assert await goals.projection_rows() == live

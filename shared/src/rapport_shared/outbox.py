@@ -58,8 +58,11 @@ class OutboxRelay:
                 continue
             if sent == self._batch_size:
                 continue  # more may be waiting
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
+            # that arrives as the wake-up fires, and the relay would then never stop.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll_interval)
+                async with asyncio.timeout(self._poll_interval):
+                    await self._wake.wait()
             self._wake.clear()
 
     async def publish_batch(self) -> int:

@@ -7,6 +7,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import structlog
 import uvicorn
@@ -16,6 +17,7 @@ from nats.js import JetStreamContext
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport_shared.admin import admin_router
+from rapport_shared.asyncapi import asyncapi_document
 from rapport_shared.consumer import ConsumerRunner, Subscription
 from rapport_shared.contracts.base import EventRegistry
 from rapport_shared.db import create_engine
@@ -67,6 +69,10 @@ class ServiceRuntime:
     def add_projection(self, name: str, rebuild: Rebuild) -> None:
         """Make a read model rebuildable by operators (POST /admin/projections/<name>/rebuild)."""
         self.projections[name] = rebuild
+
+    def asyncapi(self) -> dict[str, Any]:
+        """The AsyncAPI document of what this service publishes and consumes."""
+        return asyncapi_document(self.name, self.registry, self.subscriptions, version="1")
 
     def jetstream(self) -> JetStreamContext | None:
         return self.nc.jetstream() if self.nc is not None and self.nc.is_connected else None
@@ -138,17 +144,32 @@ class ServiceRuntime:
 
     async def stop(self) -> None:
         """Stop fetching, flush what the outbox holds, then close."""
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        log.info("stopping")
+        # Cancel until every task has ended: a task may swallow one cancellation (its own
+        # handler, or a library's), and shutdown must not hang on it.
+        for _ in range(10):
+            pending = [task for task in self._tasks if not task.done()]
+            if not pending:
+                break
+            for task in pending:
+                task.cancel()
+            await asyncio.wait(pending, timeout=1.0)
         self._tasks.clear()
+        log.info("background tasks stopped")
         if self.relay is not None and self.nc is not None and self.nc.is_connected:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.relay.publish_batch(), 5.0)
+                async with asyncio.timeout(5.0):
+                    await self.relay.publish_batch()
         if self.nc is not None:
+            # Flush (acks just sent) and close; not drain(): drain waits for the messages a
+            # cancelled fetch left undelivered, which never come, for 30 s. Unacked messages
+            # are redelivered to the next instance and dropped there by event id if applied.
             with contextlib.suppress(Exception):
-                await self.nc.drain()
+                await self.nc.flush(timeout=2)
+            with contextlib.suppress(Exception):
+                await self.nc.close()
         await self.engine.dispose()
+        log.info("stopped cleanly")
 
     def create_app(self, title: str) -> FastAPI:
         @contextlib.asynccontextmanager
@@ -172,6 +193,10 @@ class ServiceRuntime:
             route = getattr(request.scope.get("route"), "path", "unmatched")
             self.metrics.observe_request(request.method, route, response.status_code, started)
             return response
+
+        @app.get("/asyncapi.json", tags=["docs"], include_in_schema=False)
+        async def asyncapi() -> dict[str, Any]:
+            return self.asyncapi()
 
         @app.get("/metrics", tags=["health"], include_in_schema=False)
         async def metrics() -> Response:

@@ -1,17 +1,36 @@
 """HTTP: parse the request, call a handler in a transaction, answer from the read model."""
 
 from datetime import UTC, date, datetime
-from typing import Annotated
+from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Body, Depends, Path, Request
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
-from rapport_goals import views
-from rapport_goals.domain.commands import AgreeGoal, AssignHomework, CompleteHomework
+from rapport_goals import progress_views, views
+from rapport_goals.domain.commands import (
+    AgreeGoal,
+    AssignHomework,
+    ChangeGoalStatus,
+    CompleteHomework,
+    RecordMeasure,
+    ReviewGoal,
+    ReviseGoal,
+)
+from rapport_goals.domain.events import JournalText
 from rapport_goals.service_layer import handlers
+from rapport_goals.settings import GoalsSettings
 from rapport_shared.clinic import CLINIC_SLUG_PATTERN
 from rapport_shared.contracts.base import AwareDatetime, PersonId, ShortText
+from rapport_shared.contracts.goals import AchievementStatus, Instrument, LifecycleStatus
+from rapport_shared.contracts.sessions import (
+    GasLevel,
+    GoalHorizon,
+    GoalType,
+    HomeworkType,
+    Milestone,
+    Recurrence,
+)
 from rapport_shared.runtime import ServiceRuntime
 
 
@@ -23,8 +42,16 @@ def _runtime(request: Request) -> ServiceRuntime:
 Runtime = Annotated[ServiceRuntime, Depends(_runtime)]
 ClinicId = Annotated[str, Path(pattern=CLINIC_SLUG_PATTERN, max_length=63)]
 ClientId = Annotated[PersonId, Path()]
+Priority = Literal["high", "medium", "low"]
+ReviewEvery = Annotated[int, Field(ge=1, le=365)]
 
 router = APIRouter(prefix="/clinics/{clinic_id}", tags=["goals"])
+
+
+def _settings(runtime: ServiceRuntime) -> GoalsSettings:
+    settings = runtime.settings
+    assert isinstance(settings, GoalsSettings)
+    return settings
 
 
 class _Request(BaseModel):
@@ -39,6 +66,39 @@ class AgreeGoalRequest(_Request):
     measure: ShortText
     target: ShortText
     due_date: date
+    type: GoalType = "behavioral"
+    horizon: GoalHorizon = "short-term"
+    priority: Priority = "medium"
+    review_every_days: ReviewEvery | None = None
+    milestones: tuple[Milestone, ...] = ()
+    gas_scale: tuple[GasLevel, ...] | None = None
+    gas_weight: float = Field(default=1.0, gt=0)
+
+
+class ReviseGoalRequest(_Request):
+    """Only the terms given change."""
+
+    revised_by: PersonId
+    description: ShortText | None = None
+    measure: ShortText | None = None
+    target: ShortText | None = None
+    due_date: date | None = None
+    priority: Priority | None = None
+    review_every_days: ReviewEvery | None = None
+    milestones: tuple[Milestone, ...] | None = None
+    gas_scale: tuple[GasLevel, ...] | None = None
+
+
+class ChangeStatusRequest(_Request):
+    lifecycle_status: LifecycleStatus
+    # Omitted: the achievement status stays as it is.
+    achievement_status: AchievementStatus | None = None
+
+
+class ReviewRequest(_Request):
+    attained_level: int | None = Field(default=None, ge=-2, le=2)
+    achievement_status: AchievementStatus
+    reviewed_by: PersonId
 
 
 class AssignHomeworkRequest(_Request):
@@ -46,20 +106,38 @@ class AssignHomeworkRequest(_Request):
     client_id: PersonId
     counselor_id: PersonId
     instructions: ShortText
-    due_at: AwareDatetime
+    due_at: AwareDatetime = Field(description="One-off: when due; recurring: the first time")
     # A goal of the same client in this clinic that the homework serves.
     goal_id: UUID | None = None
+    type: HomeworkType = "other"
+    recurrence: Recurrence | None = None
+    reminder_lead_minutes: int | None = Field(default=None, ge=0, le=7 * 24 * 60)
 
 
 class CompleteHomeworkRequest(_Request):
     # When the client did it; defaults to now.
     completed_at: AwareDatetime | None = None
+    self_rating: int | None = Field(default=None, ge=0, le=10)
+    # Private: kept in this service only, never published.
+    journal: JournalText | None = None
 
 
 class Completion(BaseModel):
     homework_id: UUID
+    due_at: datetime = Field(description="The occurrence this completion fulfilled")
     completed_at: datetime
     on_time: bool
+    final: bool = Field(description="True when no occurrence is left to do")
+
+
+class RecordMeasureRequest(_Request):
+    measure_id: UUID | None = None
+    instrument: Instrument
+    items: tuple[int, ...] = Field(
+        description="Item scores in order, whole numbers: PHQ-9/GAD-7 0-3, ORS/SRS 0-10"
+    )
+    session_id: UUID | None = None
+    counselor_id: PersonId | None = None
 
 
 def _now() -> datetime:
@@ -71,9 +149,7 @@ async def agree_goal(
     clinic_id: ClinicId, body: AgreeGoalRequest, runtime: Runtime
 ) -> views.GoalView:
     command = AgreeGoal(
-        clinic_id=clinic_id,
-        goal_id=body.goal_id or uuid4(),
-        **body.model_dump(exclude={"goal_id"}),
+        clinic_id=clinic_id, goal_id=body.goal_id or uuid4(), **_fields(body, "goal_id")
     )
     async with runtime.transaction() as conn:
         await handlers.agree_goal(conn, runtime.store, command, now=_now())
@@ -86,12 +162,52 @@ async def get_goal(clinic_id: ClinicId, goal_id: UUID, runtime: Runtime) -> view
         return await views.goal(conn, clinic_id, goal_id)
 
 
+@router.patch("/goals/{goal_id}")
+@router.post("/goals/{goal_id}/revise")
+async def revise_goal(
+    clinic_id: ClinicId, goal_id: UUID, body: ReviseGoalRequest, runtime: Runtime
+) -> views.GoalView:
+    command = ReviseGoal(clinic_id=clinic_id, goal_id=goal_id, **_fields(body))
+    async with runtime.transaction() as conn:
+        await handlers.revise_goal(conn, runtime.store, command, now=_now())
+        return await views.goal(conn, clinic_id, goal_id)
+
+
+@router.post("/goals/{goal_id}/status")
+async def change_goal_status(
+    clinic_id: ClinicId, goal_id: UUID, body: ChangeStatusRequest, runtime: Runtime
+) -> views.GoalView:
+    command = ChangeGoalStatus(clinic_id=clinic_id, goal_id=goal_id, **_fields(body))
+    async with runtime.transaction() as conn:
+        await handlers.change_goal_status(conn, runtime.store, command, now=_now())
+        return await views.goal(conn, clinic_id, goal_id)
+
+
+@router.post("/goals/{goal_id}/reviews", status_code=201)
+async def review_goal(
+    clinic_id: ClinicId, goal_id: UUID, body: ReviewRequest, runtime: Runtime
+) -> views.GoalView:
+    command = ReviewGoal(clinic_id=clinic_id, goal_id=goal_id, **_fields(body))
+    async with runtime.transaction() as conn:
+        await handlers.review_goal(conn, runtime.store, command, now=_now())
+        return await views.goal(conn, clinic_id, goal_id)
+
+
+@router.get("/goals/{goal_id}/history")
+async def get_goal_history(
+    clinic_id: ClinicId, goal_id: UUID, runtime: Runtime
+) -> list[views.HistoryEntry]:
+    async with runtime.engine.connect() as conn:
+        return await views.goal_history_of(conn, clinic_id, goal_id)
+
+
 @router.get("/goals/{goal_id}/progress")
 async def get_goal_progress(
     clinic_id: ClinicId, goal_id: UUID, runtime: Runtime
-) -> views.GoalProgress:
+) -> progress_views.GoalProgress:
+    threshold = _settings(runtime).unrealistic_adherence_threshold
     async with runtime.engine.connect() as conn:
-        return await views.goal_progress_of(conn, clinic_id, goal_id)
+        return await progress_views.goal_progress_of(conn, clinic_id, goal_id, threshold)
 
 
 @router.post("/homework", status_code=201)
@@ -101,7 +217,7 @@ async def assign_homework(
     command = AssignHomework(
         clinic_id=clinic_id,
         homework_id=body.homework_id or uuid4(),
-        **body.model_dump(exclude={"homework_id"}),
+        **_fields(body, "homework_id"),
     )
     async with runtime.transaction() as conn:
         await handlers.assign_homework(conn, runtime.store, command, now=_now())
@@ -115,13 +231,25 @@ async def complete_homework(
     runtime: Runtime,
     body: Annotated[CompleteHomeworkRequest | None, Body()] = None,
 ) -> Completion:
-    completed_at = body.completed_at if body else None
-    command = CompleteHomework(clinic_id, homework_id, completed_at)
+    command = CompleteHomework(clinic_id, homework_id, **_fields(body or CompleteHomeworkRequest()))
     async with runtime.transaction() as conn:
         event = await handlers.complete_homework(conn, runtime.store, command, now=_now())
     return Completion(
-        homework_id=event.homework_id, completed_at=event.completed_at, on_time=event.on_time
+        homework_id=event.homework_id,
+        due_at=event.due_at,
+        completed_at=event.completed_at,
+        on_time=event.on_time,
+        final=event.final,
     )
+
+
+@router.post("/homework/{homework_id}/cancel")
+async def cancel_homework(
+    clinic_id: ClinicId, homework_id: UUID, runtime: Runtime
+) -> views.HomeworkItem:
+    async with runtime.transaction() as conn:
+        await handlers.cancel_homework(conn, runtime.store, clinic_id, homework_id, now=_now())
+        return await views.homework(conn, clinic_id, homework_id)
 
 
 @router.get("/clients/{client_id}/homework")
@@ -132,9 +260,33 @@ async def get_client_homework(
         return await views.homework_of_client(conn, clinic_id, client_id)
 
 
+@router.post("/clients/{client_id}/measures", status_code=201)
+async def record_measure(
+    clinic_id: ClinicId, client_id: ClientId, body: RecordMeasureRequest, runtime: Runtime
+) -> progress_views.MeasureView:
+    command = RecordMeasure(
+        clinic_id=clinic_id,
+        client_id=client_id,
+        measure_id=body.measure_id or uuid4(),
+        **_fields(body, "measure_id"),
+    )
+    settings = _settings(runtime)
+    async with runtime.transaction() as conn:
+        await handlers.record_measure(
+            conn, runtime.store, command, _now(), settings.alliance_threshold
+        )
+        return await progress_views.measure(conn, command.measure_id)
+
+
 @router.get("/clients/{client_id}/progress")
 async def get_client_progress(
     clinic_id: ClinicId, client_id: ClientId, runtime: Runtime
-) -> views.ClientProgress:
+) -> progress_views.ClientProgress:
+    threshold = _settings(runtime).unrealistic_adherence_threshold
     async with runtime.engine.connect() as conn:
-        return await views.client_progress(conn, clinic_id, client_id)
+        return await progress_views.client_progress(conn, clinic_id, client_id, threshold)
+
+
+def _fields(body: BaseModel, *leave_out: str) -> dict[str, Any]:
+    """The request's fields as given (nested models kept as models), for a domain command."""
+    return {name: value for name, value in body if name not in leave_out}

@@ -1,23 +1,28 @@
 """The composition root: the one place that wires settings, store, consumers and HTTP."""
 
+import asyncio
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 
+import structlog
 from fastapi import FastAPI
 
 from rapport_goals import api, projections
+from rapport_goals.domain.events import goals_registry
 from rapport_goals.service_layer import handlers
 from rapport_goals.settings import GoalsSettings
 from rapport_shared.consumer import Subscription
-from rapport_shared.contracts import public_registry
 from rapport_shared.runtime import ServiceRuntime
+
+log = structlog.get_logger(__name__)
 
 SERVICE = "goals"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def build_runtime(settings: GoalsSettings) -> ServiceRuntime:
-    runtime = ServiceRuntime(SERVICE, settings, public_registry(), MIGRATIONS)
+    runtime = ServiceRuntime(SERVICE, settings, goals_registry(), MIGRATIONS)
     runtime.subscribe(
         Subscription(
             durable="goals-plans",
@@ -35,6 +40,21 @@ def build_runtime(settings: GoalsSettings) -> ServiceRuntime:
 
     # Operators: POST /admin/projections/progress/rebuild, or `rapport rebuild goals.progress`.
     runtime.add_projection("progress", rebuild_progress)
+
+    async def check_missed_homework() -> None:
+        """Every interval, record the occurrences that passed unfulfilled (and their grace)."""
+        grace = timedelta(hours=settings.missed_grace_hours)
+        while True:
+            await asyncio.sleep(settings.missed_check_interval_seconds)
+            try:
+                now = datetime.now(UTC)
+                if await handlers.record_missed_homework(runtime.engine, runtime.store, now, grace):
+                    runtime.notify_relay()
+            except Exception:
+                # A failed pass (database away) must not end the loop: the next one retries.
+                log.exception("missed-homework check failed")
+
+    runtime.add_loop(check_missed_homework)
     return runtime
 
 

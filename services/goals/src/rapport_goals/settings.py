@@ -1,5 +1,7 @@
 from pydantic_settings import SettingsConfigDict
 
+from rapport_goals.domain.measures import DEFAULT_ALLIANCE_THRESHOLD
+from rapport_goals.domain.progress import DEFAULT_UNREALISTIC_ADHERENCE
 from rapport_shared.settings import ServiceSettings
 
 
@@ -9,3 +11,13 @@ class GoalsSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="RAPPORT_GOALS_")
 
     port: int = 8102
+    # An SRS total below this raises an alliance alert to the counselor.
+    alliance_threshold: int = DEFAULT_ALLIANCE_THRESHOLD
+    # A goal whose homework adherence is below this (and whose GAS level has not risen over its
+    # last three reviews) is flagged unrealistic.
+    unrealistic_adherence_threshold: float = DEFAULT_UNREALISTIC_ADHERENCE
+    # How often to look for homework occurrences that passed unfulfilled.
+    missed_check_interval_seconds: float = 300.0
+    # How long after its due time an open occurrence may still be completed (late) before it
+    # is recorded as missed.
+    missed_grace_hours: float = 24.0

@@ -1,10 +1,13 @@
-"""The progress read model. migrations/versions/0001_initial.py creates exactly these tables."""
+"""The progress read model. The migrations (0001_initial, 0002_clinical_depth) create exactly
+these tables."""
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     Column,
     Date,
     DateTime,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -32,6 +35,18 @@ goal_progress = Table(
     Column("homework_assigned", Integer, nullable=False),
     Column("homework_completed", Integer, nullable=False),
     Column("completed_on_time", Integer, nullable=False),
+    # 0002: the goal's clinical terms and FHIR status. Server defaults fill rows agreed before.
+    Column("type", String(16), nullable=False, server_default="behavioral"),
+    Column("horizon", String(16), nullable=False, server_default="short-term"),
+    Column("priority", String(8), nullable=False, server_default="medium"),
+    Column("review_every_days", Integer),
+    Column("milestones", JSON, nullable=False, server_default="[]"),
+    Column("gas_scale", JSON),
+    Column("gas_weight", Float, nullable=False, server_default="1.0"),
+    Column("lifecycle_status", String(20), nullable=False, server_default="active"),
+    Column("achievement_status", String(20), nullable=False, server_default="in-progress"),
+    Column("attained_level", Integer),
+    Column("last_reviewed_at", DateTime(timezone=True)),
 )
 Index("ix_goal_progress_client", goal_progress.c.clinic_id, goal_progress.c.client_id)
 
@@ -50,6 +65,13 @@ client_homework = Table(
     Column("assigned_at", DateTime(timezone=True), nullable=False),
     Column("completed_at", DateTime(timezone=True)),
     Column("on_time", Boolean),
+    # 0002: kind, schedule and state. next_due_at is the earliest open occurrence (None once
+    # none is left), which is what the missed-homework loop looks for.
+    Column("type", String(32), nullable=False, server_default="other"),
+    Column("recurrence", JSON),
+    Column("reminder_lead_minutes", Integer),
+    Column("next_due_at", DateTime(timezone=True)),
+    Column("cancelled_at", DateTime(timezone=True)),
 )
 Index(
     "ix_client_homework_client",
@@ -58,4 +80,66 @@ Index(
     client_homework.c.due_at,
 )
 
-PROJECTION_TABLES = (goal_progress, client_homework)
+Index("ix_client_homework_next_due", client_homework.c.next_due_at)
+
+# Every event of a goal, in order, with what it changed: GET /goals/{id}/history, and the GAS
+# levels of its reviews.
+goal_history = Table(
+    "goal_history",
+    metadata,
+    Column("goal_id", Uuid, primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("clinic_id", String(63), nullable=False),
+    Column("event_type", String(64), nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(64)),
+    Column("changes", JSON, nullable=False),
+    Column("attained_level", Integer),
+)
+
+# One row per due occurrence of a homework, once it was completed or missed: adherence.
+homework_outcomes = Table(
+    "homework_outcomes",
+    metadata,
+    Column("homework_id", Uuid, primary_key=True),
+    Column("due_at", DateTime(timezone=True), primary_key=True),
+    Column("clinic_id", String(63), nullable=False),
+    Column("client_id", String(64), nullable=False),
+    Column("goal_id", Uuid),
+    Column("completed_at", DateTime(timezone=True)),
+    Column("on_time", Boolean, nullable=False),
+    Column("self_rating", Integer),
+)
+Index("ix_homework_outcomes_client", homework_outcomes.c.clinic_id, homework_outcomes.c.client_id)
+Index("ix_homework_outcomes_goal", homework_outcomes.c.goal_id)
+
+# Standard measures a client completed (PHQ-9, GAD-7, ORS, SRS).
+client_measures = Table(
+    "client_measures",
+    metadata,
+    Column("measure_id", Uuid, primary_key=True),
+    Column("clinic_id", String(63), nullable=False),
+    Column("client_id", String(64), nullable=False),
+    Column("counselor_id", String(64)),
+    Column("session_id", Uuid),
+    Column("instrument", String(8), nullable=False),
+    Column("items", JSON, nullable=False),
+    Column("total", Integer, nullable=False),
+    Column("band", String(32)),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("alliance_alert", Boolean, nullable=False),
+)
+Index(
+    "ix_client_measures_client",
+    client_measures.c.clinic_id,
+    client_measures.c.client_id,
+    client_measures.c.recorded_at,
+)
+
+PROJECTION_TABLES = (
+    goal_progress,
+    client_homework,
+    goal_history,
+    homework_outcomes,
+    client_measures,
+)

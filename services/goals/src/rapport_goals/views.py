@@ -1,24 +1,25 @@
 """Read-model queries for the API. Every query is scoped to one clinic, and progress is only
 ever shown per goal or per client: no view compares clients."""
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, Field
-from sqlalchemy import case, func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from rapport_goals.tables import client_homework, goal_progress
+from rapport_goals.instants import as_utc
+from rapport_goals.tables import (
+    client_homework,
+    goal_history,
+    goal_progress,
+)
+from rapport_shared.contracts.goals import AchievementStatus, LifecycleStatus
+from rapport_shared.contracts.sessions import GasLevel, Milestone, Recurrence
 from rapport_shared.errors import NotFound
 
-
-def _as_utc(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes; the projection stored every instant in UTC.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
-
-
-StoredInstant = Annotated[datetime, AfterValidator(_as_utc)]
+StoredInstant = Annotated[datetime, AfterValidator(as_utc)]
 
 
 class GoalView(BaseModel):
@@ -34,25 +35,27 @@ class GoalView(BaseModel):
     target: str
     due_date: date
     agreed_at: StoredInstant
-
-
-class ProgressCounts(BaseModel):
-    homework_assigned: int
-    homework_completed: int
-    completed_on_time: int
-
-
-class GoalProgress(ProgressCounts):
-    goal_id: UUID
-    client_id: str
-
-
-class ClientProgress(BaseModel):
-    client_id: str
-    goals: list[GoalProgress]
-    total: ProgressCounts = Field(
-        description="All the client's homework, including homework that serves no goal"
+    type: str
+    horizon: str
+    priority: str
+    review_every_days: int | None
+    next_review_due: date | None = Field(
+        description="The last review (or the agreement) plus review_every_days"
     )
+    milestones: list[Milestone]
+    gas_scale: list[GasLevel] | None
+    gas_weight: float
+    lifecycle_status: LifecycleStatus
+    achievement_status: AchievementStatus
+    attained_level: int | None = Field(description="The GAS level of the latest review")
+
+
+class HistoryEntry(BaseModel):
+    version: int
+    event_type: str
+    occurred_at: StoredInstant
+    actor: str | None
+    changes: dict[str, Any]
 
 
 class HomeworkItem(BaseModel):
@@ -62,38 +65,28 @@ class HomeworkItem(BaseModel):
     instructions: str
     due_at: StoredInstant
     completed_at: StoredInstant | None
-    status: Literal["assigned", "completed"]
+    status: Literal["assigned", "completed", "missed", "cancelled"]
+    type: str
+    recurrence: Recurrence | None
+    reminder_lead_minutes: int | None
+    next_due_at: StoredInstant | None = Field(description="The earliest open occurrence")
 
 
 async def goal(conn: AsyncConnection, clinic_id: str, goal_id: UUID) -> GoalView:
-    return GoalView.model_validate(await _goal_row(conn, clinic_id, goal_id))
+    row = await goal_row(conn, clinic_id, goal_id)
+    return GoalView.model_validate({**row, "next_review_due": _next_review(row)})
 
 
-async def goal_progress_of(conn: AsyncConnection, clinic_id: str, goal_id: UUID) -> GoalProgress:
-    return GoalProgress.model_validate(await _goal_row(conn, clinic_id, goal_id))
-
-
-async def client_progress(conn: AsyncConnection, clinic_id: str, client_id: str) -> ClientProgress:
-    goals = await conn.execute(
-        select(goal_progress)
-        .where(goal_progress.c.clinic_id == clinic_id, goal_progress.c.client_id == client_id)
-        .order_by(goal_progress.c.agreed_at, goal_progress.c.goal_id)
+async def goal_history_of(
+    conn: AsyncConnection, clinic_id: str, goal_id: UUID
+) -> list[HistoryEntry]:
+    await goal_row(conn, clinic_id, goal_id)
+    rows = await conn.execute(
+        select(goal_history)
+        .where(goal_history.c.goal_id == goal_id)
+        .order_by(goal_history.c.version)
     )
-    homework = client_homework.c
-    totals = await conn.execute(
-        select(
-            func.count().label("homework_assigned"),
-            func.count(homework.completed_at).label("homework_completed"),
-            func.coalesce(func.sum(case((homework.on_time, 1), else_=0)), 0).label(
-                "completed_on_time"
-            ),
-        ).where(homework.clinic_id == clinic_id, homework.client_id == client_id)
-    )
-    return ClientProgress(
-        client_id=client_id,
-        goals=[GoalProgress.model_validate(row._mapping) for row in goals],
-        total=ProgressCounts.model_validate(totals.one()._mapping),
-    )
+    return [HistoryEntry.model_validate(row._mapping) for row in rows]
 
 
 async def homework_of_client(
@@ -122,11 +115,26 @@ async def homework(conn: AsyncConnection, clinic_id: str, homework_id: UUID) -> 
 
 
 def _homework_item(row: Any) -> HomeworkItem:
-    status = "assigned" if row["completed_at"] is None else "completed"
+    status = (
+        "cancelled"
+        if row["cancelled_at"] is not None
+        else "completed"
+        if row["completed_at"] is not None
+        else "missed"
+        if row["next_due_at"] is None
+        else "assigned"
+    )
     return HomeworkItem.model_validate({**row, "status": status})
 
 
-async def _goal_row(conn: AsyncConnection, clinic_id: str, goal_id: UUID) -> Any:
+def _next_review(row: Any) -> date | None:
+    if row["review_every_days"] is None:
+        return None
+    since = row["last_reviewed_at"] or row["agreed_at"]
+    return (as_utc(since) + timedelta(days=row["review_every_days"])).date()
+
+
+async def goal_row(conn: AsyncConnection, clinic_id: str, goal_id: UUID) -> Any:
     row = (
         await conn.execute(
             select(goal_progress).where(

@@ -1,4 +1,5 @@
-"""Command handlers (called by the API) and event handlers (called by consumers).
+"""Command handlers (called by the API), event handlers (called by consumers) and the
+missed-homework check (called by a background loop).
 
 Each runs inside the caller's transaction: the events it appends, their outbox rows and the read
 model rows from projections.apply commit together, or not at all.
@@ -6,25 +7,38 @@ model rows from projections.apply commit together, or not at all.
 
 import contextlib
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
+from uuid import UUID
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+import structlog
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from rapport_goals import projections
-from rapport_goals.domain.commands import AgreeGoal, AssignHomework, CompleteHomework
-from rapport_goals.domain.model import (
-    Goal,
-    Homework,
-    goal_stream,
-    homework_stream,
-    plan_from_session,
+from rapport_goals.domain import measures
+from rapport_goals.domain.commands import (
+    AgreeGoal,
+    AssignHomework,
+    ChangeGoalStatus,
+    CompleteHomework,
+    RecordMeasure,
+    ReviewGoal,
+    ReviseGoal,
 )
+from rapport_goals.domain.goal import Goal, goal_stream
+from rapport_goals.domain.homework import Homework, homework_stream
+from rapport_goals.domain.model import plan_from_session
+from rapport_goals.tables import client_homework
 from rapport_shared.contracts.base import EventContract
-from rapport_shared.contracts.goals import HomeworkCompleted
+from rapport_shared.contracts.goals import HomeworkCompleted, HomeworkMissed
 from rapport_shared.contracts.sessions import SessionClosed
 from rapport_shared.envelope import IncomingEvent
 from rapport_shared.errors import InvalidState
 from rapport_shared.eventstore import ConcurrencyConflict, EventStore
+
+log = structlog.get_logger(__name__)
+# How many past-due homework one pass of the missed-homework check handles per transaction.
+MISSED_BATCH = 100
 
 
 async def agree_goal(
@@ -35,6 +49,28 @@ async def agree_goal(
         await record(conn, store, goal_stream(command.goal_id), 0, [event])
     except ConcurrencyConflict:
         raise InvalidState(f"goal {command.goal_id} already exists", field="goal_id") from None
+
+
+async def revise_goal(
+    conn: AsyncConnection, store: EventStore, command: ReviseGoal, now: datetime
+) -> None:
+    goal = await _goal(conn, store, command.clinic_id, command)
+    await record(conn, store, goal_stream(goal.goal_id), goal.version, [goal.revise(command, now)])
+
+
+async def change_goal_status(
+    conn: AsyncConnection, store: EventStore, command: ChangeGoalStatus, now: datetime
+) -> None:
+    goal = await _goal(conn, store, command.clinic_id, command)
+    event = goal.change_status(command, now)
+    await record(conn, store, goal_stream(goal.goal_id), goal.version, [event])
+
+
+async def review_goal(
+    conn: AsyncConnection, store: EventStore, command: ReviewGoal, now: datetime
+) -> None:
+    goal = await _goal(conn, store, command.clinic_id, command)
+    await record(conn, store, goal_stream(goal.goal_id), goal.version, [goal.review(command, now)])
 
 
 async def assign_homework(
@@ -55,14 +91,68 @@ async def assign_homework(
 async def complete_homework(
     conn: AsyncConnection, store: EventStore, command: CompleteHomework, now: datetime
 ) -> HomeworkCompleted:
-    stream_id = homework_stream(command.homework_id)
-    homework = Homework.from_history(
-        command.clinic_id, command.homework_id, await _history(conn, store, stream_id)
-    )
-    event = homework.complete(command.completed_at or now, now=now)
+    homework = await _homework(conn, store, command.clinic_id, command.homework_id)
+    events = homework.complete(command, now=now)
     # A completion racing this one makes the append conflict: a 409, never a second completion.
-    await record(conn, store, stream_id, homework.version, [event])
-    return event
+    await record(conn, store, homework_stream(homework.homework_id), homework.version, events)
+    completed = events[0]
+    assert isinstance(completed, HomeworkCompleted)
+    return completed
+
+
+async def cancel_homework(
+    conn: AsyncConnection, store: EventStore, clinic_id: str, homework_id: UUID, now: datetime
+) -> None:
+    homework = await _homework(conn, store, clinic_id, homework_id)
+    event = homework.cancel(now)
+    await record(conn, store, homework_stream(homework.homework_id), homework.version, [event])
+
+
+async def record_measure(
+    conn: AsyncConnection,
+    store: EventStore,
+    command: RecordMeasure,
+    now: datetime,
+    alliance_threshold: int,
+) -> None:
+    events = measures.record(command, now, alliance_threshold)
+    try:
+        await record(conn, store, measures.measure_stream(command.measure_id), 0, events)
+    except ConcurrencyConflict:
+        raise InvalidState(
+            f"measure {command.measure_id} already exists", field="measure_id"
+        ) from None
+
+
+async def record_missed_homework(
+    engine: AsyncEngine, store: EventStore, now: datetime, grace: timedelta
+) -> int:
+    """Appends homework-missed for every open occurrence due more than `grace` ago; returns how
+    many. Idempotent: the aggregate knows which occurrences are already recorded, and a
+    completion or another check racing this one makes the append conflict, so it is skipped and
+    judged again on the next pass."""
+    recorded = 0
+    async with engine.begin() as conn:
+        rows = await conn.execute(
+            select(client_homework.c.clinic_id, client_homework.c.homework_id)
+            .where(client_homework.c.next_due_at < now - grace)
+            .order_by(client_homework.c.next_due_at)
+            .limit(MISSED_BATCH)
+        )
+        for clinic_id, homework_id in rows.all():
+            homework = await _homework(conn, store, clinic_id, homework_id)
+            missed: list[HomeworkMissed] = homework.missed(now, grace)
+            if not missed:
+                continue
+            try:
+                async with conn.begin_nested():
+                    stream = homework_stream(homework_id)
+                    await record(conn, store, stream, homework.version, missed)
+            except ConcurrencyConflict:
+                log.info("homework changed while checking for misses", homework_id=homework_id)
+                continue
+            recorded += len(missed)
+    return recorded
 
 
 async def plan_from_closed_session(
@@ -88,7 +178,24 @@ async def record(
 ) -> None:
     """Append and project in one go: the read model is part of the same transaction."""
     for stored in await store.append(conn, stream_id, expected_version, events):
-        await projections.apply(conn, stored.event)
+        await projections.apply(conn, stored)
+
+
+async def _goal(
+    conn: AsyncConnection,
+    store: EventStore,
+    clinic_id: str,
+    command: ReviseGoal | ChangeGoalStatus | ReviewGoal,
+) -> Goal:
+    events = await _history(conn, store, goal_stream(command.goal_id))
+    return Goal.found(clinic_id, command.goal_id, events)
+
+
+async def _homework(
+    conn: AsyncConnection, store: EventStore, clinic_id: str, homework_id: UUID
+) -> Homework:
+    events = await _history(conn, store, homework_stream(homework_id))
+    return Homework.from_history(clinic_id, homework_id, events)
 
 
 async def _history(conn: AsyncConnection, store: EventStore, stream_id: str) -> list[EventContract]:

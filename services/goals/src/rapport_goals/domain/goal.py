@@ -1,0 +1,236 @@
+"""The goal aggregate: agreeing, revising, moving through the FHIR lifecycle, and reviewing."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
+from uuid import UUID
+
+from rapport_goals.domain import gas, status
+from rapport_goals.domain.commands import AgreeGoal, ChangeGoalStatus, ReviewGoal, ReviseGoal
+from rapport_shared.contracts.base import EventContract
+from rapport_shared.contracts.goals import (
+    AchievementStatus,
+    GoalAgreed,
+    GoalReviewed,
+    GoalRevised,
+    GoalStatusChanged,
+    LifecycleStatus,
+)
+from rapport_shared.contracts.sessions import GasLevel, Milestone
+from rapport_shared.errors import DomainError, InvalidState, NotFound
+
+# The last time zone to leave a calendar day is UTC-12: a due date counts as past only once that
+# day is over everywhere, so a counselor anywhere may agree a goal due "today".
+_LATEST_UTC_OFFSET = timedelta(hours=12)
+MAX_REVIEW_EVERY_DAYS = 365
+# Terms a revision may change; the others (type, horizon, weight) define what the goal is.
+REVISABLE = (
+    "description",
+    "measure",
+    "target",
+    "due_date",
+    "priority",
+    "review_every_days",
+    "milestones",
+    "gas_scale",
+)
+
+
+def goal_stream(goal_id: UUID) -> str:
+    return f"goal-{goal_id}"
+
+
+@dataclass(frozen=True)
+class Goal:
+    goal_id: UUID
+    clinic_id: str
+    client_id: str
+    # Defaults describe a goal with no terms yet, as the agreement's own fields replace them.
+    due_date: date = date.max
+    milestones: tuple[Milestone, ...] = ()
+    gas_scale: tuple[GasLevel, ...] | None = None
+    lifecycle_status: LifecycleStatus = "active"
+    achievement_status: AchievementStatus = "in-progress"
+    version: int = 0
+
+    @staticmethod
+    def agree(command: AgreeGoal, agreed_at: datetime) -> GoalAgreed:
+        _check_terms(
+            agreed_at,
+            command.due_date,
+            command.milestones,
+            command.gas_scale,
+            command.review_every_days,
+        )
+        if command.gas_weight <= 0:
+            raise DomainError("gas_weight must be above 0", field="gas_weight")
+        return GoalAgreed(
+            clinic_id=command.clinic_id,
+            goal_id=command.goal_id,
+            client_id=command.client_id,
+            counselor_id=command.counselor_id,
+            session_id=command.session_id,
+            description=command.description,
+            measure=command.measure,
+            target=command.target,
+            due_date=command.due_date,
+            agreed_at=agreed_at,
+            type=command.type,
+            horizon=command.horizon,
+            priority=command.priority,
+            review_every_days=command.review_every_days,
+            milestones=command.milestones,
+            gas_scale=command.gas_scale,
+            gas_weight=command.gas_weight,
+        )
+
+    @classmethod
+    def from_history(cls, events: Sequence[EventContract]) -> "Goal | None":
+        """None when the goal was never agreed."""
+        goal: Goal | None = None
+        for version, event in enumerate(events, start=1):
+            if isinstance(event, GoalAgreed):
+                goal = cls(
+                    event.goal_id,
+                    event.clinic_id,
+                    event.client_id,
+                    due_date=event.due_date,
+                    milestones=event.milestones,
+                    gas_scale=event.gas_scale,
+                    lifecycle_status=event.lifecycle_status,
+                    achievement_status=event.achievement_status,
+                )
+            elif goal is None:
+                continue
+            elif isinstance(event, GoalRevised):
+                goal = replace(
+                    goal,
+                    due_date=event.due_date or goal.due_date,
+                    milestones=goal.milestones if event.milestones is None else event.milestones,
+                    gas_scale=event.gas_scale or goal.gas_scale,
+                )
+            elif isinstance(event, GoalStatusChanged):
+                goal = replace(
+                    goal,
+                    lifecycle_status=event.lifecycle_status,
+                    achievement_status=event.achievement_status,
+                )
+            elif isinstance(event, GoalReviewed):
+                goal = replace(goal, achievement_status=event.achievement_status)
+            if goal is not None:
+                goal = replace(goal, version=version)
+        return goal
+
+    @classmethod
+    def found(cls, clinic_id: str, goal_id: UUID, events: Sequence[EventContract]) -> "Goal":
+        """The goal as its events left it; another clinic's is as unknown as a missing one."""
+        goal = cls.from_history(events)
+        if goal is None or goal.clinic_id != clinic_id:
+            raise NotFound(f"no goal {goal_id} in clinic {clinic_id}", field="goal_id")
+        return goal
+
+    def revise(self, command: ReviseGoal, now: datetime) -> GoalRevised:
+        self._refuse_if_ended("revised")
+        changes = {
+            name: getattr(command, name) for name in REVISABLE if getattr(command, name) is not None
+        }
+        if not changes:
+            raise DomainError("a revision must change at least one term", field="body")
+        due_date = command.due_date or self.due_date
+        milestones = self.milestones if command.milestones is None else command.milestones
+        # An unchanged due date may have passed already: only a new one must lie ahead.
+        _check_terms(
+            now,
+            due_date,
+            milestones,
+            command.gas_scale,
+            command.review_every_days,
+            new_due_date=command.due_date is not None,
+        )
+        return GoalRevised(
+            clinic_id=self.clinic_id,
+            goal_id=self.goal_id,
+            client_id=self.client_id,
+            revised_at=now,
+            revised_by=command.revised_by,
+            **changes,
+        )
+
+    def change_status(self, command: ChangeGoalStatus, now: datetime) -> GoalStatusChanged:
+        achievement = command.achievement_status or self.achievement_status
+        if (command.lifecycle_status, achievement) == (
+            self.lifecycle_status,
+            self.achievement_status,
+        ):
+            raise InvalidState(
+                f"goal {self.goal_id} is already {self.lifecycle_status}/{achievement}",
+                field="lifecycle_status",
+            )
+        if not status.may_move(self.lifecycle_status, command.lifecycle_status):
+            raise InvalidState(
+                f"a {self.lifecycle_status} goal cannot become {command.lifecycle_status}",
+                field="lifecycle_status",
+            )
+        return GoalStatusChanged(
+            clinic_id=self.clinic_id,
+            goal_id=self.goal_id,
+            client_id=self.client_id,
+            changed_at=now,
+            lifecycle_status=command.lifecycle_status,
+            achievement_status=achievement,
+        )
+
+    def review(self, command: ReviewGoal, now: datetime) -> GoalReviewed:
+        self._refuse_if_ended("reviewed")
+        if self.gas_scale is not None and command.attained_level is None:
+            raise DomainError(
+                "this goal has a GAS scale: say which level was attained", field="attained_level"
+            )
+        if self.gas_scale is None and command.attained_level is not None:
+            raise DomainError(
+                "this goal has no GAS scale, so no level can be attained", field="attained_level"
+            )
+        return GoalReviewed(
+            clinic_id=self.clinic_id,
+            goal_id=self.goal_id,
+            client_id=self.client_id,
+            counselor_id=command.reviewed_by,
+            reviewed_at=now,
+            attained_level=command.attained_level,
+            achievement_status=command.achievement_status,
+        )
+
+    def _refuse_if_ended(self, verb: str) -> None:
+        if self.lifecycle_status in status.TERMINAL:
+            raise InvalidState(
+                f"goal {self.goal_id} is {self.lifecycle_status} and can no longer be {verb}",
+                field="goal_id",
+            )
+
+
+def _check_terms(
+    moment: datetime,
+    due_date: date,
+    milestones: Sequence[Milestone],
+    scale: Sequence[GasLevel] | None,
+    review_every_days: int | None,
+    *,
+    new_due_date: bool = True,
+) -> None:
+    if new_due_date and due_date < _earliest_current_date(moment):
+        raise DomainError(f"due date {due_date} is in the past", field="due_date")
+    for index, milestone in enumerate(milestones):
+        if milestone.due_date > due_date:
+            raise DomainError(
+                f"milestone due {milestone.due_date} falls after the goal's due date {due_date}",
+                field=f"milestones.{index}.due_date",
+            )
+    gas.check_scale(scale)
+    if review_every_days is not None and not 1 <= review_every_days <= MAX_REVIEW_EVERY_DAYS:
+        raise DomainError(
+            f"review_every_days must be 1 to {MAX_REVIEW_EVERY_DAYS}", field="review_every_days"
+        )
+
+
+def _earliest_current_date(moment: datetime) -> date:
+    return (moment.astimezone(UTC) - _LATEST_UTC_OFFSET).date()
