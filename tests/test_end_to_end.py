@@ -1,9 +1,11 @@
 """From a session's close to the reminder cancelled by the completed homework, across the three
 services running as separate processes on a real nats-server, SQLite and a real SMTP server."""
 
+import json
 from datetime import UTC, date, datetime, timedelta
 
 import httpx
+import nats
 import pytest
 
 from rapport_shared.testing import eventually
@@ -14,7 +16,7 @@ CLINIC = "northside"
 CLIENT = "client-ana"
 
 
-async def test_session_close_to_cancelled_reminder(running_suite, smtp):
+async def test_session_close_to_cancelled_reminder(running_suite, smtp, nats_server):
     s, g, n = (running_suite[k].url for k in ("sessions", "goals", "notifications"))
     now = datetime.now(UTC)
     async with httpx.AsyncClient(timeout=10) as http:
@@ -33,8 +35,14 @@ async def test_session_close_to_cancelled_reminder(running_suite, smtp):
         )
         assert created.status_code == 201, created.text
         session_id = created.json()["session_id"]
+        trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+        tracing = {
+            "X-Correlation-Id": "corr-e2e-close",
+            "traceparent": f"00-{trace_id}-00f067aa0ba902b7-01",
+        }
         closed = await http.post(
             f"{s}/clinics/{CLINIC}/sessions/{session_id}/close",
+            headers=tracing,
             json={
                 "next_session_at": (now + timedelta(days=7)).isoformat(),
                 "goals": [
@@ -114,6 +122,19 @@ async def test_session_close_to_cancelled_reminder(running_suite, smtp):
         progress = await http.get(f"{g}/clinics/{CLINIC}/goals/{assigned['goal_id']}/progress")
         assert progress.json()["homework_completed"] == 1
         assert progress.json()["completed_on_time"] == 1
+
+    # The close's correlation id and trace reached every service that handled its consequences.
+    for service in ("sessions", "goals", "notifications"):
+        assert "corr-e2e-close" in running_suite[service].log_path.read_text(), service
+    nc = await nats.connect(nats_server.url)
+    try:
+        assigned_msg = await nc.jetstream().get_last_msg(
+            "RAPPORT_GOALS", f"rapport.{CLINIC}.goals.homework-assigned"
+        )
+    finally:
+        await nc.close()
+    assert assigned_msg.headers["traceparent"].split("-")[1] == trace_id
+    assert json.loads(assigned_msg.data)["correlationid"] == "corr-e2e-close"
 
 
 async def _mail_to(smtp, address):

@@ -132,3 +132,14 @@ def test_checked_in_event_catalog_matches_the_contracts():
 def test_every_public_contract_is_in_the_catalog():
     names = set(catalog())
     assert {f"{c.cloudevent_type()}.json" for c in ALL_CONTRACTS if c.public} == names
+
+
+def test_a_trace_continues_with_the_same_trace_id_and_a_new_span():
+    from rapport_shared.context import continue_trace
+
+    incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    onward = continue_trace(incoming)
+    assert onward.split("-")[1] == "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert onward.split("-")[2] != "00f067aa0ba902b7"
+    started = continue_trace("garbage")
+    assert len(started.split("-")[1]) == 32 and started.endswith("-01")

@@ -28,7 +28,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from rapport_shared.context import bound_context
+from rapport_shared.context import bound_context, continue_trace
 from rapport_shared.contracts.base import EventRegistry, UnknownEventType
 from rapport_shared.envelope import IncomingEvent, MalformedEvent, decode
 from rapport_shared.errors import DomainError
@@ -199,9 +199,15 @@ class ConsumerRunner:
                 incoming.correlation_id,
                 causation_id=incoming.event_id,
                 actor=f"consumer:{self.name}",
-                traceparent=incoming.traceparent,
+                traceparent=continue_trace(incoming.traceparent),
             ):
                 await handler(conn, incoming)
+                log.info(
+                    "event applied",
+                    consumer=self.name,
+                    event_type=incoming.event_type,
+                    event_id=incoming.event_id,
+                )
             await conn.execute(
                 insert(processed_table).values(
                     consumer=self.name,

@@ -5,6 +5,8 @@ and the logging configuration adds them to every line.
 """
 
 import contextlib
+import re
+import secrets
 import uuid
 from collections.abc import Iterator
 from contextvars import ContextVar
@@ -16,6 +18,17 @@ _correlation_id: ContextVar[str | None] = ContextVar("correlation_id", default=N
 _causation_id: ContextVar[str | None] = ContextVar("causation_id", default=None)
 _actor: ContextVar[str | None] = ContextVar("actor", default=None)
 _traceparent: ContextVar[str | None] = ContextVar("traceparent", default=None)
+
+
+_TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
+
+
+def continue_trace(traceparent: str | None) -> str:
+    """A W3C traceparent for the next hop: the same trace id with a new span id, or a new trace
+    when there is none (or it is malformed), so every request and event can be followed."""
+    match = _TRACEPARENT.match(traceparent or "")
+    trace_id, flags = (match.group(1), match.group(3)) if match else (secrets.token_hex(16), "01")
+    return f"00-{trace_id}-{secrets.token_hex(8)}-{flags}"
 
 
 @dataclass(frozen=True)

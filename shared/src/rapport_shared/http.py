@@ -4,6 +4,7 @@ Validation errors name each offending field as a dotted path (e.g. "plan.goals.0
 path and query parameters by their own names).
 """
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -13,11 +14,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from rapport_shared.context import bound_context
+from rapport_shared.context import bound_context, continue_trace
 from rapport_shared.errors import DomainError
 from rapport_shared.eventstore import ConcurrencyConflict
 
 PROBLEM = "application/problem+json"
+# Probed every few seconds: logging them would drown the lines that matter.
+QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 CORRELATION_HEADER = "X-Correlation-Id"
 log = structlog.get_logger(__name__)
 
@@ -75,9 +78,18 @@ def install_http_plumbing(app: FastAPI, is_ready: Callable[[], bool]) -> None:
         with bound_context(
             request.headers.get(CORRELATION_HEADER),
             actor=request.headers.get("X-Actor"),
-            traceparent=request.headers.get("traceparent"),
+            traceparent=continue_trace(request.headers.get("traceparent")),
         ) as correlation_id:
+            started = time.perf_counter()
             response = await call_next(request)
+            if request.url.path not in QUIET_PATHS:
+                log.info(
+                    "request",
+                    method=request.method,
+                    path=request.url.path,
+                    status=response.status_code,
+                    ms=round((time.perf_counter() - started) * 1000, 1),
+                )
         response.headers[CORRELATION_HEADER] = correlation_id
         return response
 
