@@ -136,6 +136,10 @@ async def test_session_close_to_cancelled_reminder(running_suite, smtp, nats_ser
     assert assigned_msg.headers["traceparent"].split("-")[1] == trace_id
     assert json.loads(assigned_msg.data)["correlationid"] == "corr-e2e-close"
 
+    async with httpx.AsyncClient(timeout=10) as http:
+        metrics = (await http.get(f"{n}/metrics")).text
+    assert 'rapport_reminders{channel="email",status="sent"} 1.0' in metrics
+
 
 async def _mail_to(smtp, address):
     return smtp.to(address)
