@@ -53,6 +53,8 @@ async def deliver_due_reminders(
             log.warning(
                 "reminder not delivered", reminder_id=str(reminder.reminder_id), reason=failure
             )
+        else:
+            log.info("reminder delivered", reminder_id=str(reminder.reminder_id))
         await _record(transaction, store, policy, reminder, failure)
     return len(due)
 
