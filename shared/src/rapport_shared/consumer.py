@@ -28,12 +28,13 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from rapport_shared.context import bound_context, continue_trace
+from rapport_shared.context import bound_context
 from rapport_shared.contracts.base import EventRegistry, UnknownEventType
 from rapport_shared.envelope import IncomingEvent, MalformedEvent, decode
 from rapport_shared.errors import DomainError
 from rapport_shared.schema import checkpoints_table, dead_letters_table, processed_table
 from rapport_shared.subjects import event_subjects, stream_name
+from rapport_shared.tracing import traced
 
 log = structlog.get_logger(__name__)
 
@@ -195,11 +196,16 @@ class ConsumerRunner:
         if handler is None or await self._already_processed(conn, incoming.event_id):
             return False
         async with conn.begin_nested():
-            with bound_context(
-                incoming.correlation_id,
-                causation_id=incoming.event_id,
-                actor=f"consumer:{self.name}",
-                traceparent=continue_trace(incoming.traceparent),
+            with (
+                traced(
+                    f"apply {incoming.event_type}", incoming.traceparent, consumer=self.name
+                ) as traceparent,
+                bound_context(
+                    incoming.correlation_id,
+                    causation_id=incoming.event_id,
+                    actor=f"consumer:{self.name}",
+                    traceparent=traceparent,
+                ),
             ):
                 await handler(conn, incoming)
                 log.info(

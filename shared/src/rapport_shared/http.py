@@ -14,9 +14,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from rapport_shared.context import bound_context, continue_trace
+from rapport_shared.context import bound_context
 from rapport_shared.errors import DomainError
 from rapport_shared.eventstore import ConcurrencyConflict
+from rapport_shared.tracing import traced
 
 PROBLEM = "application/problem+json"
 # Probed every few seconds: logging them would drown the lines that matter.
@@ -75,11 +76,16 @@ def install_http_plumbing(app: FastAPI, is_ready: Callable[[], bool]) -> None:
     async def correlation(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        with bound_context(
-            request.headers.get(CORRELATION_HEADER),
-            actor=request.headers.get("X-Actor"),
-            traceparent=continue_trace(request.headers.get("traceparent")),
-        ) as correlation_id:
+        with (
+            traced(
+                f"{request.method} {request.url.path}", request.headers.get("traceparent")
+            ) as traceparent,
+            bound_context(
+                request.headers.get(CORRELATION_HEADER),
+                actor=request.headers.get("X-Actor"),
+                traceparent=traceparent,
+            ) as correlation_id,
+        ):
             started = time.perf_counter()
             response = await call_next(request)
             if request.url.path not in QUIET_PATHS:

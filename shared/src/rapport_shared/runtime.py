@@ -29,6 +29,7 @@ from rapport_shared.metrics import ServiceMetrics, take_snapshot
 from rapport_shared.migrations import migrate
 from rapport_shared.outbox import OutboxRelay
 from rapport_shared.settings import ServiceSettings
+from rapport_shared.tracing import configure_tracing, shutdown_tracing
 
 log = structlog.get_logger(__name__)
 
@@ -93,6 +94,7 @@ class ServiceRuntime:
 
     async def start(self) -> None:
         configure_logging(self.name, self.settings.log_format, self.settings.log_level)
+        configure_tracing(self.name, self.settings.otlp_endpoint)
         await migrate(self.engine, self.migrations)
         self.migrated = True
         for loop in self._loops:
@@ -169,6 +171,7 @@ class ServiceRuntime:
             with contextlib.suppress(Exception):
                 await self.nc.close()
         await self.engine.dispose()
+        shutdown_tracing()
         log.info("stopped cleanly")
 
     def create_app(self, title: str) -> FastAPI:

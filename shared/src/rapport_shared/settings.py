@@ -25,6 +25,8 @@ class ServiceSettings(BaseSettings):
     log_level: str = Field("info", validation_alias=suite_setting("log_level"))
     stream_replicas: int = Field(1, ge=1, le=5, validation_alias=suite_setting("stream_replicas"))
     data_dir: str = Field(".rapport", validation_alias=suite_setting("data_dir"))
+    # OpenTelemetry tracing is off unless an OTLP/HTTP endpoint is given (e.g. http://otel:4318).
+    otlp_endpoint: str | None = Field(None, validation_alias=suite_setting("otlp_endpoint"))
 
     host: str = "127.0.0.1"
     port: int = 8100
