@@ -1,27 +1,17 @@
 """Brokers for the broker tests: the shipped NATS configs, a local three-node JetStream cluster
 on loopback, and the shared library's event pipeline pointed at that cluster."""
 
-import asyncio
 import contextlib
 import json
 import time
 import urllib.request
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import nats
-from nats.aio.client import Client as NATS
-from shared_tests_support import Pipeline, count_goal, test_metadata
+from shared_tests_support import Pipeline, running_pipeline
 
-from rapport_shared import messaging
-from rapport_shared.consumer import ConsumerRunner, Subscription
-from rapport_shared.contracts import public_registry
-from rapport_shared.db import create_engine
-from rapport_shared.eventstore import EventStore
 from rapport_shared.natsserver import NatsServer, free_port
-from rapport_shared.outbox import OutboxRelay
 
 DEPLOY_NATS = Path(__file__).resolve().parents[1] / "deploy" / "nats"
 TENANTS_CONF = DEPLOY_NATS / "tenants.conf"
@@ -149,58 +139,11 @@ class NatsCluster:
 # --- the shared pipeline against the cluster -------------------------------------------------
 
 
-async def connect_cluster(urls: list[str], name: str) -> NATS:
-    """Like rapport_shared.messaging.connect, but with every node's URL: the client can connect
-    and reconnect while any one node is down."""
-    return await nats.connect(
-        servers=urls,
-        name=name,
-        max_reconnect_attempts=-1,
-        reconnect_time_wait=0.2,
-        connect_timeout=2,
-        allow_reconnect=True,
-    )
-
-
-@contextlib.asynccontextmanager
-async def cluster_pipeline(
+def cluster_pipeline(
     database_url: str, urls: list[str], *, replicas: int = 3, ack_wait_seconds: float = 30.0
-) -> AsyncIterator[Pipeline]:
-    """shared_tests_support.running_pipeline, connected to every node, with an R3 stream."""
-    engine = create_engine(database_url)
-    async with engine.begin() as conn:
-        await conn.run_sync(test_metadata.create_all)
-    nc = await connect_cluster(urls, "cluster-test")
-    js = nc.jetstream()
-    await messaging.ensure_stream(js, "goals", replicas=replicas)
-    registry = public_registry()
-    subscription = Subscription(
-        durable="test-counter", source_service="goals", handlers={"goal-agreed": count_goal}
+) -> contextlib.AbstractAsyncContextManager[Pipeline]:
+    """The shared pipeline connected to every node (so it can reconnect while any one node is
+    down), on a stream with three replicas."""
+    return running_pipeline(
+        database_url, ",".join(urls), replicas=replicas, ack_wait_seconds=ack_wait_seconds
     )
-    pipeline = Pipeline(
-        engine=engine,
-        nc=nc,
-        store=EventStore(registry),
-        relay=OutboxRelay(engine, js, poll_interval=0.2),
-        consumer=ConsumerRunner(
-            engine,
-            js,
-            registry,
-            subscription,
-            retry_base_seconds=0.01,
-            fetch_timeout=0.2,
-            ack_wait_seconds=ack_wait_seconds,
-        ),
-    )
-    pipeline.tasks = [
-        asyncio.create_task(pipeline.relay.run()),
-        asyncio.create_task(pipeline.consumer.run()),
-    ]
-    try:
-        yield pipeline
-    finally:
-        for task in pipeline.tasks:
-            task.cancel()
-        await asyncio.gather(*pipeline.tasks, return_exceptions=True)
-        await nc.close()
-        await engine.dispose()

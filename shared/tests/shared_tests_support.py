@@ -91,14 +91,21 @@ class Pipeline:
 
 @contextlib.asynccontextmanager
 async def running_pipeline(
-    database_url: str, nats_url: str, *, max_deliveries: int = 3, start: bool = True
+    database_url: str,
+    nats_url: str,
+    *,
+    max_deliveries: int = 3,
+    start: bool = True,
+    replicas: int = 1,
+    ack_wait_seconds: float = 30.0,
 ) -> AsyncIterator[Pipeline]:
+    """nats_url may list several servers (a cluster), comma-separated."""
     engine = create_engine(database_url)
     async with engine.begin() as conn:
         await conn.run_sync(test_metadata.create_all)
     nc = await messaging.connect(nats_url, "test")
     js = nc.jetstream()
-    await messaging.ensure_stream(js, "goals")
+    await messaging.ensure_stream(js, "goals", replicas=replicas)
     registry = public_registry()
     subscription = Subscription(
         durable="test-counter", source_service="goals", handlers={"goal-agreed": count_goal}
@@ -116,6 +123,7 @@ async def running_pipeline(
             max_deliveries=max_deliveries,
             retry_base_seconds=0.01,
             fetch_timeout=0.2,
+            ack_wait_seconds=ack_wait_seconds,
         ),
     )
     if start:
