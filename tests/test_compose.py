@@ -66,3 +66,16 @@ def test_the_broker_keeps_its_data_and_has_jetstream_on():
     assert "-js" in nats["command"]
     assert any(v.endswith(":/data") for v in nats["volumes"])
     assert "healthcheck" in nats and "healthcheck" in COMPOSE["services"]["postgres"]
+
+
+def test_the_image_recipe_is_multi_stage_non_root_and_health_checked():
+    dockerfile = (Path(__file__).parents[1] / "deploy" / "Dockerfile").read_text()
+    stages = [line for line in dockerfile.splitlines() if line.startswith("FROM ")]
+    assert len(stages) >= 2  # build with uv, run without it
+    assert "uv sync --locked --no-dev --package rapport-${SERVICE}" in dockerfile
+    runtime_stage = dockerfile.split(stages[-1], 1)[1]
+    assert "USER rapport" in runtime_stage and "useradd --system" in runtime_stage
+    assert "HEALTHCHECK" in runtime_stage and "/healthz" in runtime_stage
+    for service in SETTINGS:
+        build = COMPOSE["services"][service]["build"]
+        assert build["dockerfile"] == "deploy/Dockerfile" and build["args"]["SERVICE"] == service
