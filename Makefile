@@ -3,7 +3,7 @@ SHELL := /bin/bash
 # uv may be missing on a fresh machine: fall back to the module the `uv` target installs.
 UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 
-.PHONY: run test lint format sync uv
+.PHONY: run test lint format sync uv bench
 
 uv:
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -16,6 +16,9 @@ run: sync
 
 test: sync lint
 	$(UV) run --locked pytest
+
+bench: sync
+	$(UV) run --locked python -m bench.run
 
 lint: sync
 	$(UV) run --locked ruff check .

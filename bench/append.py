@@ -1,0 +1,255 @@
+"""Appending: Rapport's event store against the eventsourcing library's Application.save on the
+same database (one event per transaction, serially), and against raw asyncpg single-row inserts
+with 32 concurrent writers.
+
+Like with like: SQLite runs WAL + synchronous=NORMAL on both sides (Rapport's engine sets it,
+eventsourcing's connections get the same PRAGMA here); PostgreSQL runs the server's settings
+(synchronous_commit as configured, reported) for every side.
+"""
+
+import contextlib
+import json
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from eventsourcing import sqlite as eventsourcing_sqlite
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import JSONTranscoder, Transcoding
+from sqlalchemy import MetaData
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bench.common import Report, asyncpg_dsn, goal_agreed, median, rate_for, scratch_postgres
+from rapport_shared.contracts import public_registry
+from rapport_shared.db import create_engine
+from rapport_shared.eventstore import EventStore
+from rapport_shared.schema import add_core_tables
+
+SERIAL_SECONDS = 2.0
+ROUNDS = 2
+CONCURRENT_SECONDS = 3.0
+WRITERS = 32
+WARM_UP = 50
+
+
+class Goal(Aggregate):
+    """The eventsourcing side's aggregate: its created event carries what GoalAgreed carries."""
+
+    def __init__(
+        self,
+        clinic_id: str,
+        client_id: str,
+        counselor_id: str,
+        description: str,
+        measure: str,
+        target: str,
+        due_date: date,
+        agreed_at: datetime,
+    ) -> None:
+        self.clinic_id = clinic_id
+        self.client_id = client_id
+        self.counselor_id = counselor_id
+        self.description = description
+        self.measure = measure
+        self.target = target
+        self.due_date = due_date
+        self.agreed_at = agreed_at
+
+
+class DateAsIso(Transcoding):
+    type = date
+    name = "date_iso"
+
+    def encode(self, obj: date) -> str:
+        return obj.isoformat()
+
+    def decode(self, data: str) -> date:
+        return date.fromisoformat(data)
+
+
+class GoalsApplication(Application[uuid.UUID]):
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(DateAsIso())
+
+
+def new_goal() -> Goal:
+    event = goal_agreed()
+    return Goal(
+        event.clinic_id,
+        event.client_id,
+        event.counselor_id,
+        event.description,
+        event.measure,
+        event.target,
+        event.due_date,
+        event.agreed_at,
+    )
+
+
+@contextlib.contextmanager
+def sqlite_synchronous_normal() -> Iterator[None]:
+    """eventsourcing has no setting for SQLite's synchronous mode: give its new connections the
+    PRAGMA Rapport's engine uses (WAL it already sets by itself)."""
+    pool = eventsourcing_sqlite.SQLiteConnectionPool
+    original = pool._create_connection
+
+    def create_connection(self: Any) -> Any:
+        connection = original(self)
+        connection._sqlite_conn.execute("PRAGMA synchronous=NORMAL")
+        return connection
+
+    pool._create_connection = create_connection  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        pool._create_connection = original  # type: ignore[method-assign]
+
+
+def sync_rate_for(seconds: float, work: Callable[[], object]) -> float:
+    done, started = 0, time.perf_counter()
+    deadline = started + seconds
+    while time.perf_counter() < deadline:
+        work()
+        done += 1
+    return done / (time.perf_counter() - started)
+
+
+async def rapport_engine(url: str) -> tuple[AsyncEngine, EventStore]:
+    engine = create_engine(url)  # Rapport's own engine settings (WAL + NORMAL on SQLite)
+    tables = MetaData()
+    add_core_tables(tables)
+    async with engine.begin() as conn:
+        await conn.run_sync(tables.create_all)
+    return engine, EventStore(public_registry())
+
+
+def appender(engine: AsyncEngine, store: EventStore) -> Callable[[], Any]:
+    async def append_one() -> None:
+        event = goal_agreed()
+        async with engine.begin() as conn:
+            await store.append(conn, f"goal-{event.goal_id}", 0, [event])
+
+    return append_one
+
+
+async def serial_ratio(rapport_url: str, eventsourcing_env: dict[str, str]) -> dict[str, Any]:
+    engine, store = await rapport_engine(rapport_url)
+    application = GoalsApplication(env={"CREATE_TABLE": "y", **eventsourcing_env})
+    append_one = appender(engine, store)
+    try:
+        for _ in range(WARM_UP):
+            await append_one()
+            application.save(new_goal())
+        rapport, library = [], []
+        for _ in range(ROUNDS):  # interleaved, so drift in the machine hits both sides alike
+            rapport.append(await rate_for(SERIAL_SECONDS, append_one))
+            library.append(sync_rate_for(SERIAL_SECONDS, lambda: application.save(new_goal())))
+    finally:
+        application.close()
+        await engine.dispose()
+    return {
+        "rapport_per_s": round(median(rapport)),
+        "eventsourcing_per_s": round(median(library)),
+        "ratio": median(rapport) / median(library),
+    }
+
+
+async def raw_asyncpg_rate(url: str) -> float:
+    engine, _ = await rapport_engine(url)  # the same table definition, nothing else
+    await engine.dispose()
+    pool = await asyncpg.create_pool(asyncpg_dsn(url), min_size=WRITERS, max_size=WRITERS)
+    statement = (
+        "INSERT INTO events (event_id, stream_id, version, event_type, schema_version,"
+        " clinic_id, occurred_at, data, metadata) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)"
+    )
+
+    async def insert_one() -> None:
+        event = goal_agreed()
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                statement,
+                str(uuid.uuid4()),
+                f"goal-{event.goal_id}",
+                1,
+                event.event_type,
+                1,
+                event.clinic_id,
+                event.agreed_at,
+                event.model_dump_json(),
+                json.dumps({"correlation_id": str(uuid.uuid4())}),
+            )
+
+    try:
+        for _ in range(WARM_UP):
+            await insert_one()
+        return await rate_for(CONCURRENT_SECONDS, insert_one, writers=WRITERS)
+    finally:
+        await pool.close()
+
+
+async def concurrent_rapport_rate(url: str) -> float:
+    engine, store = await rapport_engine(url)
+    append_one = appender(engine, store)
+    try:
+        for _ in range(WARM_UP):
+            await append_one()
+        return await rate_for(CONCURRENT_SECONDS, append_one, writers=WRITERS)
+    finally:
+        await engine.dispose()
+
+
+def eventsourcing_postgres_env(url: str) -> dict[str, str]:
+    parsed = make_url(url)
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": str(parsed.database),
+        "POSTGRES_HOST": parsed.host or "127.0.0.1",
+        "POSTGRES_PORT": str(parsed.port or 5432),
+        "POSTGRES_USER": parsed.username or "postgres",
+        "POSTGRES_PASSWORD": parsed.password or "",
+    }
+
+
+async def run(report: Report, postgres_missing: str | None) -> None:
+    with (
+        tempfile.TemporaryDirectory(prefix="rapport-bench-") as scratch,
+        sqlite_synchronous_normal(),
+    ):
+        sqlite = await serial_ratio(
+            f"sqlite+aiosqlite:///{Path(scratch) / 'rapport.db'}",
+            {
+                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "SQLITE_DBNAME": str(Path(scratch) / "eventsourcing.db"),
+            },
+        )
+    report.set("append_ratio_vs_eventsourcing_sqlite", sqlite.pop("ratio"))
+    report.note("append_sqlite", **sqlite, durability="WAL, synchronous=NORMAL on both sides")
+    if postgres_missing:
+        report.skip(
+            ["append_ratio_vs_eventsourcing_postgres", "append_concurrent_ratio_vs_raw_postgres"],
+            postgres_missing,
+        )
+        return
+    async with scratch_postgres() as rapport_url, scratch_postgres() as library_url:
+        postgres = await serial_ratio(rapport_url, eventsourcing_postgres_env(library_url))
+    report.set("append_ratio_vs_eventsourcing_postgres", postgres.pop("ratio"))
+    report.note("append_postgres", **postgres)
+    async with scratch_postgres() as rapport_url:
+        rapport = await concurrent_rapport_rate(rapport_url)
+    async with scratch_postgres() as raw_url:
+        raw = await raw_asyncpg_rate(raw_url)
+    report.set("append_concurrent_ratio_vs_raw_postgres", rapport / raw)
+    report.note(
+        "append_concurrent_postgres",
+        writers=WRITERS,
+        rapport_per_s=round(rapport),
+        raw_asyncpg_per_s=round(raw),
+    )
