@@ -1,6 +1,6 @@
 """`make bench`: run every benchmark group, print the table, write bench/results/latest.json.
 
-    uv run python -m bench.run                 # everything (about five minutes on 2 cores)
+    uv run python -m bench.run                 # everything (6.5-7.5 minutes on 2 cores today)
     uv run python -m bench.run --only append   # one or more groups, comma-separated
 
 latest.json is the flat object of figures (null where a figure could not be measured; the
@@ -95,7 +95,11 @@ def table(report: Report) -> str:
 
 
 async def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.run",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--only", help=f"comma-separated groups: {', '.join(GROUPS)}")
     args = parser.parse_args(argv)
     chosen = args.only.split(",") if args.only else list(GROUPS)

@@ -12,6 +12,17 @@ import structlog
 from rapport_shared.redaction import redact
 
 
+class _CurrentStderr:
+    """Whatever sys.stderr is when a line is written, not when logging was configured (a
+    redirected or test-captured stream may have been replaced, or closed, since)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_logging(service: str, log_format: str = "auto", level: str = "info") -> None:
     as_json = log_format == "json" or (log_format == "auto" and not sys.stderr.isatty())
 
@@ -37,6 +48,6 @@ def configure_logging(service: str, log_format: str = "auto", level: str = "info
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
         ),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(_CurrentStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )
