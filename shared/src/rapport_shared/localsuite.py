@@ -57,7 +57,7 @@ class ServiceProcess:
             time.sleep(0.1)
         raise TimeoutError(f"{self.service} not ready within {timeout}s; see {self.log_path}")
 
-    def stop(self, timeout: float = 15.0) -> None:
+    def stop(self, timeout: float = 30.0) -> None:
         if self.process is None or self.process.poll() is not None:
             return
         self.process.send_signal(signal.SIGTERM)

@@ -212,4 +212,13 @@ class ServiceRuntime:
 
 
 def serve(app: FastAPI, settings: ServiceSettings) -> None:
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
+    # Bounded: a client that keeps a connection busy cannot hold the shutdown (and the outbox
+    # flush behind it) past the orchestrator's grace period.
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
