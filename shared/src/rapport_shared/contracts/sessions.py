@@ -149,6 +149,31 @@ class NoteSigned(EventContract):
     content_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
+class CareTeamChanged(EventContract):
+    """The counselors assigned to a client (the whole list, not a delta). Assigned counselors may
+    write to the client's clinical record; every service keeps its own copy to authorize requests."""
+
+    event_type: ClassVar[str] = "care-team-changed"
+    service: ClassVar[str] = "sessions"
+
+    client_id: PersonId
+    counselor_ids: tuple[PersonId, ...]
+    changed_by: PersonId
+    changed_at: AwareDatetime
+
+
+class ClientErased(EventContract):
+    """A clinic admin erased a client: every service destroys the client's key and purges the
+    client's rows from its projections. The event logs stay; what they hold is unreadable."""
+
+    event_type: ClassVar[str] = "client-erased"
+    service: ClassVar[str] = "sessions"
+
+    client_id: PersonId
+    erased_by: PersonId
+    erased_at: AwareDatetime
+
+
 SESSIONS_CONTRACTS: tuple[type[EventContract], ...] = (
     SessionScheduled,
     SessionStarted,
@@ -156,4 +181,6 @@ SESSIONS_CONTRACTS: tuple[type[EventContract], ...] = (
     SessionCancelled,
     SessionNoShow,
     NoteSigned,
+    CareTeamChanged,
+    ClientErased,
 )
