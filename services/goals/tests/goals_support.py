@@ -23,7 +23,7 @@ from rapport_shared.contracts.sessions import AgreedGoal, AgreedHomework, Sessio
 from rapport_shared.envelope import IncomingEvent
 from rapport_shared.runtime import ServiceRuntime
 from rapport_shared.schema import events_table
-from rapport_shared.testing import eventually
+from rapport_shared.testing import TEST_AUTH_SECRET, ClinicAdminAuth, eventually
 
 CLINIC = "northside"
 OTHER_CLINIC = "riverside"
@@ -39,6 +39,7 @@ def goals_settings(database_url: str, nats_url: str, **overrides: Any) -> GoalsS
         relay_poll_interval_seconds=0.1,
         consumer_max_deliveries=MAX_DELIVERIES,
         consumer_retry_base_seconds=0.01,
+        auth_secret=TEST_AUTH_SECRET,
         **overrides,
     )
 
@@ -183,7 +184,10 @@ async def running_goals(
     try:
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            # A clinic admin of the clinic each path names; pass headers=bearer(...) for another.
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://test", auth=ClinicAdminAuth()
+            ) as http:
 
                 async def ready() -> bool:
                     return (await http.get("/readyz")).status_code == 200

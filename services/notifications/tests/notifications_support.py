@@ -26,7 +26,7 @@ from rapport_shared.envelope import encode
 from rapport_shared.natsserver import free_port
 from rapport_shared.runtime import ServiceRuntime
 from rapport_shared.schema import dead_letters_table, processed_table
-from rapport_shared.testing import SmtpCollector, eventually
+from rapport_shared.testing import TEST_AUTH_SECRET, ClinicAdminAuth, SmtpCollector, eventually
 
 CLINIC = "northside"
 
@@ -167,6 +167,7 @@ async def running_service(
             scheduler_interval_seconds=0.05,
             relay_poll_interval_seconds=0.1,
             consumer_retry_base_seconds=0.01,
+            auth_secret=TEST_AUTH_SECRET,
             **settings,
         )
         nc = await messaging.connect(nats_url, "test-goals")
@@ -176,8 +177,11 @@ async def running_service(
             app = build_app(config)
             async with (
                 app.router.lifespan_context(app),
+                # A clinic admin of the clinic each path names; headers=bearer(...) for another.
                 httpx.AsyncClient(
-                    transport=httpx.ASGITransport(app=app), base_url="http://test"
+                    transport=httpx.ASGITransport(app=app),
+                    base_url="http://test",
+                    auth=ClinicAdminAuth(),
                 ) as client,
             ):
                 await eventually(lambda: _ready(client))

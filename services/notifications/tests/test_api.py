@@ -9,7 +9,7 @@ from rapport_notifications.bootstrap import MIGRATIONS
 from rapport_notifications.tables import metadata, recipients
 from rapport_shared.db import create_engine
 from rapport_shared.migrations import migrate
-from rapport_shared.schema import add_core_tables
+from rapport_shared.schema import add_access_tables, add_core_tables
 
 PROBLEM = "application/problem+json"
 
@@ -78,6 +78,7 @@ async def test_reminders_query_rejects_a_bad_clinic_id(database_url, nats_server
 async def test_the_migration_creates_exactly_the_declared_tables(database_url):
     declared = MetaData()
     add_core_tables(declared)
+    add_access_tables(declared)
     for table in metadata.tables.values():
         table.to_metadata(declared)
     engine = create_engine(database_url)

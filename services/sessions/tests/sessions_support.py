@@ -26,7 +26,7 @@ from rapport_shared import envelope, messaging
 from rapport_shared.contracts.base import EventContract
 from rapport_shared.runtime import ServiceRuntime
 from rapport_shared.schema import events_table
-from rapport_shared.testing import eventually
+from rapport_shared.testing import TEST_AUTH_SECRET, ClinicAdminAuth, eventually
 
 CLINIC = "northside"
 OTHER_CLINIC = "southside"
@@ -113,11 +113,15 @@ async def running_service(
         log_format="console",
         log_level="warning",
         consumer_retry_base_seconds=0.01,
+        auth_secret=TEST_AUTH_SECRET,
     )
     app = build_app(settings)
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http,
+        # A clinic admin of the clinic each path names; pass headers=bearer(...) for another.
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://test", auth=ClinicAdminAuth()
+        ) as http,
     ):
         await eventually(lambda: _ready(http))
         yield RunningService(app, http)

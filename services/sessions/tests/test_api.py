@@ -230,7 +230,8 @@ async def test_another_clinics_session_is_not_found_anywhere(service: RunningSer
             "starts_at": later(1),
         },
     )
-    assert duplicate.status_code == 409
+    assert duplicate.status_code == 404
+    assert duplicate.json()["errors"][0]["field"] == "session_id"
     notes = await service.http.get(f"/clinics/{OTHER_CLINIC}/clients/alice/notes")
     assert notes.json() == {"client_id": "alice", "sessions": []}
     own = (await service.http.get(f"/clinics/{CLINIC}/sessions/{session_id}")).json()

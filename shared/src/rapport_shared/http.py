@@ -65,7 +65,15 @@ async def _unexpected(_: Request, exc: Exception) -> Response:
     return problem(500, "Internal error", "The request could not be completed; it changed nothing.")
 
 
-def install_http_plumbing(app: FastAPI, is_ready: Callable[[], bool]) -> None:
+# Checks the caller before the route runs: returns a response to send instead (401/403), or
+# anything else to go on (rapport_shared.access.authenticate, which leaves the caller in
+# request.state.principal).
+Authenticate = Callable[[Request], Awaitable[object]]
+
+
+def install_http_plumbing(
+    app: FastAPI, is_ready: Callable[[], bool], authenticate: Authenticate | None = None
+) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(ConcurrencyConflict, _conflict)
@@ -76,18 +84,24 @@ def install_http_plumbing(app: FastAPI, is_ready: Callable[[], bool]) -> None:
     async def correlation(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
+        refusal = await authenticate(request) if authenticate is not None else None
+        # The token's subject, not a header the caller could set to anything.
+        actor = getattr(getattr(request.state, "principal", None), "sub", None)
         with (
             traced(
                 f"{request.method} {request.url.path}", request.headers.get("traceparent")
             ) as traceparent,
             bound_context(
                 request.headers.get(CORRELATION_HEADER),
-                actor=request.headers.get("X-Actor"),
+                actor=actor,
                 traceparent=traceparent,
             ) as correlation_id,
         ):
             started = time.perf_counter()
-            response = await call_next(request)
+            if isinstance(refusal, Response):
+                response = refusal
+            else:
+                response = await call_next(request)
             if request.url.path not in QUIET_PATHS:
                 log.info(
                     "request",

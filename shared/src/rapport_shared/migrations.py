@@ -12,7 +12,7 @@ from sqlalchemy import MetaData, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from rapport_shared.schema import add_core_tables
+from rapport_shared.schema import add_access_tables, add_core_tables
 
 
 def create_core_tables_v1() -> None:
@@ -20,6 +20,43 @@ def create_core_tables_v1() -> None:
     core = MetaData()
     add_core_tables(core)
     core.create_all(op.get_bind())
+
+
+# The audit log is append-only below the API too: the database itself refuses to change or
+# remove an entry, whatever code (or person with a SQL prompt and the service's login) asks.
+_APPEND_ONLY_SQLITE = [
+    f"""CREATE TRIGGER audit_log_no_{verb.lower()} BEFORE {verb} ON audit_log
+    BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END"""
+    for verb in ("UPDATE", "DELETE")
+]
+_APPEND_ONLY_POSTGRES = [
+    """CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN RAISE EXCEPTION 'audit_log is append-only'; END $$""",
+    """CREATE TRIGGER audit_log_no_change BEFORE UPDATE OR DELETE ON audit_log
+    FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()""",
+    """CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()""",
+]
+
+
+def create_access_tables_v1() -> None:
+    """The audit log (append-only, enforced by triggers) and the care-team projection."""
+    access = MetaData()
+    add_access_tables(access)
+    bind = op.get_bind()
+    access.create_all(bind)
+    postgres = bind.dialect.name == "postgresql"
+    for statement in _APPEND_ONLY_POSTGRES if postgres else _APPEND_ONLY_SQLITE:
+        op.execute(statement)
+
+
+def drop_access_tables_v1() -> None:
+    bind = op.get_bind()
+    access = MetaData()
+    add_access_tables(access)
+    access.drop_all(bind)
+    if bind.dialect.name == "postgresql":
+        op.execute("DROP FUNCTION IF EXISTS audit_log_append_only()")
 
 
 def run_env() -> None:

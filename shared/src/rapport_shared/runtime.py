@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,11 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from rapport_shared import audit
+from rapport_shared.access import authenticate
 from rapport_shared.admin import admin_router
 from rapport_shared.asyncapi import asyncapi_document
+from rapport_shared.auth import verifier_for
 from rapport_shared.consumer import ConsumerRunner, Subscription
 from rapport_shared.contracts.base import EventRegistry
 from rapport_shared.db import create_engine
@@ -184,7 +188,8 @@ class ServiceRuntime:
                 await self.stop()
 
         app = FastAPI(title=title, lifespan=lifespan)
-        install_http_plumbing(app, self.is_ready)
+        verifier = verifier_for(self.settings)
+        install_http_plumbing(app, self.is_ready, partial(authenticate, verifier=verifier))
         app.state.runtime = self
 
         @app.middleware("http")
@@ -195,6 +200,14 @@ class ServiceRuntime:
             response = await call_next(request)
             route = getattr(request.scope.get("route"), "path", "unmatched")
             self.metrics.observe_request(request.method, route, response.status_code, started)
+            return response
+
+        @app.middleware("http")
+        async def audited(
+            request: Request, call_next: Callable[[Request], Awaitable[Response]]
+        ) -> Response:
+            response = await call_next(request)
+            await audit.record(self.engine, request, response)
             return response
 
         @app.get("/asyncapi.json", tags=["docs"], include_in_schema=False)
@@ -208,6 +221,7 @@ class ServiceRuntime:
             return Response(body, media_type="text/plain; version=0.0.4")
 
         app.include_router(admin_router(self))
+        app.include_router(audit.audit_router())
         return app
 
 

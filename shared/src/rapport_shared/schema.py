@@ -85,8 +85,44 @@ def add_core_tables(metadata: MetaData) -> dict[str, Table]:
     }
 
 
+def add_access_tables(metadata: MetaData) -> dict[str, Table]:
+    """What authorization and audit need in every service (migration 0003 of each)."""
+    audit_log = Table(
+        "audit_log",
+        metadata,
+        Column("id", Position, primary_key=True, autoincrement=True),
+        Column("at", DateTime(timezone=True), nullable=False),
+        # The caller's clinic: whose auditors see the entry. A probe at another clinic's path
+        # lands here, in the prober's clinic, naming the clinic it aimed at.
+        Column("clinic_id", String(63), nullable=False),
+        Column("target_clinic_id", String(63), nullable=False),
+        Column("sub", String(64), nullable=False),
+        Column("role", String(20), nullable=False),
+        Column("method", String(10), nullable=False),
+        Column("route", String(200), nullable=False),
+        Column("resource", JSON, nullable=False),
+        Column("client_id", String(64)),
+        Column("client_address", String(64)),
+        Column("status", Integer, nullable=False),
+        Column("correlation_id", String(100)),
+    )
+    Index("ix_audit_log_clinic", audit_log.c.clinic_id, audit_log.c.id)
+    Index("ix_audit_log_client", audit_log.c.clinic_id, audit_log.c.client_id, audit_log.c.id)
+    care_team = Table(
+        "care_team",
+        metadata,
+        Column("clinic_id", String(63), primary_key=True),
+        Column("client_id", String(64), primary_key=True),
+        Column("counselor_id", String(64), primary_key=True),
+    )
+    return {"audit_log": audit_log, "care_team": care_team}
+
+
 metadata = MetaData()
 _core = add_core_tables(metadata)
+_access = add_access_tables(metadata)
+audit_log_table = _access["audit_log"]
+care_team_table = _access["care_team"]
 events_table = _core["events"]
 outbox_table = _core["outbox"]
 checkpoints_table = _core["consumer_checkpoints"]

@@ -27,6 +27,12 @@ class ServiceSettings(BaseSettings):
     data_dir: str = Field(".rapport", validation_alias=suite_setting("data_dir"))
     # OpenTelemetry tracing is off unless an OTLP/HTTP endpoint is given (e.g. http://otel:4318).
     otlp_endpoint: str | None = Field(None, validation_alias=suite_setting("otlp_endpoint"))
+    # Bearer tokens (docs/security.md): HS256 with this secret, or, when unset, with the secret
+    # file <data_dir>/auth-secret (generated once); RS256 from a JWKS URL in production.
+    auth_secret: str | None = Field(None, validation_alias=suite_setting("auth_secret"))
+    auth_jwks_url: str | None = Field(None, validation_alias=suite_setting("auth_jwks_url"))
+    auth_issuer: str | None = Field(None, validation_alias=suite_setting("auth_issuer"))
+    auth_audience: str | None = Field(None, validation_alias=suite_setting("auth_audience"))
 
     host: str = "127.0.0.1"
     port: int = 8100

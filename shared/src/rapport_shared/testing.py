@@ -1,15 +1,60 @@
-"""Helpers for the suite's tests: polling with a deadline instead of sleeping, and per-test
-databases (a SQLite file, or a fresh PostgreSQL database on the server under test)."""
+"""Helpers for the suite's tests: polling with a deadline instead of sleeping, per-test
+databases (a SQLite file, or a fresh PostgreSQL database on the server under test), and bearer
+tokens signed with the secret the tests give the services."""
 
 import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Generator
+from datetime import timedelta
 from typing import TypeVar
 
+import httpx
 from sqlalchemy.engine import URL, make_url
 
+from rapport_shared.auth import ALL_CLINICS, mint_token
+from rapport_shared.clinic import is_clinic_slug
+
 T = TypeVar("T")
+
+# The HS256 secret the tests configure the services with (RAPPORT_AUTH_SECRET / auth_secret).
+TEST_AUTH_SECRET = "rapport-tests-only-hs256-secret-0123456789abcdef"
+
+
+def mint_test_token(
+    role: str = "clinic-admin",
+    clinic: str = "northside",
+    sub: str | None = None,
+    *,
+    secret: str = TEST_AUTH_SECRET,
+    ttl: timedelta = timedelta(hours=1),
+) -> str:
+    """A token for a test caller; operators get the all-clinics wildcard."""
+    clinic = ALL_CLINICS if role == "operator" else clinic
+    return mint_token(secret, sub=sub or f"test-{role}", clinic=clinic, role=role, ttl=ttl)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+class ClinicAdminAuth(httpx.Auth):
+    """The test clients' default caller: a clinic admin of whichever clinic the path names (an
+    operator on /admin). A request that brings its own Authorization header keeps it."""
+
+    def __init__(self, secret: str = TEST_AUTH_SECRET) -> None:
+        self.secret = secret
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if "Authorization" not in request.headers:
+            parts = request.url.path.split("/")
+            if len(parts) > 2 and parts[1] == "clinics":
+                clinic = parts[2] if is_clinic_slug(parts[2]) else "northside"
+                token = mint_test_token(clinic=clinic, secret=self.secret)
+            else:
+                token = mint_test_token("operator", secret=self.secret)
+            request.headers["Authorization"] = f"Bearer {token}"
+        yield request
 
 
 async def eventually(

@@ -18,8 +18,12 @@ from rapport_goals.domain.commands import (
     ReviseGoal,
 )
 from rapport_goals.domain.events import JournalText
+from rapport_goals.domain.goal import goal_stream
+from rapport_goals.domain.homework import homework_stream
+from rapport_goals.domain.measures import measure_stream
 from rapport_goals.service_layer import handlers
 from rapport_goals.settings import GoalsSettings
+from rapport_shared.access import FromBody, FromPath, FromStream, authorize
 from rapport_shared.clinic import CLINIC_SLUG_PATTERN
 from rapport_shared.contracts.base import AwareDatetime, PersonId, ShortText
 from rapport_shared.contracts.goals import AchievementStatus, Instrument, LifecycleStatus
@@ -31,6 +35,7 @@ from rapport_shared.contracts.sessions import (
     Milestone,
     Recurrence,
 )
+from rapport_shared.policy import Action
 from rapport_shared.runtime import ServiceRuntime
 
 
@@ -46,6 +51,12 @@ Priority = Literal["high", "medium", "low"]
 ReviewEvery = Annotated[int, Field(ge=1, le=365)]
 
 router = APIRouter(prefix="/clinics/{clinic_id}", tags=["goals"])
+
+# Who may call each route: rapport_shared.policy, and the matrix in docs/security.md.
+THE_GOAL = FromStream("goal_id", goal_stream)
+THE_HOMEWORK = FromStream("homework_id", homework_stream)
+READ_GOAL = authorize(Action.CLIENT_READ, THE_GOAL)
+REVISE_GOAL = authorize(Action.WRITE, THE_GOAL, acting_as=("revised_by",))
 
 
 def _settings(runtime: ServiceRuntime) -> GoalsSettings:
@@ -144,7 +155,18 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-@router.post("/goals", status_code=201)
+@router.post(
+    "/goals",
+    status_code=201,
+    dependencies=[
+        authorize(
+            Action.WRITE,
+            FromBody("client_id"),
+            acting_as=("counselor_id",),
+            creates=("goal_id", goal_stream),
+        )
+    ],
+)
 async def agree_goal(
     clinic_id: ClinicId, body: AgreeGoalRequest, runtime: Runtime
 ) -> views.GoalView:
@@ -156,14 +178,14 @@ async def agree_goal(
         return await views.goal(conn, clinic_id, command.goal_id)
 
 
-@router.get("/goals/{goal_id}")
+@router.get("/goals/{goal_id}", dependencies=[READ_GOAL])
 async def get_goal(clinic_id: ClinicId, goal_id: UUID, runtime: Runtime) -> views.GoalView:
     async with runtime.engine.connect() as conn:
         return await views.goal(conn, clinic_id, goal_id)
 
 
-@router.patch("/goals/{goal_id}")
-@router.post("/goals/{goal_id}/revise")
+@router.patch("/goals/{goal_id}", dependencies=[REVISE_GOAL])
+@router.post("/goals/{goal_id}/revise", dependencies=[REVISE_GOAL])
 async def revise_goal(
     clinic_id: ClinicId, goal_id: UUID, body: ReviseGoalRequest, runtime: Runtime
 ) -> views.GoalView:
@@ -173,7 +195,7 @@ async def revise_goal(
         return await views.goal(conn, clinic_id, goal_id)
 
 
-@router.post("/goals/{goal_id}/status")
+@router.post("/goals/{goal_id}/status", dependencies=[authorize(Action.WRITE, THE_GOAL)])
 async def change_goal_status(
     clinic_id: ClinicId, goal_id: UUID, body: ChangeStatusRequest, runtime: Runtime
 ) -> views.GoalView:
@@ -183,7 +205,11 @@ async def change_goal_status(
         return await views.goal(conn, clinic_id, goal_id)
 
 
-@router.post("/goals/{goal_id}/reviews", status_code=201)
+@router.post(
+    "/goals/{goal_id}/reviews",
+    status_code=201,
+    dependencies=[authorize(Action.WRITE, THE_GOAL, acting_as=("reviewed_by",))],
+)
 async def review_goal(
     clinic_id: ClinicId, goal_id: UUID, body: ReviewRequest, runtime: Runtime
 ) -> views.GoalView:
@@ -193,7 +219,7 @@ async def review_goal(
         return await views.goal(conn, clinic_id, goal_id)
 
 
-@router.get("/goals/{goal_id}/history")
+@router.get("/goals/{goal_id}/history", dependencies=[READ_GOAL])
 async def get_goal_history(
     clinic_id: ClinicId, goal_id: UUID, runtime: Runtime
 ) -> list[views.HistoryEntry]:
@@ -201,7 +227,7 @@ async def get_goal_history(
         return await views.goal_history_of(conn, clinic_id, goal_id)
 
 
-@router.get("/goals/{goal_id}/progress")
+@router.get("/goals/{goal_id}/progress", dependencies=[READ_GOAL])
 async def get_goal_progress(
     clinic_id: ClinicId, goal_id: UUID, runtime: Runtime
 ) -> progress_views.GoalProgress:
@@ -210,7 +236,18 @@ async def get_goal_progress(
         return await progress_views.goal_progress_of(conn, clinic_id, goal_id, threshold)
 
 
-@router.post("/homework", status_code=201)
+@router.post(
+    "/homework",
+    status_code=201,
+    dependencies=[
+        authorize(
+            Action.WRITE,
+            FromBody("client_id"),
+            acting_as=("counselor_id",),
+            creates=("homework_id", homework_stream),
+        )
+    ],
+)
 async def assign_homework(
     clinic_id: ClinicId, body: AssignHomeworkRequest, runtime: Runtime
 ) -> views.HomeworkItem:
@@ -224,7 +261,10 @@ async def assign_homework(
         return await views.homework(conn, clinic_id, command.homework_id)
 
 
-@router.post("/homework/{homework_id}/complete")
+@router.post(
+    "/homework/{homework_id}/complete",
+    dependencies=[authorize(Action.CLIENT_WRITE, THE_HOMEWORK)],
+)
 async def complete_homework(
     clinic_id: ClinicId,
     homework_id: UUID,
@@ -243,7 +283,7 @@ async def complete_homework(
     )
 
 
-@router.post("/homework/{homework_id}/cancel")
+@router.post("/homework/{homework_id}/cancel", dependencies=[authorize(Action.WRITE, THE_HOMEWORK)])
 async def cancel_homework(
     clinic_id: ClinicId, homework_id: UUID, runtime: Runtime
 ) -> views.HomeworkItem:
@@ -252,7 +292,9 @@ async def cancel_homework(
         return await views.homework(conn, clinic_id, homework_id)
 
 
-@router.get("/clients/{client_id}/homework")
+@router.get(
+    "/clients/{client_id}/homework", dependencies=[authorize(Action.CLIENT_READ, FromPath())]
+)
 async def get_client_homework(
     clinic_id: ClinicId, client_id: ClientId, runtime: Runtime
 ) -> list[views.HomeworkItem]:
@@ -260,7 +302,18 @@ async def get_client_homework(
         return await views.homework_of_client(conn, clinic_id, client_id)
 
 
-@router.post("/clients/{client_id}/measures", status_code=201)
+@router.post(
+    "/clients/{client_id}/measures",
+    status_code=201,
+    dependencies=[
+        authorize(
+            Action.CLIENT_WRITE,
+            FromPath(),
+            acting_as=("counselor_id",),
+            creates=("measure_id", measure_stream),
+        )
+    ],
+)
 async def record_measure(
     clinic_id: ClinicId, client_id: ClientId, body: RecordMeasureRequest, runtime: Runtime
 ) -> progress_views.MeasureView:
@@ -278,7 +331,9 @@ async def record_measure(
         return await progress_views.measure(conn, command.measure_id)
 
 
-@router.get("/clients/{client_id}/progress")
+@router.get(
+    "/clients/{client_id}/progress", dependencies=[authorize(Action.CLIENT_READ, FromPath())]
+)
 async def get_client_progress(
     clinic_id: ClinicId, client_id: ClientId, runtime: Runtime
 ) -> progress_views.ClientProgress:

@@ -12,6 +12,7 @@ from rapport_goals import api, projections
 from rapport_goals.domain.events import goals_registry
 from rapport_goals.service_layer import handlers
 from rapport_goals.settings import GoalsSettings
+from rapport_shared.care_team import care_team_subscription
 from rapport_shared.consumer import Subscription
 from rapport_shared.runtime import ServiceRuntime
 
@@ -34,6 +35,9 @@ def build_runtime(settings: GoalsSettings) -> ServiceRuntime:
             after_commit=(runtime.notify_relay,),
         )
     )
+
+    # Its own copy of each client's care team, to authorize writes (rapport_shared.care_team).
+    runtime.subscribe(care_team_subscription(SERVICE))
 
     async def rebuild_progress() -> None:
         await projections.rebuild(runtime.engine, runtime.store)

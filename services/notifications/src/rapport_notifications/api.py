@@ -9,8 +9,10 @@ from pydantic_core import PydanticCustomError
 
 from rapport_notifications import views
 from rapport_notifications.service_layer import handlers
+from rapport_shared.access import FromPath, authorize
 from rapport_shared.clinic import CLINIC_SLUG_PATTERN
 from rapport_shared.contracts.base import PersonId
+from rapport_shared.policy import Action
 from rapport_shared.runtime import ServiceRuntime
 
 router = APIRouter(prefix="/clinics/{clinic_id}", tags=["notifications"])
@@ -55,7 +57,11 @@ def _runtime(request: Request) -> ServiceRuntime:
 Runtime = Annotated[ServiceRuntime, Depends(_runtime)]
 
 
-@router.put("/recipients/{recipient_id}")
+# A recipient is usually a client (their own address and reminders), sometimes a counselor.
+@router.put(
+    "/recipients/{recipient_id}",
+    dependencies=[authorize(Action.CLIENT_WRITE, FromPath("recipient_id"))],
+)
 async def set_recipient_contact(
     clinic_id: ClinicIdPath, recipient_id: RecipientIdPath, body: RecipientContact, runtime: Runtime
 ) -> RecipientContactSaved:
@@ -64,7 +70,10 @@ async def set_recipient_contact(
     return RecipientContactSaved(recipient_id=recipient_id, email=body.email)
 
 
-@router.get("/recipients/{recipient_id}/reminders")
+@router.get(
+    "/recipients/{recipient_id}/reminders",
+    dependencies=[authorize(Action.CLIENT_READ, FromPath("recipient_id"))],
+)
 async def recipient_reminders(
     clinic_id: ClinicIdPath, recipient_id: RecipientIdPath, runtime: Runtime
 ) -> views.RecipientReminders:

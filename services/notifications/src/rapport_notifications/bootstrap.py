@@ -13,6 +13,7 @@ from rapport_notifications.email_channel import EmailChannel
 from rapport_notifications.metrics import register_reminder_metrics
 from rapport_notifications.service_layer import handlers, scheduler
 from rapport_notifications.settings import NotificationsSettings
+from rapport_shared.care_team import care_team_subscription
 from rapport_shared.consumer import Subscription
 from rapport_shared.contracts import EventRegistry, public_registry
 from rapport_shared.runtime import ServiceRuntime
@@ -44,6 +45,8 @@ def build_runtime(settings: NotificationsSettings) -> ServiceRuntime:
             after_commit=(runtime.notify_relay,),
         )
     )
+    # Its own copy of each client's care team, to authorize writes (rapport_shared.care_team).
+    runtime.subscribe(care_team_subscription(SERVICE))
     deliver = partial(
         scheduler.deliver_due_reminders,
         transaction=runtime.transaction,

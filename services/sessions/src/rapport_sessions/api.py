@@ -7,15 +7,18 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from rapport_sessions import prep_brief, views
-from rapport_sessions.domain.model import MAX_REASON_CHARS
+from rapport_sessions.domain.model import MAX_REASON_CHARS, stream_id
 from rapport_sessions.domain.notes import MAX_ADDENDUM_CHARS, MAX_SECTION_CHARS, NoteFormat
 from rapport_sessions.prep_brief import PrepBrief
 from rapport_sessions.service_layer import handlers
 from rapport_sessions.views import ClientNotes, ClientRecord, SessionState
+from rapport_shared import care_team
+from rapport_shared.access import FromBody, FromPath, FromStream, authorize, principal_of
 from rapport_shared.clinic import CLINIC_SLUG_PATTERN
 from rapport_shared.contracts.base import AwareDatetime, PersonId
 from rapport_shared.contracts.sessions import AgreedGoal, AgreedHomework, CancellationReason
 from rapport_shared.errors import DomainError
+from rapport_shared.policy import Action
 from rapport_shared.runtime import ServiceRuntime
 
 # Bounds keep one closing step (and so one event) a sensible size.
@@ -24,6 +27,9 @@ MAX_HOMEWORK = 50
 
 ClinicId = Annotated[str, Path(pattern=CLINIC_SLUG_PATTERN, max_length=63)]
 ClientId = Annotated[PersonId, Path()]
+# Who may call each route: rapport_shared.policy, and the matrix in docs/security.md.
+THE_SESSION = FromStream("session_id", stream_id)
+WRITE_SESSION = authorize(Action.WRITE, THE_SESSION)
 
 
 def _runtime(request: Request) -> ServiceRuntime:
@@ -111,7 +117,18 @@ class NoteReceipt(BaseModel):
 router = APIRouter(prefix="/clinics/{clinic_id}", tags=["sessions"])
 
 
-@router.post("/sessions", status_code=201)
+@router.post(
+    "/sessions",
+    status_code=201,
+    dependencies=[
+        authorize(
+            Action.WRITE,
+            FromBody("client_id"),
+            acting_as=("counselor_id",),
+            creates=("session_id", stream_id),
+        )
+    ],
+)
 async def schedule_session(
     clinic_id: ClinicId, command: ScheduleSession, runtime: Runtime
 ) -> SessionState:
@@ -128,7 +145,7 @@ async def schedule_session(
     return SessionState.of(session)
 
 
-@router.post("/sessions/{session_id}/notes", status_code=201)
+@router.post("/sessions/{session_id}/notes", status_code=201, dependencies=[WRITE_SESSION])
 async def record_note(
     clinic_id: ClinicId, session_id: UUID, command: RecordNote, runtime: Runtime
 ) -> NoteReceipt:
@@ -145,7 +162,10 @@ async def record_note(
     return NoteReceipt(session_id=session.session_id, version=session.version)
 
 
-@router.post("/sessions/{session_id}/notes/sign")
+@router.post(
+    "/sessions/{session_id}/notes/sign",
+    dependencies=[authorize(Action.WRITE, THE_SESSION, acting_as=("signed_by",))],
+)
 async def sign_note(
     clinic_id: ClinicId, session_id: UUID, command: SignNote, runtime: Runtime
 ) -> SessionState:
@@ -160,7 +180,11 @@ async def sign_note(
     return SessionState.of(session)
 
 
-@router.post("/sessions/{session_id}/notes/addenda", status_code=201)
+@router.post(
+    "/sessions/{session_id}/notes/addenda",
+    status_code=201,
+    dependencies=[authorize(Action.WRITE, THE_SESSION, acting_as=("author",))],
+)
 async def write_addendum(
     clinic_id: ClinicId, session_id: UUID, command: WriteAddendum, runtime: Runtime
 ) -> SessionState:
@@ -177,7 +201,7 @@ async def write_addendum(
     return SessionState.of(session)
 
 
-@router.post("/sessions/{session_id}/start")
+@router.post("/sessions/{session_id}/start", dependencies=[WRITE_SESSION])
 async def start_session(clinic_id: ClinicId, session_id: UUID, runtime: Runtime) -> SessionState:
     async with runtime.transaction() as conn:
         session = await handlers.start_session(
@@ -186,7 +210,7 @@ async def start_session(clinic_id: ClinicId, session_id: UUID, runtime: Runtime)
     return SessionState.of(session)
 
 
-@router.post("/sessions/{session_id}/cancel")
+@router.post("/sessions/{session_id}/cancel", dependencies=[WRITE_SESSION])
 async def cancel_session(
     clinic_id: ClinicId, session_id: UUID, command: CancelSession, runtime: Runtime
 ) -> SessionState:
@@ -202,7 +226,7 @@ async def cancel_session(
     return SessionState.of(session)
 
 
-@router.post("/sessions/{session_id}/no-show")
+@router.post("/sessions/{session_id}/no-show", dependencies=[WRITE_SESSION])
 async def record_no_show(clinic_id: ClinicId, session_id: UUID, runtime: Runtime) -> SessionState:
     async with runtime.transaction() as conn:
         session = await handlers.record_no_show(
@@ -211,7 +235,7 @@ async def record_no_show(clinic_id: ClinicId, session_id: UUID, runtime: Runtime
     return SessionState.of(session)
 
 
-@router.post("/sessions/{session_id}/close")
+@router.post("/sessions/{session_id}/close", dependencies=[WRITE_SESSION])
 async def close_session(
     clinic_id: ClinicId, session_id: UUID, command: CloseSession, runtime: Runtime
 ) -> SessionState:
@@ -229,13 +253,13 @@ async def close_session(
     return SessionState.of(session)
 
 
-@router.get("/sessions/{session_id}")
+@router.get("/sessions/{session_id}", dependencies=[authorize(Action.READ, THE_SESSION)])
 async def get_session(clinic_id: ClinicId, session_id: UUID, runtime: Runtime) -> SessionState:
     async with runtime.engine.connect() as conn:
         return await views.session_state(conn, runtime.store, clinic_id, session_id)
 
 
-@router.get("/clients/{client_id}/notes")
+@router.get("/clients/{client_id}/notes", dependencies=[authorize(Action.READ, FromPath())])
 async def get_client_notes(
     clinic_id: ClinicId, client_id: ClientId, runtime: Runtime
 ) -> ClientNotes:
@@ -243,13 +267,13 @@ async def get_client_notes(
         return await views.client_notes(conn, clinic_id, client_id)
 
 
-@router.get("/clients/{client_id}/prep-brief")
+@router.get("/clients/{client_id}/prep-brief", dependencies=[authorize(Action.READ, FromPath())])
 async def get_prep_brief(clinic_id: ClinicId, client_id: ClientId, runtime: Runtime) -> PrepBrief:
     async with runtime.engine.connect() as conn:
         return await prep_brief.prep_brief(conn, runtime.store, clinic_id, client_id)
 
 
-@router.get("/clients/{client_id}/record")
+@router.get("/clients/{client_id}/record", dependencies=[authorize(Action.READ, FromPath())])
 async def get_client_record(
     clinic_id: ClinicId,
     client_id: ClientId,
@@ -258,3 +282,39 @@ async def get_client_record(
 ) -> ClientRecord:
     async with runtime.engine.connect() as conn:
         return await views.client_record(conn, runtime.store, clinic_id, client_id, as_of)
+
+
+class CareTeam(Command):
+    counselor_ids: list[PersonId] = Field(max_length=50)
+
+
+class CareTeamView(BaseModel):
+    client_id: str
+    counselor_ids: list[str]
+
+
+@router.put(
+    "/clients/{client_id}/care-team",
+    dependencies=[authorize(Action.ASSIGN_CARE_TEAM, FromPath())],
+    summary="Assign the counselors who may write to the client's record (clinic admins)",
+)
+async def set_care_team(
+    clinic_id: ClinicId, client_id: ClientId, body: CareTeam, runtime: Runtime, request: Request
+) -> CareTeamView:
+    async with runtime.transaction() as conn:
+        event = await handlers.change_care_team(
+            conn,
+            runtime.store,
+            clinic_id=clinic_id,
+            client_id=client_id,
+            counselor_ids=body.counselor_ids,
+            changed_by=principal_of(request).sub,
+        )
+    return CareTeamView(client_id=client_id, counselor_ids=list(event.counselor_ids))
+
+
+@router.get("/clients/{client_id}/care-team", dependencies=[authorize(Action.READ, FromPath())])
+async def get_care_team(clinic_id: ClinicId, client_id: ClientId, runtime: Runtime) -> CareTeamView:
+    async with runtime.engine.connect() as conn:
+        team = await care_team.team_of(conn, clinic_id, client_id)
+    return CareTeamView(client_id=client_id, counselor_ids=sorted(team))

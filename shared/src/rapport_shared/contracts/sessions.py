@@ -151,7 +151,7 @@ class NoteSigned(EventContract):
 
 class CareTeamChanged(EventContract):
     """The counselors assigned to a client (the whole list, not a delta). Assigned counselors may
-    write to the client's clinical record; every service keeps its own copy to authorize requests."""
+    write to the client's clinical record; every service keeps its own copy to authorize requests."""  # noqa: E501
 
     event_type: ClassVar[str] = "care-team-changed"
     service: ClassVar[str] = "sessions"

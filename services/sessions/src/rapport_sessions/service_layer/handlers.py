@@ -10,9 +10,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from rapport_sessions import projections, repository
 from rapport_sessions.domain import model
 from rapport_sessions.domain.model import Session
+from rapport_shared import care_team
 from rapport_shared.consumer import Subscription
 from rapport_shared.contracts.base import EventContract
-from rapport_shared.contracts.sessions import AgreedGoal, AgreedHomework, CancellationReason
+from rapport_shared.contracts.sessions import (
+    AgreedGoal,
+    AgreedHomework,
+    CancellationReason,
+    CareTeamChanged,
+)
 from rapport_shared.envelope import IncomingEvent
 from rapport_shared.errors import InvalidState
 from rapport_shared.eventstore import ConcurrencyConflict, EventStore
@@ -114,6 +120,30 @@ async def close_session(
         raise ConcurrencyConflict(model.stream_id(session_id), expected_version)
     event = session.close(_now(), next_session_at, goals, homework)
     return await _commit(conn, store, session, event)
+
+
+async def change_care_team(
+    conn: AsyncConnection,
+    store: EventStore,
+    *,
+    clinic_id: str,
+    client_id: str,
+    counselor_ids: Sequence[str],
+    changed_by: str,
+) -> CareTeamChanged:
+    """Replace the client's care team; the event tells goals and notifications."""
+    # Client ids are only unique within a clinic, so the clinic is part of the stream's name.
+    stream = f"care-team-{clinic_id}-{client_id}"
+    event = CareTeamChanged(
+        clinic_id=clinic_id,
+        client_id=client_id,
+        counselor_ids=tuple(sorted(set(counselor_ids))),
+        changed_by=changed_by,
+        changed_at=_now(),
+    )
+    await store.append(conn, stream, await store.stream_version(conn, stream), [event])
+    await care_team.apply(conn, event)
+    return event
 
 
 async def _commit(

@@ -1,0 +1,20 @@
+"""Authorization and audit: the append-only audit log and the care-team projection.
+
+Revision ID: 0003_auth
+Revises: 0002
+"""
+
+from rapport_shared.migrations import create_access_tables_v1, drop_access_tables_v1
+
+revision = "0003_auth"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    create_access_tables_v1()
+
+
+def downgrade() -> None:
+    drop_access_tables_v1()

@@ -1,0 +1,217 @@
+"""Authentication and authorization at the HTTP edge.
+
+`authenticate` runs for every request (from the HTTP middleware): everything but health,
+metrics and the docs needs a valid bearer token, and /admin needs an operator's. Each clinical
+route then declares what it does with `authorize(action, client=...)`: the dependency finds the
+client the request touches (from the path, from the resource's own stream, or from the body),
+looks up that client's care team and asks the pure policy (rapport_shared.policy).
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from fastapi import Depends, Request, Response
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from rapport_shared import care_team
+from rapport_shared.auth import InvalidToken, Principal, TokenVerifier
+from rapport_shared.clinic import is_clinic_slug
+from rapport_shared.errors import DomainError, NotFound
+from rapport_shared.policy import Action, Decision, Target, decide
+from rapport_shared.schema import events_table
+
+PUBLIC_PATHS = frozenset(
+    {"/healthz", "/readyz", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc"}
+    | {"/openapi.json", "/asyncapi.json"}
+)
+ADMIN_PREFIX = "/admin"
+StreamOf = Callable[[UUID], str]
+
+
+class Unauthenticated(DomainError):
+    status = 401
+    title = "Unauthenticated"
+
+
+class Forbidden(DomainError):
+    status = 403
+    title = "Forbidden"
+
+
+def unauthenticated_response(detail: str) -> Response:
+    from rapport_shared.http import problem  # http imports this module: resolve at call time
+
+    response = problem(401, Unauthenticated.title, detail)
+    response.headers["WWW-Authenticate"] = 'Bearer realm="rapport"'
+    return response
+
+
+async def authenticate(request: Request, verifier: TokenVerifier) -> Principal | Response | None:
+    """The caller, a problem response to send instead, or None for a public path."""
+    from rapport_shared.http import problem
+
+    path = request.url.path
+    if path in PUBLIC_PATHS:
+        return None
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return unauthenticated_response("send a bearer token: Authorization: Bearer <token>")
+    try:
+        principal = await verifier.verify(token.strip())
+    except InvalidToken as error:
+        return unauthenticated_response(f"the bearer token was refused: {error}")
+    is_admin_path = path == ADMIN_PREFIX or path.startswith(f"{ADMIN_PREFIX}/")
+    if is_admin_path and principal.role != "operator":
+        return problem(403, Forbidden.title, "the /admin operations need an operator token")
+    request.state.principal = principal
+    return principal
+
+
+def principal_of(request: Request) -> Principal:
+    principal = getattr(request.state, "principal", None)
+    if not isinstance(principal, Principal):
+        raise Unauthenticated("no bearer token was checked for this request")
+    return principal
+
+
+@dataclass(frozen=True)
+class FromPath:
+    """The client is named in the path (/clients/{client_id}/...)."""
+
+    param: str = "client_id"
+
+    async def resolve(self, request: Request, conn: AsyncConnection, clinic: str) -> str | None:
+        return str(request.path_params[self.param])
+
+
+@dataclass(frozen=True)
+class FromStream:
+    """The client owns the resource the path names: read it from the resource's first event.
+    A resource that does not exist, or exists in another clinic, is 404 for everyone."""
+
+    param: str
+    stream_of: StreamOf
+
+    async def resolve(self, request: Request, conn: AsyncConnection, clinic: str) -> str | None:
+        resource_id = _uuid(request.path_params[self.param], self.param)
+        owner = await stream_owner(conn, self.stream_of(resource_id))
+        if owner is None or owner[0] != clinic:
+            raise NotFound(f"no {self.param.removesuffix('_id')} {resource_id}", field=self.param)
+        return owner[1]
+
+
+@dataclass(frozen=True)
+class FromBody:
+    """The client is named in the request body (creating something for a client)."""
+
+    field: str = "client_id"
+
+    async def resolve(self, request: Request, conn: AsyncConnection, clinic: str) -> str | None:
+        value = (await _body(request)).get(self.field)
+        if not isinstance(value, str):
+            raise DomainError(f"{self.field} is required", field=self.field)
+        return value
+
+
+ClientSource = FromPath | FromStream | FromBody
+
+
+async def stream_owner(conn: AsyncConnection, stream_id: str) -> tuple[str, str | None] | None:
+    """(clinic, client) of the stream's first event, or None when there is no such stream."""
+    row = (
+        await conn.execute(
+            select(events_table.c.clinic_id, events_table.c.data).where(
+                events_table.c.stream_id == stream_id, events_table.c.version == 1
+            )
+        )
+    ).first()
+    if row is None:
+        return None
+    client = row.data.get("client_id") if isinstance(row.data, dict) else None
+    return row.clinic_id, client
+
+
+def authorize(
+    action: Action,
+    client: ClientSource | None = None,
+    *,
+    acting_as: tuple[str, ...] = (),
+    creates: tuple[str, StreamOf] | None = None,
+) -> Any:
+    """A route dependency: 404/403 unless the caller may do `action` on the target.
+
+    acting_as: body fields naming the request's author (counselor_id, signed_by, ...): only a
+    clinic admin may name someone else. creates: (body field, stream of it) for a create that
+    takes a caller-chosen id: an id already used in another clinic is answered as unseen (404)
+    rather than as a conflict, which would tell that it exists.
+    """
+
+    async def dependency(request: Request) -> Principal:
+        principal = principal_of(request)
+        clinic = str(request.path_params["clinic_id"])
+        if not is_clinic_slug(clinic):
+            return principal  # no such clinic can exist: the route's validation answers 422
+        target = Target(clinic_id=clinic)
+        if principal.clinic == clinic:  # another clinic's resources are not even looked up
+            async with request.app.state.runtime.engine.connect() as conn:
+                target = await _target(request, conn, clinic, client, acting_as, creates)
+        request.state.audit_client = target.client_id
+        decision = decide(principal, action, target)
+        if decision is Decision.NOT_FOUND:
+            raise NotFound(f"nothing at {request.url.path}")
+        if decision is Decision.FORBIDDEN:
+            raise Forbidden(f"a {principal.role} may not {action} here")
+        return principal
+
+    return Depends(dependency)
+
+
+async def _target(
+    request: Request,
+    conn: AsyncConnection,
+    clinic: str,
+    client: ClientSource | None,
+    acting_as: tuple[str, ...],
+    creates: tuple[str, StreamOf] | None,
+) -> Target:
+    client_id = await client.resolve(request, conn, clinic) if client is not None else None
+    request.state.audit_client = client_id
+    if creates is not None:
+        await _refuse_foreign_id(request, conn, clinic, *creates)
+    body = await _body(request) if acting_as else {}
+    return Target(
+        clinic_id=clinic,
+        client_id=client_id,
+        care_team=await care_team.team_of(conn, clinic, client_id) if client_id else frozenset(),
+        acting_as=frozenset(str(body[f]) for f in acting_as if body.get(f) is not None),
+    )
+
+
+async def _refuse_foreign_id(
+    request: Request, conn: AsyncConnection, clinic: str, field: str, stream_of: StreamOf
+) -> None:
+    value = (await _body(request)).get(field)
+    if value is None:
+        return
+    owner = await stream_owner(conn, stream_of(_uuid(value, field)))
+    if owner is not None and owner[0] != clinic:
+        raise NotFound(f"{field} {value} cannot be used", field=field)
+
+
+def _uuid(value: Any, field: str) -> UUID:
+    try:
+        return UUID(str(value))
+    except ValueError:
+        raise DomainError(f"{field}: not a UUID", field=field) from None
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    # FastAPI has parsed (and cached) the JSON before dependencies run; a malformed body never
+    # gets here. Anything but an object is left for the route's own validation to refuse.
+    if not await request.body():
+        return {}
+    body = await request.json()
+    return body if isinstance(body, dict) else {}

@@ -1,0 +1,123 @@
+"""The audit log: every authenticated request to clinical data, allowed or not, in an
+append-only table (the database refuses UPDATE and DELETE: rapport_shared.migrations).
+
+Who (sub, role), what (method, route template, the ids in the path), which client, when, from
+where (the peer address) and the outcome (HTTP status). Entries are written after the response
+is known, in their own transaction, so a refused or failed request is recorded as well.
+Auditors and clinic admins read their clinic's entries at GET /clinics/{clinic_id}/audit.
+"""
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import structlog
+from fastapi import APIRouter, Path, Query, Request, Response
+from pydantic import BaseModel
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from rapport_shared.access import authorize
+from rapport_shared.auth import Principal
+from rapport_shared.clinic import CLINIC_SLUG_PATTERN
+from rapport_shared.contracts.base import AwareDatetime, PersonId
+from rapport_shared.policy import Action
+from rapport_shared.schema import audit_log_table as table
+
+log = structlog.get_logger(__name__)
+AUDITED_PREFIX = "/clinics/"
+MAX_PAGE = 500
+
+
+async def record(engine: AsyncEngine, request: Request, response: Response) -> None:
+    """Append the entry for a finished request, if it is one the audit log covers."""
+    principal = getattr(request.state, "principal", None)
+    if not isinstance(principal, Principal) or not request.url.path.startswith(AUDITED_PREFIX):
+        return
+    route = getattr(request.scope.get("route"), "path", None)
+    params = dict(request.scope.get("path_params") or {})
+    target_clinic = str(params.pop("clinic_id", "")) or request.url.path.split("/")[2]
+    entry = {
+        "at": datetime.now(UTC),
+        "clinic_id": principal.clinic,
+        "target_clinic_id": target_clinic[:63],
+        "sub": principal.sub,
+        "role": principal.role,
+        "method": request.method,
+        # An unmatched path is recorded as sent (cut short), never as a template it lacks.
+        "route": (route or request.url.path)[:200],
+        "resource": {k: str(v) for k, v in params.items()},
+        "client_id": getattr(request.state, "audit_client", None),
+        "client_address": request.client.host if request.client else None,
+        "status": response.status_code,
+        "correlation_id": response.headers.get("X-Correlation-Id"),
+    }
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(insert(table).values(**entry))
+    except Exception:
+        # The response is already decided; losing its audit entry must at least be loud.
+        log.exception("audit entry not written", route=entry["route"], sub=entry["sub"])
+
+
+class AuditEntry(BaseModel):
+    id: int
+    at: datetime
+    sub: str
+    role: str
+    method: str
+    route: str
+    resource: dict[str, str]
+    client_id: str | None
+    client_address: str | None
+    status: int
+    target_clinic_id: str
+
+
+class AuditPage(BaseModel):
+    entries: list[AuditEntry]
+    next_after: int | None
+
+
+def audit_router() -> APIRouter:
+    router = APIRouter(tags=["audit"])
+
+    @router.get(
+        "/clinics/{clinic_id}/audit",
+        dependencies=[authorize(Action.READ_AUDIT)],
+        summary="The clinic's audit log, oldest first; page with `after`",
+    )
+    async def audit_log(
+        request: Request,
+        clinic_id: Annotated[str, Path(pattern=CLINIC_SLUG_PATTERN, max_length=63)],
+        client_id: PersonId | None = None,
+        sub: PersonId | None = None,
+        status: Annotated[int | None, Query(ge=100, le=599)] = None,
+        since: AwareDatetime | None = None,
+        until: AwareDatetime | None = None,
+        after: Annotated[int, Query(ge=0, description="The last id of the previous page")] = 0,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+    ) -> AuditPage:
+        query = select(table).where(table.c.clinic_id == clinic_id, table.c.id > after)
+        filters: dict[str, Any] = {"client_id": client_id, "sub": sub, "status": status}
+        for column, value in filters.items():
+            if value is not None:
+                query = query.where(table.c[column] == value)
+        if since is not None:
+            query = query.where(table.c.at >= since)
+        if until is not None:
+            query = query.where(table.c.at < until)
+        engine: AsyncEngine = request.app.state.runtime.engine
+        async with engine.connect() as conn:
+            rows = (await conn.execute(query.order_by(table.c.id).limit(limit))).all()
+        entries = [AuditEntry.model_validate(_utc(row._mapping)) for row in rows]
+        full_page = len(entries) == limit
+        return AuditPage(entries=entries, next_after=entries[-1].id if full_page else None)
+
+    return router
+
+
+def _utc(row: Any) -> dict[str, Any]:
+    entry = dict(row)
+    if entry["at"].tzinfo is None:  # SQLite hands back naive datetimes
+        entry["at"] = entry["at"].replace(tzinfo=UTC)
+    return entry
