@@ -2,11 +2,16 @@
 
 from pathlib import Path
 
-from rapport_shared.testing import SmtpCollector
+from rapport_shared.testing import TEST_AUTH_SECRET, SmtpCollector
+
+# The services check tokens with this secret; the tests' clients sign theirs with it
+# (rapport_shared.testing.ClinicAdminAuth, mint_test_token).
+AUTH_ENV = {"RAPPORT_AUTH_SECRET": TEST_AUTH_SECRET}
 
 
 def suite_env(tmp_path: Path, nats_url: str, smtp: SmtpCollector) -> dict[str, str]:
     return {
+        **AUTH_ENV,
         "RAPPORT_NATS_URL": nats_url,
         "RAPPORT_DATA_DIR": str(tmp_path / "data"),
         "RAPPORT_LOG_FORMAT": "json",

@@ -9,7 +9,7 @@ from suite_env import suite_env
 
 from rapport_shared.localsuite import service_processes
 from rapport_shared.natsserver import NatsServer, free_port
-from rapport_shared.testing import eventually
+from rapport_shared.testing import ClinicAdminAuth, eventually
 
 
 async def test_event_committed_before_a_crash_is_published_after_restart(tmp_path, smtp):
@@ -22,7 +22,7 @@ async def test_event_committed_before_a_crash_is_published_after_restart(tmp_pat
     goals, notifications = processes["goals"], processes["notifications"]
     try:
         goals.start().wait_ready(path="/healthz")
-        async with httpx.AsyncClient(timeout=10) as http:
+        async with httpx.AsyncClient(auth=ClinicAdminAuth(), timeout=10) as http:
             assigned = await http.post(
                 f"{goals.url}/clinics/northside/homework",
                 json={

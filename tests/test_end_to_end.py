@@ -8,7 +8,7 @@ import httpx
 import nats
 import pytest
 
-from rapport_shared.testing import eventually
+from rapport_shared.testing import ClinicAdminAuth, eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -19,7 +19,7 @@ CLIENT = "client-ana"
 async def test_session_close_to_cancelled_reminder(running_suite, smtp, nats_server):
     s, g, n = (running_suite[k].url for k in ("sessions", "goals", "notifications"))
     now = datetime.now(UTC)
-    async with httpx.AsyncClient(timeout=10) as http:
+    async with httpx.AsyncClient(auth=ClinicAdminAuth(), timeout=10) as http:
         put = await http.put(
             f"{n}/clinics/{CLINIC}/recipients/{CLIENT}", json={"email": "ana@example.org"}
         )
@@ -136,7 +136,7 @@ async def test_session_close_to_cancelled_reminder(running_suite, smtp, nats_ser
     assert assigned_msg.headers["traceparent"].split("-")[1] == trace_id
     assert json.loads(assigned_msg.data)["correlationid"] == "corr-e2e-close"
 
-    async with httpx.AsyncClient(timeout=10) as http:
+    async with httpx.AsyncClient(auth=ClinicAdminAuth(), timeout=10) as http:
         metrics = (await http.get(f"{n}/metrics")).text
     assert 'rapport_reminders{channel="email",status="sent"} 1.0' in metrics
 

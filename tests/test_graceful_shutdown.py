@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 import httpx
 import nats
 
-from rapport_shared.testing import eventually
+from rapport_shared.testing import ClinicAdminAuth, eventually
 
 CLINIC = "northside"
 CLIENT = "client-sigterm"
@@ -19,7 +19,7 @@ async def test_sigterm_mid_traffic_loses_and_duplicates_nothing(running_suite, n
     stop = asyncio.Event()
 
     async def traffic() -> None:
-        async with httpx.AsyncClient(timeout=5) as http:
+        async with httpx.AsyncClient(auth=ClinicAdminAuth(), timeout=5) as http:
             while not stop.is_set():
                 now = datetime.now(UTC)
                 try:
@@ -76,7 +76,7 @@ async def test_sigterm_mid_traffic_loses_and_duplicates_nothing(running_suite, n
         await load
     assert len(accepted) >= 20
 
-    async with httpx.AsyncClient(timeout=10) as http:
+    async with httpx.AsyncClient(auth=ClinicAdminAuth(), timeout=10) as http:
 
         async def homework_count() -> int:
             r = await http.get(f"{g.url}/clinics/{CLINIC}/clients/{CLIENT}/homework")

@@ -9,12 +9,14 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import nats
+from suite_env import AUTH_ENV
 
 from rapport_shared import envelope, messaging
 from rapport_shared.contracts.goals import HomeworkAssigned
 from rapport_shared.localsuite import ServiceProcess
 from rapport_shared.natsserver import free_port
 from rapport_shared.testing import (
+    ClinicAdminAuth,
     create_postgres_database,
     drop_postgres_database,
     eventually,
@@ -32,6 +34,7 @@ async def test_three_instances_deliver_2000_reminders_exactly_once(
 ):
     database_url = await create_postgres_database(postgres_server_url)
     env = {
+        **AUTH_ENV,
         "RAPPORT_NATS_URL": nats_server.url,
         "RAPPORT_NOTIFICATIONS_DATABASE_URL": database_url,
         "RAPPORT_LOG_FORMAT": "json",
@@ -48,7 +51,7 @@ async def test_three_instances_deliver_2000_reminders_exactly_once(
         for instance in instances:
             instance.start()
         await asyncio.gather(*(asyncio.to_thread(i.wait_ready, 60) for i in instances))
-        async with httpx.AsyncClient(timeout=10) as http:
+        async with httpx.AsyncClient(auth=ClinicAdminAuth(), timeout=10) as http:
             for client in range(CLIENTS):
                 put = await http.put(
                     f"{instances[client % INSTANCES].url}/clinics/northside/recipients/c{client}",
@@ -91,7 +94,7 @@ async def test_three_instances_deliver_2000_reminders_exactly_once(
             return len(smtp.messages) >= REMINDERS
 
         await eventually(all_delivered, timeout=180, interval=0.5)
-        async with httpx.AsyncClient(timeout=30) as http:
+        async with httpx.AsyncClient(auth=ClinicAdminAuth(), timeout=30) as http:
             sent = 0
             for client in range(CLIENTS):
                 body = (

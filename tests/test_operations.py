@@ -8,12 +8,15 @@ import sys
 
 import httpx
 import nats
+from suite_env import AUTH_ENV
 
-from rapport_shared.testing import eventually
+from rapport_shared.testing import ClinicAdminAuth, bearer, eventually, mint_test_token
 
 
 async def rapport(suite, *args: str, ok: bool = True) -> tuple[str, str]:
-    env = {**os.environ}
+    # The CLI mints its own operator token from the suite's secret, as on the embedded default.
+    env = {**os.environ, **AUTH_ENV}
+    env.pop("RAPPORT_TOKEN", None)
     for name, process in suite.items():
         env[f"RAPPORT_{name.upper()}_URL"] = process.url
     process = await asyncio.create_subprocess_exec(
@@ -39,7 +42,7 @@ async def test_status_metrics_and_dead_letters_through_the_cli(running_suite, na
     finally:
         await nc.close()
 
-    async with httpx.AsyncClient(base_url=goals.url, timeout=10) as http:
+    async with httpx.AsyncClient(auth=ClinicAdminAuth(), base_url=goals.url, timeout=10) as http:
 
         async def dead_letters():
             return (await http.get("/admin/dead-letters")).json()
@@ -52,6 +55,17 @@ async def test_status_metrics_and_dead_letters_through_the_cli(running_suite, na
         assert "rapport_outbox_backlog 0.0" in metrics
         assert "rapport_http_request_duration_seconds_bucket" in metrics
 
+        # Operations are for operators: a clinic admin's token does not reach them, nor none.
+        admin = bearer(mint_test_token("clinic-admin", "northside"))
+        assert (await http.get("/admin/status", headers=admin)).status_code == 403
+        async with httpx.AsyncClient(base_url=goals.url) as plain:
+            anonymous = await plain.get("/admin/status")
+        assert anonymous.status_code == 401
+        assert anonymous.headers["WWW-Authenticate"].startswith("Bearer")
+
+    counselor = mint_test_token("counselor", "northside", "kim")
+    _, refused = await rapport(running_suite, "--token", counselor, "status", ok=False)
+    assert "403" in refused
     status, _ = await rapport(running_suite, "status")
     assert "goals          ready" in status
     assert "dead_letters=1" in status

@@ -11,7 +11,7 @@ from suite_env import suite_env
 
 from rapport_shared.localsuite import service_processes
 from rapport_shared.natsserver import free_port
-from rapport_shared.testing import eventually
+from rapport_shared.testing import ClinicAdminAuth, eventually
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 
@@ -66,7 +66,9 @@ async def test_a_close_and_its_consequences_form_one_trace(
         for process in (sessions, goals):
             process.wait_ready()
         traceparent = {"traceparent": f"00-{TRACE_ID}-00f067aa0ba902b7-01"}
-        async with httpx.AsyncClient(base_url=sessions.url, timeout=10) as http:
+        async with httpx.AsyncClient(
+            auth=ClinicAdminAuth(), base_url=sessions.url, timeout=10
+        ) as http:
             created = await http.post(
                 "/clinics/northside/sessions",
                 json={"client_id": "c1", "counselor_id": "k1", "starts_at": "2026-01-01T09:00Z"},

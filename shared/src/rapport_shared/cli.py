@@ -4,20 +4,35 @@
     rapport dlq list [--service goals]
     rapport dlq show|replay|discard ID --service goals
     rapport rebuild goals.progress
+    rapport token --clinic northside --role counselor --sub kim [--ttl 8h]
 
 Service URLs default to the local suite (ports 8101-8103); override them with
 RAPPORT_SESSIONS_URL, RAPPORT_GOALS_URL, RAPPORT_NOTIFICATIONS_URL.
+
+The /admin endpoints need an operator token: --token or RAPPORT_TOKEN, or else one minted from
+the local HS256 secret (RAPPORT_AUTH_SECRET, or <RAPPORT_DATA_DIR>/auth-secret) as on the
+embedded default. `token` mints a token from that same secret, for local use.
 """
 
 import argparse
 import json
 import os
+import re
 import sys
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 
+from rapport_shared.auth import ALL_CLINICS, ROLES, SECRET_FILE, InvalidToken, mint_token
 from rapport_shared.localsuite import SERVICES
+from rapport_shared.settings import ServiceSettings
+
+# An operator token the CLI mints for itself lives only as long as one command needs.
+SELF_MINTED_TTL = timedelta(minutes=5)
+_TTL = re.compile(r"^(\d+)([smhd]?)$")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def service_url(service: str) -> str:
@@ -25,8 +40,37 @@ def service_url(service: str) -> str:
     return os.environ.get(f"RAPPORT_{service.upper()}_URL", default).rstrip("/")
 
 
+def local_secret_if_any() -> str | None:
+    """The embedded default's secret, without creating one (the services create it)."""
+    settings = ServiceSettings()
+    if settings.auth_secret:
+        return settings.auth_secret
+    path = Path(settings.data_dir) / SECRET_FILE
+    return path.read_text().strip() if path.exists() else None
+
+
+def _admin_token() -> str:
+    token = os.environ.get("RAPPORT_TOKEN")
+    if token:
+        return token
+    secret = local_secret_if_any()
+    if secret is None:
+        raise SystemExit(
+            "no token: pass --token or set RAPPORT_TOKEN (an operator token), or run where "
+            "RAPPORT_AUTH_SECRET or <RAPPORT_DATA_DIR>/auth-secret is available"
+        )
+    return mint_token(
+        secret, sub="rapport-cli", clinic=ALL_CLINICS, role="operator", ttl=SELF_MINTED_TTL
+    )
+
+
 def _call(method: str, service: str, path: str) -> Any:
-    response = httpx.request(method, f"{service_url(service)}/admin{path}", timeout=60)
+    response = httpx.request(
+        method,
+        f"{service_url(service)}/admin{path}",
+        headers={"Authorization": f"Bearer {_admin_token()}"},
+        timeout=60,
+    )
     if response.status_code >= 400:
         raise SystemExit(f"{service}: {response.status_code} {response.text}")
     return response.json() if response.content else None
@@ -83,8 +127,32 @@ def rebuild(args: argparse.Namespace) -> None:
     print(f"rebuilt {args.projection} in {result['seconds']}s")
 
 
+def parse_ttl(text: str) -> timedelta:
+    match = _TTL.match(text.strip())
+    if match is None or int(match.group(1)) == 0:
+        raise argparse.ArgumentTypeError("a duration such as 900, 15m, 8h or 7d")
+    return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
+
+
+def token(args: argparse.Namespace) -> None:
+    secret = local_secret_if_any()
+    if secret is None:
+        raise SystemExit(
+            f"no local secret: set RAPPORT_AUTH_SECRET, or start the suite once so that "
+            f"<RAPPORT_DATA_DIR>/{SECRET_FILE} exists (make run)"
+        )
+    clinic = ALL_CLINICS if args.role == "operator" and args.clinic is None else args.clinic
+    if clinic is None:
+        raise SystemExit("--clinic is required (an operator's is '*')")
+    try:
+        print(mint_token(secret, sub=args.sub, clinic=clinic, role=args.role, ttl=args.ttl))
+    except InvalidToken as error:
+        raise SystemExit(f"cannot mint that token: {error}") from None
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="rapport", description="Operate a Rapport deployment.")
+    root.add_argument("--token", help="an operator bearer token (default: RAPPORT_TOKEN)")
     commands = root.add_subparsers(dest="command", required=True)
     commands.add_parser("status", help="per service: readiness, outbox backlog, consumer lag")
     letters = commands.add_parser("dlq", help="dead letters: list, show, replay, discard")
@@ -93,12 +161,20 @@ def parser() -> argparse.ArgumentParser:
     letters.add_argument("--service", choices=list(SERVICES))
     rebuilding = commands.add_parser("rebuild", help="rebuild a projection from the events")
     rebuilding.add_argument("projection", help="<service>.<projection>, e.g. goals.progress")
+    minting = commands.add_parser("token", help="mint an HS256 token from the local secret")
+    minting.add_argument("--clinic", help="the clinic id ('*' for an operator)")
+    minting.add_argument("--role", required=True, choices=ROLES)
+    minting.add_argument("--sub", required=True, help="the subject: the person's id")
+    minting.add_argument("--ttl", type=parse_ttl, default=timedelta(hours=8), help="e.g. 8h")
     return root
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
-    {"status": status, "dlq": dlq, "rebuild": rebuild}[args.command](args)
+    if args.token:
+        os.environ["RAPPORT_TOKEN"] = args.token  # this process only: what _admin_token reads
+    commands = {"status": status, "dlq": dlq, "rebuild": rebuild, "token": token}
+    commands[args.command](args)
 
 
 if __name__ == "__main__":
