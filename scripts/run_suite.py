@@ -14,9 +14,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from demo import load_demo  # noqa: E402
+from demo import demo_tokens, load_demo  # noqa: E402
 from mailsink import start_mailsink  # noqa: E402
 
+from rapport_shared.auth import local_secret  # noqa: E402
 from rapport_shared.localsuite import service_processes  # noqa: E402
 from rapport_shared.natsserver import NatsServer  # noqa: E402
 
@@ -24,6 +25,9 @@ from rapport_shared.natsserver import NatsServer  # noqa: E402
 def main() -> int:
     data_dir = Path(os.environ.get("RAPPORT_DATA_DIR", ".rapport")).resolve()
     env = {"RAPPORT_DATA_DIR": str(data_dir)}
+    # The services and this runner share the HS256 secret: RAPPORT_AUTH_SECRET, or the file
+    # .rapport/auth-secret created here once, so the demo tokens below are valid.
+    secret = os.environ.get("RAPPORT_AUTH_SECRET") or local_secret(data_dir)
     started: list[object] = []
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -50,8 +54,8 @@ def main() -> int:
         for process in processes.values():
             process.wait_ready()
         print("Loading the demo organisation ...", flush=True)
-        pending = load_demo({name: p.url for name, p in processes.items()})
-        _print_welcome(env, processes, pending, data_dir)
+        pending = load_demo({name: p.url for name, p in processes.items()}, secret)
+        _print_welcome(env, processes, pending, data_dir, demo_tokens(secret))
         stop.wait()
         print("\nStopping ...", flush=True)
         return 0
@@ -64,9 +68,16 @@ def main() -> int:
             nats.stop()
 
 
-def _print_welcome(env, processes, pending, data_dir) -> None:
+def _print_welcome(env, processes, pending, data_dir, tokens) -> None:
     clinic, client, homework = pending[0]
     s, g, n = (processes[k].url for k in ("sessions", "goals", "notifications"))
+    variables = "\n".join(
+        f"  export {_variable(clinic_id, role)}={token}"
+        for clinic_id, by_role in tokens.items()
+        for role, token in by_role.items()
+    )
+    counselor, own = f"${_variable(clinic, 'counselor')}", f"${_variable(clinic, 'client')}"
+    admin, auditor = f"${_variable(clinic, 'clinic-admin')}", f"${_variable(clinic, 'auditor')}"
     print(
         f"""
 Rapport is running.
@@ -77,17 +88,32 @@ Rapport is running.
   mail (SMTP sink)   {data_dir / "mail"}
   logs               {data_dir / "logs"}
 
-Try it:
-  curl -s {s}/clinics/{clinic}/clients/{client}/notes
-  curl -s {g}/clinics/{clinic}/clients/{client}/progress
-  curl -s {n}/clinics/{clinic}/recipients/{client}/reminders
+Demo tokens (12 h; `uv run rapport token --clinic C --role R --sub S` mints more):
+{variables}
+
+Try it (paste the exports first):
+  curl -s {s}/clinics/{clinic}/clients/{client}/notes -H "Authorization: Bearer {counselor}"
+  curl -s {g}/clinics/{clinic}/clients/{client}/progress -H "Authorization: Bearer {own}"
+  curl -s {n}/clinics/{clinic}/recipients/{client}/reminders -H "Authorization: Bearer {own}"
   curl -s -X POST {g}/clinics/{clinic}/homework/{homework}/complete \\
-       -H 'content-type: application/json' -d '{{}}'
+       -H "Authorization: Bearer {own}" -H 'content-type: application/json' -d '{{}}'
     (then the reminder is cancelled and a recognition email lands in {data_dir / "mail"})
+  curl -s {s}/clinics/{clinic}/clients/{client}/notes -H "Authorization: Bearer {own}"
+    (403: a client does not read the counselor's notes)
+  curl -s {s}/clinics/{clinic}/audit -H "Authorization: Bearer {auditor}"
+  curl -s -X PUT {s}/clinics/{clinic}/clients/{client}/care-team \\
+       -H "Authorization: Bearer {admin}" -H 'content-type: application/json' \\
+       -d '{{"counselor_ids": ["dr-okafor"]}}'
+  uv run rapport status
 
 Ctrl-C stops everything.""",
         flush=True,
     )
+
+
+def _variable(clinic: str, role: str) -> str:
+    scope = "" if clinic == "*" else f"{clinic.upper().replace('-', '_')}_"
+    return f"RAPPORT_{scope}{role.upper().replace('-', '_')}_TOKEN"
 
 
 if __name__ == "__main__":
