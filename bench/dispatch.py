@@ -30,7 +30,7 @@ from bench.common import (
     scratch_postgres,
     start_services,
 )
-from bench.httpclient import HttpClient
+from bench.httpclient import AUTH_ENV, HttpClient
 from rapport_shared import envelope, messaging
 from rapport_shared.localsuite import ServiceProcess
 from rapport_shared.natsserver import free_port
@@ -131,6 +131,7 @@ async def set_recipients(port: int) -> None:
 async def measure(scratch: Path, database_url: str, mailbox: SlowMailbox, smtp_port: int) -> Any:
     with running_nats(scratch / "nats") as nats:
         env = {
+            **AUTH_ENV,
             "RAPPORT_NATS_URL": nats.url,
             "RAPPORT_DATA_DIR": str(scratch / "data"),
             "RAPPORT_LOG_FORMAT": "json",

@@ -7,12 +7,36 @@ of the services' share and lower the figures it is meant to measure.
 
 import asyncio
 import contextlib
+import functools
 import json
+import secrets
 import time
+from datetime import timedelta
 from typing import Any
+
+from rapport_shared.auth import ALL_CLINICS, mint_token
 
 # uvicorn closes a keep-alive connection after 5 idle seconds: reconnect before that.
 IDLE_SECONDS = 4.0
+# The services a benchmark starts check tokens with this run's secret (put AUTH_ENV into their
+# environment); every request carries a clinic admin's token for the clinic in its path, or an
+# operator's for /admin, minted once per clinic so that signing costs nothing per request.
+AUTH_SECRET = secrets.token_urlsafe(32)
+AUTH_ENV = {"RAPPORT_AUTH_SECRET": AUTH_SECRET}
+
+
+@functools.cache
+def _authorization(clinic: str) -> str:
+    role, sub = (
+        ("operator", "bench-operator") if clinic == ALL_CLINICS else ("clinic-admin", "bench")
+    )
+    token = mint_token(AUTH_SECRET, sub=sub, clinic=clinic, role=role, ttl=timedelta(days=1))
+    return f"Authorization: Bearer {token}\r\n"
+
+
+def authorization_for(path: str) -> str:
+    parts = path.split("/")
+    return _authorization(parts[2] if len(parts) > 2 and parts[1] == "clinics" else ALL_CLINICS)
 
 
 class HttpClient:
@@ -31,6 +55,7 @@ class HttpClient:
         assert self._reader is not None
         head = (
             f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+            f"{authorization_for(path)}"
             f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
         )
         self._writer.write(head.encode() + payload)

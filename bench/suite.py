@@ -32,7 +32,7 @@ from bench.common import (
     running_nats,
     start_services,
 )
-from bench.httpclient import HttpClient
+from bench.httpclient import AUTH_ENV, HttpClient
 from rapport_goals.bootstrap import MIGRATIONS as GOALS_MIGRATIONS
 from rapport_shared.db import create_engine
 from rapport_shared.localsuite import ServiceProcess, service_processes
@@ -203,6 +203,7 @@ async def run(report: Report, _postgres_missing: str | None) -> None:
         try:
             with running_nats(Path(scratch) / "nats") as nats:
                 env = {
+                    **AUTH_ENV,
                     "RAPPORT_NATS_URL": nats.url,
                     "RAPPORT_DATA_DIR": str(data),
                     "RAPPORT_LOG_FORMAT": "json",
