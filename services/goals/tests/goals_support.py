@@ -19,6 +19,7 @@ from rapport_goals.settings import GoalsSettings
 from rapport_goals.tables import PROJECTION_TABLES
 from rapport_shared import envelope, messaging
 from rapport_shared.contracts import public_registry
+from rapport_shared.contracts.base import EventContract
 from rapport_shared.contracts.sessions import AgreedGoal, AgreedHomework, SessionClosed
 from rapport_shared.envelope import IncomingEvent
 from rapport_shared.runtime import ServiceRuntime
@@ -96,12 +97,24 @@ class RunningGoals:
         self, session: SessionClosed, event_id: str | None = None, msg_id: str | None = None
     ) -> str:
         """Publish as the sessions service would; returns the CloudEvent id."""
+        return await self.publish_as_sessions(
+            session, f"session-{session.session_id}", session.closed_at, event_id, msg_id
+        )
+
+    async def publish_as_sessions(
+        self,
+        event: EventContract,
+        stream_id: str,
+        occurred_at: datetime,
+        event_id: str | None = None,
+        msg_id: str | None = None,
+    ) -> str:
         event_id = event_id or str(uuid.uuid4())
         message = envelope.encode(
-            session,
+            event,
             event_id=event_id,
-            stream_id=f"session-{session.session_id}",
-            occurred_at=session.closed_at,
+            stream_id=stream_id,
+            occurred_at=occurred_at,
             metadata={"correlation_id": str(uuid.uuid4())},
         )
         headers = {**message.headers, "Nats-Msg-Id": msg_id or event_id}

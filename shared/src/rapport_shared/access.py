@@ -157,7 +157,7 @@ def authorize(
         target = Target(clinic_id=clinic)
         if principal.clinic == clinic:  # another clinic's resources are not even looked up
             async with request.app.state.runtime.engine.connect() as conn:
-                target = await _target(request, conn, clinic, client, acting_as, creates)
+                target = await _target(request, conn, principal, client, acting_as, creates)
         request.state.audit_client = target.client_id
         decision = decide(principal, action, target)
         if decision is Decision.NOT_FOUND:
@@ -172,15 +172,16 @@ def authorize(
 async def _target(
     request: Request,
     conn: AsyncConnection,
-    clinic: str,
+    principal: Principal,
     client: ClientSource | None,
     acting_as: tuple[str, ...],
     creates: tuple[str, StreamOf] | None,
 ) -> Target:
+    clinic = principal.clinic
     client_id = await client.resolve(request, conn, clinic) if client is not None else None
     request.state.audit_client = client_id
     if creates is not None:
-        await _refuse_foreign_id(request, conn, clinic, *creates)
+        await _refuse_foreign_id(request, conn, principal, *creates)
     body = await _body(request) if acting_as else {}
     return Target(
         clinic_id=clinic,
@@ -191,13 +192,17 @@ async def _target(
 
 
 async def _refuse_foreign_id(
-    request: Request, conn: AsyncConnection, clinic: str, field: str, stream_of: StreamOf
+    request: Request, conn: AsyncConnection, principal: Principal, field: str, stream_of: StreamOf
 ) -> None:
     value = (await _body(request)).get(field)
     if value is None:
         return
     owner = await stream_owner(conn, stream_of(_uuid(value, field)))
-    if owner is not None and owner[0] != clinic:
+    if owner is None:
+        return
+    # Someone the caller may not know of owns the id: another clinic, or another client.
+    foreign = owner[0] != principal.clinic
+    if foreign or (principal.role == "client" and owner[1] != principal.sub):
         raise NotFound(f"{field} {value} cannot be used", field=field)
 
 
