@@ -169,6 +169,17 @@ def authorize(
     return Depends(dependency)
 
 
+def authorize_create(id_field: str, stream_of: StreamOf) -> Any:
+    """The usual create: for the body's client_id, by the body's counselor_id, with an optional
+    caller-chosen id in id_field."""
+    return authorize(
+        Action.WRITE,
+        FromBody("client_id"),
+        acting_as=("counselor_id",),
+        creates=(id_field, stream_of),
+    )
+
+
 async def _target(
     request: Request,
     conn: AsyncConnection,

@@ -23,7 +23,7 @@ from rapport_goals.domain.homework import homework_stream
 from rapport_goals.domain.measures import measure_stream
 from rapport_goals.service_layer import handlers
 from rapport_goals.settings import GoalsSettings
-from rapport_shared.access import FromBody, FromPath, FromStream, authorize
+from rapport_shared.access import FromPath, FromStream, authorize, authorize_create
 from rapport_shared.clinic import CLINIC_SLUG_PATTERN
 from rapport_shared.contracts.base import AwareDatetime, PersonId, ShortText
 from rapport_shared.contracts.goals import AchievementStatus, Instrument, LifecycleStatus
@@ -158,14 +158,7 @@ def _now() -> datetime:
 @router.post(
     "/goals",
     status_code=201,
-    dependencies=[
-        authorize(
-            Action.WRITE,
-            FromBody("client_id"),
-            acting_as=("counselor_id",),
-            creates=("goal_id", goal_stream),
-        )
-    ],
+    dependencies=[authorize_create("goal_id", goal_stream)],
 )
 async def agree_goal(
     clinic_id: ClinicId, body: AgreeGoalRequest, runtime: Runtime
@@ -239,14 +232,7 @@ async def get_goal_progress(
 @router.post(
     "/homework",
     status_code=201,
-    dependencies=[
-        authorize(
-            Action.WRITE,
-            FromBody("client_id"),
-            acting_as=("counselor_id",),
-            creates=("homework_id", homework_stream),
-        )
-    ],
+    dependencies=[authorize_create("homework_id", homework_stream)],
 )
 async def assign_homework(
     clinic_id: ClinicId, body: AssignHomeworkRequest, runtime: Runtime

@@ -13,7 +13,7 @@ from rapport_sessions.prep_brief import PrepBrief
 from rapport_sessions.service_layer import handlers
 from rapport_sessions.views import ClientNotes, ClientRecord, SessionState
 from rapport_shared import care_team
-from rapport_shared.access import FromBody, FromPath, FromStream, authorize, principal_of
+from rapport_shared.access import FromPath, FromStream, authorize, authorize_create, principal_of
 from rapport_shared.clinic import CLINIC_SLUG_PATTERN
 from rapport_shared.contracts.base import AwareDatetime, PersonId
 from rapport_shared.contracts.sessions import AgreedGoal, AgreedHomework, CancellationReason
@@ -120,14 +120,7 @@ router = APIRouter(prefix="/clinics/{clinic_id}", tags=["sessions"])
 @router.post(
     "/sessions",
     status_code=201,
-    dependencies=[
-        authorize(
-            Action.WRITE,
-            FromBody("client_id"),
-            acting_as=("counselor_id",),
-            creates=("session_id", stream_id),
-        )
-    ],
+    dependencies=[authorize_create("session_id", stream_id)],
 )
 async def schedule_session(
     clinic_id: ClinicId, command: ScheduleSession, runtime: Runtime
