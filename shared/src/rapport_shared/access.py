@@ -9,10 +9,11 @@ looks up that client's care team and asks the pure policy (rapport_shared.policy
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import Depends, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -29,6 +30,9 @@ PUBLIC_PATHS = frozenset(
 )
 ADMIN_PREFIX = "/admin"
 StreamOf = Callable[[UUID], str]
+# Declares the bearer scheme in OpenAPI (the /docs "Authorize" button, fuzzers); the token itself
+# was checked by the middleware before any route runs.
+_BEARER = HTTPBearer(auto_error=False, description="A JWT: docs/security.md")
 
 
 class Unauthenticated(DomainError):
@@ -149,7 +153,10 @@ def authorize(
     rather than as a conflict, which would tell that it exists.
     """
 
-    async def dependency(request: Request) -> Principal:
+    async def dependency(
+        request: Request,
+        _: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)],
+    ) -> Principal:
         principal = principal_of(request)
         clinic = str(request.path_params["clinic_id"])
         if not is_clinic_slug(clinic):
