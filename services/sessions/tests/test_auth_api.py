@@ -124,6 +124,8 @@ async def test_reads_writes_and_refusals_are_audited_and_can_be_paged(
     refused = await service.http.post(note, json={"body": "not assigned"}, headers=kim)
     assert refused.status_code == 403
 
+    [scheduled] = (await service.http.get(AUDIT, params={"status": 201})).json()["entries"]
+    assert scheduled["resource"] == {"session_id": session["session_id"]}  # the id it created
     page = await service.http.get(AUDIT, params={"sub": "kim"})
     assert page.status_code == 200, page.text
     read, write = page.json()["entries"]

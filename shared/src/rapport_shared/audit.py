@@ -28,6 +28,11 @@ AUDITED_PREFIX = "/clinics/"
 MAX_PAGE = 500
 
 
+def created(request: Request, **ids: object) -> None:
+    """Name what a create made (its id is not in the path) in the request's audit entry."""
+    request.state.audit_created = {name: str(value) for name, value in ids.items()}
+
+
 async def record(engine: AsyncEngine, request: Request, response: Response) -> None:
     """Append the entry for a finished request, if it is one the audit log covers."""
     principal = getattr(request.state, "principal", None)
@@ -45,7 +50,10 @@ async def record(engine: AsyncEngine, request: Request, response: Response) -> N
         "method": request.method,
         # An unmatched path is recorded as sent (cut short), never as a template it lacks.
         "route": (route or request.url.path)[:200],
-        "resource": {k: str(v) for k, v in params.items()},
+        "resource": {
+            **{k: str(v) for k, v in params.items()},
+            **getattr(request.state, "audit_created", {}),
+        },
         "client_id": getattr(request.state, "audit_client", None),
         "client_address": request.client.host if request.client else None,
         "status": response.status_code,

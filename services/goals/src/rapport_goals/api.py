@@ -23,6 +23,7 @@ from rapport_goals.domain.homework import homework_stream
 from rapport_goals.domain.measures import measure_stream
 from rapport_goals.service_layer import handlers
 from rapport_goals.settings import GoalsSettings
+from rapport_shared import audit
 from rapport_shared.access import FromPath, FromStream, authorize, authorize_create
 from rapport_shared.clinic import CLINIC_SLUG_PATTERN
 from rapport_shared.contracts.base import AwareDatetime, PersonId, ShortText
@@ -161,11 +162,12 @@ def _now() -> datetime:
     dependencies=[authorize_create("goal_id", goal_stream)],
 )
 async def agree_goal(
-    clinic_id: ClinicId, body: AgreeGoalRequest, runtime: Runtime
+    clinic_id: ClinicId, body: AgreeGoalRequest, runtime: Runtime, request: Request
 ) -> views.GoalView:
     command = AgreeGoal(
         clinic_id=clinic_id, goal_id=body.goal_id or uuid4(), **_fields(body, "goal_id")
     )
+    audit.created(request, goal_id=command.goal_id)
     async with runtime.transaction() as conn:
         await handlers.agree_goal(conn, runtime.store, command, now=_now())
         return await views.goal(conn, clinic_id, command.goal_id)
@@ -235,13 +237,14 @@ async def get_goal_progress(
     dependencies=[authorize_create("homework_id", homework_stream)],
 )
 async def assign_homework(
-    clinic_id: ClinicId, body: AssignHomeworkRequest, runtime: Runtime
+    clinic_id: ClinicId, body: AssignHomeworkRequest, runtime: Runtime, request: Request
 ) -> views.HomeworkItem:
     command = AssignHomework(
         clinic_id=clinic_id,
         homework_id=body.homework_id or uuid4(),
         **_fields(body, "homework_id"),
     )
+    audit.created(request, homework_id=command.homework_id)
     async with runtime.transaction() as conn:
         await handlers.assign_homework(conn, runtime.store, command, now=_now())
         return await views.homework(conn, clinic_id, command.homework_id)
@@ -301,7 +304,11 @@ async def get_client_homework(
     ],
 )
 async def record_measure(
-    clinic_id: ClinicId, client_id: ClientId, body: RecordMeasureRequest, runtime: Runtime
+    clinic_id: ClinicId,
+    client_id: ClientId,
+    body: RecordMeasureRequest,
+    runtime: Runtime,
+    request: Request,
 ) -> progress_views.MeasureView:
     command = RecordMeasure(
         clinic_id=clinic_id,
@@ -309,6 +316,7 @@ async def record_measure(
         measure_id=body.measure_id or uuid4(),
         **_fields(body, "measure_id"),
     )
+    audit.created(request, measure_id=command.measure_id)
     settings = _settings(runtime)
     async with runtime.transaction() as conn:
         await handlers.record_measure(

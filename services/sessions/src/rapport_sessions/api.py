@@ -12,7 +12,7 @@ from rapport_sessions.domain.notes import MAX_ADDENDUM_CHARS, MAX_SECTION_CHARS,
 from rapport_sessions.prep_brief import PrepBrief
 from rapport_sessions.service_layer import handlers
 from rapport_sessions.views import ClientNotes, ClientRecord, SessionState
-from rapport_shared import care_team
+from rapport_shared import audit, care_team
 from rapport_shared.access import FromPath, FromStream, authorize, authorize_create, principal_of
 from rapport_shared.clinic import CLINIC_SLUG_PATTERN
 from rapport_shared.contracts.base import AwareDatetime, PersonId
@@ -123,14 +123,16 @@ router = APIRouter(prefix="/clinics/{clinic_id}", tags=["sessions"])
     dependencies=[authorize_create("session_id", stream_id)],
 )
 async def schedule_session(
-    clinic_id: ClinicId, command: ScheduleSession, runtime: Runtime
+    clinic_id: ClinicId, command: ScheduleSession, runtime: Runtime, request: Request
 ) -> SessionState:
+    session_id = command.session_id or uuid4()
+    audit.created(request, session_id=session_id)
     async with runtime.transaction() as conn:
         session = await handlers.schedule_session(
             conn,
             runtime.store,
             clinic_id=clinic_id,
-            session_id=command.session_id or uuid4(),
+            session_id=session_id,
             client_id=command.client_id,
             counselor_id=command.counselor_id,
             starts_at=command.starts_at,
