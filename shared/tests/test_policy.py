@@ -32,7 +32,7 @@ CASES = [
     (KIM, Action.WRITE, BOB, FORBIDDEN),
     (KIM, Action.CLIENT_WRITE, ALICE, ALLOW),
     (KIM, Action.CLIENT_WRITE, BOB, FORBIDDEN),
-    (KIM, Action.ASSIGN_CARE_TEAM, ALICE, FORBIDDEN),
+    (KIM, Action.ADMINISTER, ALICE, FORBIDDEN),
     (KIM, Action.READ_AUDIT, CLINIC_WIDE, FORBIDDEN),
     # ...their own contact address and reminders are theirs, though no client's record.
     (KIM, Action.CLIENT_WRITE, Target(CLINIC, "kim"), ALLOW),
@@ -42,7 +42,7 @@ CASES = [
     (ALICE_HERSELF, Action.CLIENT_WRITE, ALICE, ALLOW),
     (ALICE_HERSELF, Action.READ, ALICE, FORBIDDEN),
     (ALICE_HERSELF, Action.WRITE, ALICE, FORBIDDEN),
-    (ALICE_HERSELF, Action.ASSIGN_CARE_TEAM, ALICE, FORBIDDEN),
+    (ALICE_HERSELF, Action.ADMINISTER, ALICE, FORBIDDEN),
     *[(ALICE_HERSELF, action, BOB, NOT_FOUND) for action in Action],
     (ALICE_HERSELF, Action.READ_AUDIT, CLINIC_WIDE, FORBIDDEN),
     # Auditors: read everything, the audit log included; write nothing.
@@ -51,7 +51,7 @@ CASES = [
     (AUDITOR, Action.READ_AUDIT, CLINIC_WIDE, ALLOW),
     (AUDITOR, Action.WRITE, ALICE, FORBIDDEN),
     (AUDITOR, Action.CLIENT_WRITE, ALICE, FORBIDDEN),
-    (AUDITOR, Action.ASSIGN_CARE_TEAM, ALICE, FORBIDDEN),
+    (AUDITOR, Action.ADMINISTER, ALICE, FORBIDDEN),
     # Operators run the deployment and see no clinical data at all.
     *[(OPERATOR, action, ALICE, NOT_FOUND) for action in Action],
     (OPERATOR, Action.READ_AUDIT, CLINIC_WIDE, NOT_FOUND),

@@ -29,7 +29,8 @@ class Action(enum.StrEnum):
     # Writes a client may also make on their own record: completing homework, recording a
     # self-report measure, their own contact address.
     CLIENT_WRITE = "client-write"
-    ASSIGN_CARE_TEAM = "assign-care-team"
+    # The clinic admin's own acts on a client: assigning the care team (and erasing a client).
+    ADMINISTER = "administer"
     READ_AUDIT = "read-audit"
 
 

@@ -290,7 +290,7 @@ class CareTeamView(BaseModel):
 
 @router.put(
     "/clients/{client_id}/care-team",
-    dependencies=[authorize(Action.ASSIGN_CARE_TEAM, FromPath())],
+    dependencies=[authorize(Action.ADMINISTER, FromPath())],
     summary="Assign the counselors who may write to the client's record (clinic admins)",
 )
 async def set_care_team(
