@@ -1,5 +1,6 @@
 """Database engines: SQLite (aiosqlite) by default, PostgreSQL (asyncpg) by URL."""
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -45,16 +46,25 @@ def create_engine(url: str) -> AsyncEngine:
     return engine
 
 
-async def scrub(engine: AsyncEngine) -> bool:
+async def scrub(engine: AsyncEngine, attempts: int = 20) -> bool:
     """After deleting data that must not stay readable (an erasure): on SQLite, copy the WAL
     into the database (where secure_delete zeroed the deleted cells) and truncate it to nothing,
-    since the WAL still holds the pages as they were before. True when the WAL is empty; False
-    when a reader held on to a snapshot, so it is left for the next checkpoint. PostgreSQL keeps
-    dead tuples until VACUUM reclaims them; that is the operator's schedule (docs/privacy.md)."""
+    since the WAL still holds the pages as they were before. A reader holding an older snapshot
+    blocks the truncation, so it is retried a few times; True once the WAL is empty, False if a
+    reader outlasted the attempts (the next checkpoint then clears it). PostgreSQL keeps dead
+    tuples until VACUUM reclaims them: that is the operator's schedule (docs/privacy.md)."""
     if not is_sqlite(engine):
         return True
+    for attempt in range(attempts):
+        if await _checkpoint_truncate(engine):
+            return True
+        await asyncio.sleep(0.05 * (attempt + 1))
+    return False
+
+
+async def _checkpoint_truncate(engine: AsyncEngine) -> bool:
     async with engine.connect() as conn:
-        # No transaction: a checkpoint cannot run inside one.
+        # On the driver's connection, outside any transaction: a checkpoint cannot run inside one.
         raw = await conn.get_raw_connection()
         driver = raw.driver_connection
         assert driver is not None

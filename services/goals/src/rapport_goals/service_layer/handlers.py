@@ -180,9 +180,7 @@ async def plan_from_closed_session(
             await record(conn, store, stream_id, 0, events)
 
 
-async def erase_client(
-    conn: AsyncConnection, incoming: IncomingEvent, *, store: EventStore
-) -> None:
+async def erase_client(conn: AsyncConnection, incoming: IncomingEvent) -> None:
     """client-erased: destroy the client's key here too and purge their rows. Their events
     stay in the log; what they hold in words is unreadable from now on."""
     erased = incoming.contract
