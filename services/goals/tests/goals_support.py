@@ -21,7 +21,7 @@ from rapport_goals.settings import GoalsSettings
 from rapport_goals.tables import PROJECTION_TABLES
 from rapport_shared import envelope, messaging
 from rapport_shared.contracts import public_registry
-from rapport_shared.contracts.sessions import SessionClosed
+from rapport_shared.contracts.sessions import ClientErased, SessionClosed
 from rapport_shared.envelope import IncomingEvent
 from rapport_shared.plan import AgreedGoal, AgreedHomework, closing_plan
 from rapport_shared.runtime import ServiceRuntime
@@ -114,6 +114,20 @@ class RunningGoals:
         ack = await self.js.publish(message.subject, message.payload, headers=headers)
         assert not ack.duplicate
         return event_id
+
+    async def publish_client_erased(self, client_id: str = CLIENT) -> None:
+        """As the sessions service does when a clinic admin erases a client."""
+        erased = ClientErased(
+            clinic_id=CLINIC, client_id=client_id, erased_by="admin-1", erased_at=datetime.now(UTC)
+        )
+        message = envelope.encode(
+            erased,
+            event_id=str(uuid.uuid4()),
+            stream_id=f"client-{CLINIC}-{client_id}",
+            occurred_at=erased.erased_at,
+            metadata={"correlation_id": str(uuid.uuid4())},
+        )
+        await self.js.publish(message.subject, message.payload, headers=message.headers)
 
     async def published(self) -> list[tuple[str, IncomingEvent]]:
         """Everything on RAPPORT_GOALS so far, as (subject, decoded event), in stream order."""
