@@ -61,6 +61,16 @@ def load_demo(urls: dict[str, str], timeout: float = 30.0) -> list[tuple[str, st
                         json={"email": f"{client}@{clinic}.example.org"},
                     )
                 )
+                # The client's name: kept encrypted by the sessions service, never on the bus.
+                _created_or_exists(
+                    http.put(
+                        f"{urls['sessions']}/clinics/{clinic}/clients/{client}/profile",
+                        json={
+                            "display_name": client.removeprefix("client-").title(),
+                            "updated_by": counselor,
+                        },
+                    )
+                )
                 session_id = str(uuid.uuid5(DEMO, f"{clinic}/{client}/session-1"))
                 _created_or_exists(
                     http.post(
