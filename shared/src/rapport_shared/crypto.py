@@ -43,18 +43,22 @@ SEAL_KEY_FILE = "plan-seal-key"
 
 metadata = MetaData()
 
+
 # One row per client ever given a key. Erasure sets key to NULL and stamps erased_at: the row
 # stays as a tombstone, so the client's later events are not projected again and no new key is
 # made for them.
-client_keys = Table(
-    "client_keys",
-    metadata,
-    Column("clinic_id", String(63), primary_key=True),
-    Column("client_id", String(64), primary_key=True),
-    Column("key", LargeBinary(KEY_BYTES)),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("erased_at", DateTime(timezone=True)),
-)
+def client_keys_columns() -> list[Column[Any]]:
+    """client_keys' columns, fresh each call: the table below, and each service's migration."""
+    return [
+        Column("clinic_id", String(63), primary_key=True),
+        Column("client_id", String(64), primary_key=True),
+        Column("key", LargeBinary(KEY_BYTES)),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("erased_at", DateTime(timezone=True)),
+    ]
+
+
+client_keys = Table("client_keys", metadata, *client_keys_columns())
 
 
 class CryptoError(Exception):
@@ -270,8 +274,3 @@ def _map_text(value: Any, convert: Any) -> Any:
     if isinstance(value, tuple | list):
         return tuple(convert(text) for text in value)
     raise TypeError(f"cannot encrypt a {type(value).__name__}")
-
-
-def client_keys_columns() -> list[Column[Any]]:
-    """client_keys' columns, for each service's migration that creates the table."""
-    return [column.copy() for column in client_keys.columns]
