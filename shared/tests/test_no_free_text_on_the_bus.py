@@ -9,17 +9,19 @@ suite key (its pattern says so), not text.
 
 import types
 import typing
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import Enum
 from typing import Annotated, Any, ClassVar, Literal, Union
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from rapport_shared.contracts import ALL_CONTRACTS
 from rapport_shared.contracts.base import SEALED_PATTERN, EventContract, PersonId
 from rapport_shared.contracts.notifications import ReminderFailed
+from rapport_shared.contracts.sessions import SessionClosed
+from rapport_shared.plan import AgreedGoal
 
 FORBIDDEN_NAMES = frozenset(
     {
@@ -148,3 +150,18 @@ def test_the_walk_finds_free_text_and_names_however_deeply_nested() -> None:
         "_Leaky.summary_code (named like free text)",
         "_Leaky.maybe[] (free-text str)",
     ]
+
+
+def test_a_worded_plan_cannot_be_slipped_into_session_closed() -> None:
+    worded = AgreedGoal(
+        description="Sleep by 23:00", measure="m", target="t", due_date=date.today()
+    )
+    with pytest.raises(ValidationError):
+        SessionClosed(
+            clinic_id="northside",
+            session_id=uuid4(),
+            client_id="ana",
+            counselor_id="kim",
+            closed_at=datetime.now(UTC),
+            goals=(worded,),
+        )

@@ -31,6 +31,10 @@ from rapport_shared.contracts.sessions import (
 
 T = TypeVar("T")
 
+# The worded models repeat the fields of the contracts' Planned* models on purpose rather than
+# subclass them: pydantic accepts a subclass instance where its base is expected and keeps it
+# whole, so a worded goal handed to session-closed would carry its words onto the bus.
+
 
 class Milestone(BaseModel):
     """A smaller step toward a goal, with its own due date."""
