@@ -19,7 +19,7 @@ from rapport_shared.schema import events_table
 from rapport_shared.testing import eventually
 
 SOAP = {"subjective": "s-TEXT-1", "objective": "o", "assessment": "a", "plan": "p-TEXT-2"}
-WORDS = ("s-TEXT-1", "p-TEXT-2", "Addendum-TEXT-3", "Reason-TEXT-4", "Ana Name-TEXT-5")
+WORDS = ("s-TEXT-1", "p-TEXT-2", "Addendum-TEXT-3", "Reason-TEXT-4", "Name-TEXT-5", "Cancel-TEXT-6")
 
 
 async def rows(service: RunningService, table: Any) -> list[dict[str, Any]]:
@@ -42,6 +42,12 @@ async def write_record(service: RunningService, client_id: str) -> str:
     addendum = {"author": "kim", "reason": "Reason-TEXT-4", "text": "Addendum-TEXT-3"}
     assert (await http.post(f"{url}/notes/addenda", json=addendum)).status_code == 201
     assert (await http.post(f"{url}/close", json=plan())).status_code == 200
+    later = await service.schedule(client_id)
+    cancel = {"reason": "client-request", "explanation": "Cancel-TEXT-6"}
+    cancelled = await http.post(
+        f"/clinics/{CLINIC}/sessions/{later['session_id']}/cancel", json=cancel
+    )
+    assert cancelled.json()["cancellation"]["explanation"] == "Cancel-TEXT-6"
     return str(session["session_id"])
 
 
