@@ -47,18 +47,12 @@ class Goal(Aggregate):
         clinic_id: str,
         client_id: str,
         counselor_id: str,
-        description: str,
-        measure: str,
-        target: str,
         due_date: date,
         agreed_at: datetime,
     ) -> None:
         self.clinic_id = clinic_id
         self.client_id = client_id
         self.counselor_id = counselor_id
-        self.description = description
-        self.measure = measure
-        self.target = target
         self.due_date = due_date
         self.agreed_at = agreed_at
 
@@ -86,9 +80,6 @@ def new_goal() -> Goal:
         event.clinic_id,
         event.client_id,
         event.counselor_id,
-        event.description,
-        event.measure,
-        event.target,
         event.due_date,
         event.agreed_at,
     )

@@ -82,9 +82,6 @@ def goal_agreed(client: int = 0, session_id: uuid.UUID | None = None) -> GoalAgr
         client_id=f"client-{client}",
         counselor_id="counselor-1",
         session_id=session_id,
-        description="Walk for twenty minutes after lunch",
-        measure="days walked per week",
-        target="5 days a week",
         due_date=date(2030, 1, 1),
         agreed_at=datetime.now(UTC),
     )
@@ -104,7 +101,6 @@ def homework_assigned(
         session_id=goal.session_id if goal else None,
         client_id=goal.client_id if goal else f"client-{client}",
         counselor_id="counselor-1",
-        instructions="Write three lines in your journal every evening",
         due_at=due_at or now + timedelta(days=7),
         assigned_at=now,
     )

@@ -111,6 +111,16 @@ def load_demo(
                         headers=admin,
                     )
                 )
+                # The client's name: kept encrypted by the sessions service, never on the bus.
+                _created_or_exists(
+                    http.put(
+                        f"{urls['sessions']}/clinics/{clinic}/clients/{client}/profile",
+                        json={
+                            "display_name": client.removeprefix("client-").title(),
+                            "updated_by": counselor,
+                        },
+                    )
+                )
                 session_id = str(uuid.uuid5(DEMO, f"{clinic}/{client}/session-1"))
                 _created_or_exists(
                     http.post(

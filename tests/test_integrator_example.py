@@ -25,7 +25,7 @@ async def test_example_prints_one_clinics_events_and_resumes_where_it_stopped(
         await _published(p, 4)
         second = await _run_example(nats_server.url)
 
-    assert [line.split()[1] for line in first] == ["rapport.goals.goal-agreed.v1"] * 2
+    assert [line.split()[1] for line in first] == ["rapport.goals.goal-agreed.v2"] * 2
     assert all("rapport.northside.goals.goal-agreed" in line for line in first + second)
     assert ['"client_id": "ana"' in first[0], '"client_id": "ben"' in first[1]] == [True, True]
     assert len(second) == 1 and '"client_id": "dev"' in second[0]  # durable: resumed, no repeats

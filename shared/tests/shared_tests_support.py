@@ -32,20 +32,16 @@ goal_counts = Table(
     Column("goals", Integer, nullable=False),
 )
 
-POISON_DESCRIPTION = "poison"
+# A goal agreed by this counselor makes the test handler fail every time.
+POISON_COUNSELOR = "poison"
 
 
-def goal(
-    client_id: str = "c1", description: str = "walk daily", clinic: str = "northside"
-) -> GoalAgreed:
+def goal(client_id: str = "c1", counselor_id: str = "k1", clinic: str = "northside") -> GoalAgreed:
     return GoalAgreed(
         clinic_id=clinic,
         goal_id=uuid4(),
         client_id=client_id,
-        counselor_id="k1",
-        description=description,
-        measure="days walked",
-        target="5 per week",
+        counselor_id=counselor_id,
         due_date=date(2030, 1, 1),
         agreed_at=datetime.now(UTC),
     )
@@ -54,7 +50,7 @@ def goal(
 async def count_goal(conn: AsyncConnection, incoming: IncomingEvent) -> None:
     event = incoming.contract
     assert isinstance(event, GoalAgreed)
-    if event.description == POISON_DESCRIPTION:
+    if event.counselor_id == POISON_COUNSELOR:
         raise RuntimeError("this event always fails")
     row = (
         await conn.execute(select(goal_counts).where(goal_counts.c.client_id == event.client_id))

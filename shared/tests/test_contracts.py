@@ -65,7 +65,7 @@ def test_envelope_round_trip_is_a_cloudevent_with_the_subject_scheme():
     assert message.headers["Content-Type"] == "application/cloudevents+json"
     body = json.loads(message.payload)
     assert body["specversion"] == "1.0"
-    assert body["type"] == "rapport.goals.goal-agreed.v1"
+    assert body["type"] == "rapport.goals.goal-agreed.v2"
     assert body["source"] == "/rapport/goals/northside"
     assert body["correlationid"] == "corr-1"
     assert body["causationid"] == "cause-1"
@@ -110,15 +110,23 @@ def test_malformed_or_unknown_messages_are_told_apart_from_valid_ones(payload, e
 def test_older_versions_are_upcast_on_read():
     registry = public_registry()
     data = goal().model_dump(mode="json")
-    registry.register_upcaster("goal-agreed", 0, lambda old: {**old, "measure": "upcast"})
-    loaded = registry.load("goal-agreed", 0, {**data, "measure": "ignored"})
-    assert loaded.measure == "upcast"  # type: ignore[attr-defined]
+    registry.register_upcaster("goal-agreed", 0, lambda old: {**old, "priority": "high"})
+    loaded = registry.load("goal-agreed", 0, {**data, "priority": "low"})
+    assert loaded.priority == "high"  # type: ignore[attr-defined]
+
+
+def test_a_v1_goal_agreed_loses_its_words_and_keeps_its_structure():
+    v1 = {**goal().model_dump(mode="json"), "description": "Walk daily", "measure": "m"}
+    v1["milestones"] = [{"description": "First walk", "due_date": "2026-01-10"}]
+    loaded = public_registry().load("goal-agreed", 1, v1)
+    assert "description" not in loaded.model_dump_json()
+    assert [str(m.due_date) for m in loaded.milestones] == ["2026-01-10"]  # type: ignore[attr-defined]
 
 
 def test_unknown_fields_from_a_newer_compatible_producer_are_ignored():
     original = goal()
     data = {**original.model_dump(mode="json"), "added_later": 1}
-    loaded = public_registry().load("goal-agreed", 1, data)
+    loaded = public_registry().load("goal-agreed", 2, data)
     assert loaded == original
     assert "added_later" not in loaded.model_dump()
 

@@ -4,7 +4,7 @@ import asyncio
 from uuid import uuid4
 
 import pytest
-from shared_tests_support import POISON_DESCRIPTION, goal, running_pipeline
+from shared_tests_support import POISON_COUNSELOR, goal, running_pipeline
 from sqlalchemy import func, select
 
 from rapport_shared.eventstore import ConcurrencyConflict
@@ -87,7 +87,7 @@ async def test_poison_event_is_dead_lettered_and_later_events_still_apply(
     async with running_pipeline(database_url, nats_server.url, max_deliveries=3) as p:
         js = p.nc.jetstream()
         await js.publish("rapport.northside.goals.goal-agreed", b"{not json")
-        await p.append_goal(goal("frank", description=POISON_DESCRIPTION))
+        await p.append_goal(goal("frank", counselor_id=POISON_COUNSELOR))
         await p.append_goal(goal("frank"))
         assert await eventually(lambda: _counts_equal(p, {"frank": 1}))
 

@@ -1,7 +1,9 @@
 """Helpers for the goals tests: the service in-process on a real database and nats-server, and
 this test playing the sessions service on RAPPORT_SESSIONS."""
 
+import base64
 import contextlib
+import secrets
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -20,8 +22,9 @@ from rapport_goals.tables import PROJECTION_TABLES
 from rapport_shared import envelope, messaging
 from rapport_shared.contracts import public_registry
 from rapport_shared.contracts.base import EventContract
-from rapport_shared.contracts.sessions import AgreedGoal, AgreedHomework, SessionClosed
+from rapport_shared.contracts.sessions import ClientErased, SessionClosed
 from rapport_shared.envelope import IncomingEvent
+from rapport_shared.plan import AgreedGoal, AgreedHomework, closing_plan
 from rapport_shared.runtime import ServiceRuntime
 from rapport_shared.schema import events_table
 from rapport_shared.testing import TEST_AUTH_SECRET, ClinicAdminAuth, eventually
@@ -33,10 +36,15 @@ COUNSELOR = "dr-okafor"
 MAX_DELIVERIES = 2
 
 
+# The suite key the sessions service would seal plan words with; these tests play sessions.
+SEAL_KEY = secrets.token_bytes(32)
+
+
 def goals_settings(database_url: str, nats_url: str, **overrides: Any) -> GoalsSettings:
     return GoalsSettings(
         database_url=database_url,
         nats_url=nats_url,
+        plan_seal_key=base64.urlsafe_b64encode(SEAL_KEY).decode(),
         relay_poll_interval_seconds=0.1,
         consumer_max_deliveries=MAX_DELIVERIES,
         consumer_retry_base_seconds=0.01,
@@ -76,8 +84,7 @@ def session_closed(
         client_id=client_id,
         counselor_id=COUNSELOR,
         closed_at=closed_at or datetime.now(UTC) - timedelta(minutes=5),
-        goals=tuple(goals),
-        homework=tuple(homework),
+        **closing_plan(goals, homework, SEAL_KEY),
     )
 
 
@@ -121,6 +128,20 @@ class RunningGoals:
         ack = await self.js.publish(message.subject, message.payload, headers=headers)
         assert not ack.duplicate
         return event_id
+
+    async def publish_client_erased(self, client_id: str = CLIENT) -> None:
+        """As the sessions service does when a clinic admin erases a client."""
+        erased = ClientErased(
+            clinic_id=CLINIC, client_id=client_id, erased_by="admin-1", erased_at=datetime.now(UTC)
+        )
+        message = envelope.encode(
+            erased,
+            event_id=str(uuid.uuid4()),
+            stream_id=f"client-{CLINIC}-{client_id}",
+            occurred_at=erased.erased_at,
+            metadata={"correlation_id": str(uuid.uuid4())},
+        )
+        await self.js.publish(message.subject, message.payload, headers=message.headers)
 
     async def published(self) -> list[tuple[str, IncomingEvent]]:
         """Everything on RAPPORT_GOALS so far, as (subject, decoded event), in stream order."""

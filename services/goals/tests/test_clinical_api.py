@@ -2,6 +2,7 @@
 revisions and history, GAS reviews and T-scores, measures and alliance alerts, recurring
 homework with private journals, cancellation, and the missed-homework loop."""
 
+import json
 from datetime import UTC, date, datetime, timedelta
 from uuid import uuid5
 
@@ -17,7 +18,7 @@ from goals_support import (
 
 from rapport_goals.domain.events import HomeworkJournalWritten
 from rapport_goals.service_layer import handlers
-from rapport_shared.contracts.sessions import AgreedGoal, GasLevel
+from rapport_shared.plan import AgreedGoal, GasLevel
 from rapport_shared.schema import events_table, outbox_table
 from rapport_shared.testing import eventually
 
@@ -95,9 +96,11 @@ async def test_goal_terms_status_changes_and_revisions_with_history(database_url
             "goal-revised",
             "goal-revised",
         ]
-        assert [h["version"] for h in history] == [1, 2, 3, 4]
-        assert history[2]["changes"] == {"target": "6 a week"}
-        assert history[3]["changes"] == {"due_date": new_due} and history[3]["actor"] == COUNSELOR
+        # Versions 2 and 5 are the goal's words (private goal-worded events, not history).
+        assert [h["version"] for h in history] == [1, 3, 4, 6]
+        assert history[2]["changes"] == {"wording_revised": True}  # the words stay private
+        assert history[3]["changes"] == {"due_date": new_due, "wording_revised": False}
+        assert history[3]["actor"] == COUNSELOR
 
         subjects = [s.rsplit(".", 1)[1] for s, _ in await goals.published_count(4)]
         assert subjects == ["goal-agreed", "goal-status-changed", "goal-revised", "goal-revised"]
@@ -273,7 +276,16 @@ async def test_recurring_homework_keeps_the_journal_private_and_can_be_cancelled
         # The journal is stored, privately, in this service's own store only.
         stored = [row["event_type"] for row in await goals.rows(events_table)]
         assert HomeworkJournalWritten.event_type in stored
-        assert await goals.count(outbox_table) == 0
+        # ... and encrypted there: the store keeps a token, the API reads the words back.
+        stored_data = [json.dumps(row["data"]) for row in await goals.rows(events_table)]
+        assert not any(secret in data for data in stored_data)
+        journal = (await goals.http.get(f"{BASE}/homework/{hid}/journal")).json()
+        assert [entry["journal"] for entry in journal] == [secret]
+
+        async def outbox_drained() -> bool:
+            return await goals.count(outbox_table) == 0
+
+        await eventually(outbox_drained)
 
 
 async def test_past_due_occurrences_are_recorded_missed_and_flag_an_unrealistic_goal(

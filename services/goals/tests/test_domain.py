@@ -7,10 +7,13 @@ from uuid import UUID, uuid4, uuid5
 import pytest
 
 from rapport_goals.domain.commands import AgreeGoal, AssignHomework, CompleteHomework
+from rapport_goals.domain.events import GoalWorded, HomeworkInstructed
 from rapport_goals.domain.model import Goal, Homework, plan_from_session
+from rapport_shared.contracts.base import EventContract
 from rapport_shared.contracts.goals import GoalAgreed, HomeworkAssigned
-from rapport_shared.contracts.sessions import AgreedGoal, AgreedHomework, SessionClosed
+from rapport_shared.contracts.sessions import SessionClosed
 from rapport_shared.errors import DomainError, InvalidState, NotFound
+from rapport_shared.plan import AgreedGoal, AgreedHomework, GoalWording, PlanWording, split
 
 NOW = datetime(2026, 3, 10, 5, 0, tzinfo=UTC)
 CLINIC = "northside"
@@ -45,15 +48,11 @@ def assign_homework(due_at: datetime, goal_id: UUID | None = None, **changes: ob
 
 def closed_session(
     goals: int = 2, homework: tuple[int | None, ...] = (1, None, 0), closed_at: datetime = NOW
-):
-    """goals goals, and one homework per entry of homework, serving the goal at that index."""
-    return SessionClosed(
-        clinic_id=CLINIC,
-        session_id=uuid4(),
-        client_id="client-ana",
-        counselor_id="dr-okafor",
-        closed_at=closed_at,
-        goals=tuple(
+) -> tuple[SessionClosed, PlanWording]:
+    """goals goals, and one homework per entry of homework, serving the goal at that index:
+    session-closed (the structure) and the plan's words, as the goals service unseals them."""
+    planned_goals, planned_homework, wording = split(
+        [
             AgreedGoal(
                 description=f"goal {i}",
                 measure="m",
@@ -61,16 +60,30 @@ def closed_session(
                 due_date=closed_at.date() + timedelta(days=30),
             )
             for i in range(goals)
-        ),
-        homework=tuple(
+        ],
+        [
             AgreedHomework(
                 instructions=f"homework {i}",
                 due_at=closed_at + timedelta(days=i + 1),
                 goal_index=g,
             )
             for i, g in enumerate(homework)
-        ),
+        ],
     )
+    closed = SessionClosed(
+        clinic_id=CLINIC,
+        session_id=uuid4(),
+        client_id="client-ana",
+        counselor_id="dr-okafor",
+        closed_at=closed_at,
+        goals=planned_goals,
+        homework=planned_homework,
+    )
+    return closed, wording
+
+
+def public_events(plan: list[tuple[str, list[EventContract]]]) -> list[EventContract]:
+    return [events[0] for _, events in plan]
 
 
 # --- Goal ---------------------------------------------------------------------------------
@@ -202,11 +215,11 @@ def test_unknown_or_another_clinics_homework_is_not_found():
 
 
 def test_plan_ids_derive_from_the_session_so_a_redelivery_plans_the_same_streams():
-    session = closed_session()
-    plan = plan_from_session(session)
-    assert plan == plan_from_session(session)
-    goals = [e for _, e in plan if isinstance(e, GoalAgreed)]
-    homework = [e for _, e in plan if isinstance(e, HomeworkAssigned)]
+    session, wording = closed_session()
+    plan = plan_from_session(session, wording)
+    assert plan == plan_from_session(session, wording)
+    goals = [e for e in public_events(plan) if isinstance(e, GoalAgreed)]
+    homework = [e for e in public_events(plan) if isinstance(e, HomeworkAssigned)]
     assert [g.goal_id for g in goals] == [uuid5(session.session_id, f"goal-{i}") for i in (0, 1)]
     assert [h.homework_id for h in homework] == [
         uuid5(session.session_id, f"homework-{i}") for i in (0, 1, 2)
@@ -214,8 +227,19 @@ def test_plan_ids_derive_from_the_session_so_a_redelivery_plans_the_same_streams
     assert [stream for stream, _ in plan] == [f"goal-{g.goal_id}" for g in goals] + [
         f"homework-{h.homework_id}" for h in homework
     ]
-    other = plan_from_session(replace_session_id(session))
+    other = plan_from_session(replace_session_id(session), wording)
     assert not {s for s, _ in plan} & {s for s, _ in other}
+
+
+def test_plan_words_go_in_private_events_next_to_the_public_ones():
+    plan = plan_from_session(*closed_session(goals=1, homework=(0,)))
+    (_, [agreed, worded]), (_, [assigned, instructed]) = plan
+    assert isinstance(worded, GoalWorded) and isinstance(instructed, HomeworkInstructed)
+    assert (worded.public, instructed.public) == (False, False)
+    assert GoalWording.model_validate_json(worded.wording).description == "goal 0"
+    assert instructed.instructions == "homework 0"
+    assert "goal 0" not in agreed.model_dump_json()
+    assert "homework 0" not in assigned.model_dump_json()
 
 
 def replace_session_id(session: SessionClosed) -> SessionClosed:
@@ -223,8 +247,8 @@ def replace_session_id(session: SessionClosed) -> SessionClosed:
 
 
 def test_plan_homework_serves_the_goal_its_index_points_at():
-    session = closed_session(goals=2, homework=(1, None, 0))
-    _, _, *homework = (event for _, event in plan_from_session(session))
+    session, wording = closed_session(goals=2, homework=(1, None, 0))
+    _, _, *homework = public_events(plan_from_session(session, wording))
     goal_id = [uuid5(session.session_id, f"goal-{i}") for i in (0, 1)]
     assert [h.goal_id for h in homework] == [goal_id[1], None, goal_id[0]]
     assert {(h.session_id, h.client_id, h.assigned_at) for h in homework} == {
@@ -234,18 +258,16 @@ def test_plan_homework_serves_the_goal_its_index_points_at():
 
 def test_plan_is_judged_as_of_the_close_so_a_late_redelivery_still_plans():
     long_ago = datetime(2020, 1, 1, tzinfo=UTC)
-    goal, homework = (
-        event for _, event in plan_from_session(closed_session(1, (0,), closed_at=long_ago))
-    )
+    goal, homework = public_events(plan_from_session(*closed_session(1, (0,), closed_at=long_ago)))
     assert isinstance(goal, GoalAgreed) and goal.agreed_at == long_ago
     assert isinstance(homework, HomeworkAssigned) and homework.goal_id == goal.goal_id
 
 
 def test_plan_with_a_goal_index_outside_the_plan_is_refused_whole():
     with pytest.raises(DomainError) as refused:
-        plan_from_session(closed_session(goals=1, homework=(None, 1)))
+        plan_from_session(*closed_session(goals=1, homework=(None, 1)))
     assert refused.value.field == "homework.1.goal_index"
 
 
 def test_an_empty_plan_creates_nothing():
-    assert plan_from_session(closed_session(goals=0, homework=())) == []
+    assert plan_from_session(*closed_session(goals=0, homework=())) == []

@@ -71,9 +71,9 @@ async def test_a_closed_sessions_plan_becomes_goals_and_homework_once(database_u
 
         published = await goals.published_count(6)
         assert published[-1][1].contract.goal_id == uuid5(marker.session_id, "goal-0")
-        assert await goals.stored_event_count() == 6
+        assert await goals.stored_event_count() == 12  # each with its private words
         assert len(await goals.client_homework(3)) == 3
-        [consumer] = [c for c in goals.runtime.consumers if c.name == "goals-plans"]
+        [consumer] = [c for c in goals.runtime.consumers if c.subscription.durable == "goals-plans"]
         assert consumer.applied == 3  # the first delivery, the bypassed copy, the marker
 
 

@@ -9,8 +9,8 @@ import pytest
 from rapport_goals.domain import gas, measures
 from rapport_goals.domain.commands import RecordMeasure
 from rapport_shared.contracts.goals import AllianceAlertRaised, MeasureRecorded
-from rapport_shared.contracts.sessions import GasLevel
 from rapport_shared.errors import DomainError
+from rapport_shared.plan import GasLevel
 
 NOW = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
 

@@ -9,18 +9,26 @@ import pytest
 
 from rapport_goals.domain import progress, status
 from rapport_goals.domain.commands import AgreeGoal, ChangeGoalStatus, ReviewGoal, ReviseGoal
+from rapport_goals.domain.events import GoalWorded, HomeworkInstructed
 from rapport_goals.domain.goal import Goal
 from rapport_goals.domain.model import plan_from_session
-from rapport_shared.contracts.goals import GoalAgreed, GoalStatusChanged, HomeworkAssigned
-from rapport_shared.contracts.sessions import (
+from rapport_shared.contracts.goals import (
+    GoalAgreed,
+    GoalRevised,
+    GoalStatusChanged,
+    HomeworkAssigned,
+)
+from rapport_shared.contracts.sessions import Recurrence, SessionClosed
+from rapport_shared.errors import DomainError, InvalidState, NotFound
+from rapport_shared.plan import (
     AgreedGoal,
     AgreedHomework,
     GasLevel,
+    GoalWording,
     Milestone,
-    Recurrence,
-    SessionClosed,
+    PlanWording,
+    split,
 )
-from rapport_shared.errors import DomainError, InvalidState, NotFound
 
 NOW = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
 DUE = date(2026, 6, 1)
@@ -42,8 +50,9 @@ def agree(**changes: object) -> AgreeGoal:
 
 
 def goal_with(*later, **changes) -> tuple[Goal, list]:
-    agreed = Goal.agree(agree(**changes), agreed_at=NOW)
-    events = [agreed, *later]
+    command = agree(**changes)
+    agreed = Goal.agree(command, agreed_at=NOW)
+    events = [agreed, Goal.worded(command), *later]
     goal = Goal.found("northside", agreed.goal_id, events)
     return goal, events
 
@@ -68,7 +77,10 @@ def test_a_goal_carries_its_clinical_terms():
         "high",
         14,
     )
-    assert event.milestones == milestones and event.gas_scale == SCALE and event.gas_weight == 2
+    assert [m.due_date for m in event.milestones] == [date(2026, 3, 20)]
+    assert [g.level for g in event.gas_scale or ()] == [-2, -1, 0, 1, 2]
+    assert event.gas_weight == 2
+    assert "First walk" not in event.model_dump_json()
     assert (event.lifecycle_status, event.achievement_status) == ("active", "in-progress")
 
 
@@ -131,7 +143,7 @@ def test_status_changes_follow_the_table_and_keep_the_achievement_unless_given()
     held = _status(goal, "on-hold")
     assert (held.lifecycle_status, held.achievement_status) == ("on-hold", "in-progress")
     goal, events = goal_with(held)
-    assert goal.lifecycle_status == "on-hold" and goal.version == 2
+    assert goal.lifecycle_status == "on-hold" and goal.version == 3  # agreed, worded, held
     with pytest.raises(InvalidState) as refused:
         _status(goal, "completed")
     assert refused.value.field == "lifecycle_status" and refused.value.status == 409
@@ -143,11 +155,19 @@ def test_status_changes_follow_the_table_and_keep_the_achievement_unless_given()
 
 def test_a_revision_names_only_what_changed_and_an_ended_goal_cannot_be_revised():
     goal, _ = goal_with()
-    revised = goal.revise(
+    revised, worded = goal.revise(
         ReviseGoal("northside", goal.goal_id, "dr-okafor", target="4 per week"), NOW
     )
-    assert revised.target == "4 per week" and revised.description is None
+    assert isinstance(revised, GoalRevised) and isinstance(worded, GoalWorded)
+    assert revised.wording_revised and revised.due_date is None
     assert revised.revised_by == "dr-okafor"
+    assert "4 per week" not in revised.model_dump_json()
+    words = GoalWording.model_validate_json(worded.wording)
+    assert (words.target, words.description) == ("4 per week", goal.wording.description)
+    [dated] = goal.revise(
+        ReviseGoal("northside", goal.goal_id, "dr-okafor", due_date=DUE + timedelta(1)), NOW
+    )
+    assert isinstance(dated, GoalRevised) and not dated.wording_revised
     with pytest.raises(DomainError) as empty:
         goal.revise(ReviseGoal("northside", goal.goal_id, "dr-okafor"), NOW)
     assert empty.value.field == "body"
@@ -194,35 +214,39 @@ def test_another_clinics_goal_is_not_found():
         Goal.found("riverside", agreed.goal_id, [agreed])
 
 
-def test_a_session_plan_carries_the_goal_terms_and_names_the_item_at_fault():
-    base = SessionClosed(
+def closed(goals=(), homework=()) -> tuple[SessionClosed, PlanWording]:
+    planned_goals, planned_homework, wording = split(goals, homework)
+    session = SessionClosed(
         clinic_id="northside",
         session_id=uuid4(),
         client_id="client-ana",
         counselor_id="dr-okafor",
         closed_at=NOW,
-        goals=(
-            AgreedGoal(
-                description="Sleep by 23:00",
-                measure="nights",
-                target="5 a week",
-                due_date=DUE,
-                type="cognitive",
-                gas_scale=SCALE,
-                gas_weight=1.5,
-                milestones=(Milestone(description="first week", due_date=date(2026, 3, 17)),),
-            ),
-        ),
+        goals=planned_goals,
+        homework=planned_homework,
     )
-    [(_, agreed)] = plan_from_session(base)
-    assert isinstance(agreed, GoalAgreed)
-    assert (agreed.type, agreed.gas_scale, agreed.gas_weight) == ("cognitive", SCALE, 1.5)
-    assert agreed.milestones[0].description == "first week"
-    broken = base.model_copy(
-        update={"goals": (base.goals[0], base.goals[0].model_copy(update={"gas_scale": SCALE[:2]}))}
+    return session, wording
+
+
+def test_a_session_plan_carries_the_goal_terms_and_names_the_item_at_fault():
+    sleep = AgreedGoal(
+        description="Sleep by 23:00",
+        measure="nights",
+        target="5 a week",
+        due_date=DUE,
+        type="cognitive",
+        gas_scale=SCALE,
+        gas_weight=1.5,
+        milestones=(Milestone(description="first week", due_date=date(2026, 3, 17)),),
     )
+    [(_, [agreed, worded])] = plan_from_session(*closed([sleep]))
+    assert isinstance(agreed, GoalAgreed) and isinstance(worded, GoalWorded)
+    assert (agreed.type, agreed.gas_weight) == ("cognitive", 1.5)
+    assert [g.level for g in agreed.gas_scale or ()] == [-2, -1, 0, 1, 2]
+    words = GoalWording.model_validate_json(worded.wording)
+    assert (words.milestones, words.gas_levels[0]) == (("first week",), "level -2")
     with pytest.raises(DomainError) as refused:
-        plan_from_session(broken)
+        plan_from_session(*closed([sleep, sleep.model_copy(update={"gas_scale": SCALE[:2]})]))
     assert refused.value.field == "goals.1.gas_scale"
 
 
@@ -278,25 +302,17 @@ def test_a_session_plan_carries_homework_terms_and_names_the_homework_at_fault()
         type="journaling",
         reminder_lead_minutes=60,
     )
-    session = SessionClosed(
-        clinic_id="northside",
-        session_id=uuid4(),
-        client_id="client-ana",
-        counselor_id="dr-okafor",
-        closed_at=NOW,
-        homework=(homework,),
-    )
-    [(_, assigned)] = plan_from_session(session)
-    assert isinstance(assigned, HomeworkAssigned)
+    [(_, [assigned, instructed])] = plan_from_session(*closed(homework=[homework]))
+    assert isinstance(assigned, HomeworkAssigned) and isinstance(instructed, HomeworkInstructed)
     assert (assigned.recurrence, assigned.type, assigned.reminder_lead_minutes) == (
         weekly,
         "journaling",
         60,
     )
+    assert instructed.instructions == "Thought record"
     bad = weekly.model_copy(update={"time_zone": "Nowhere/Land"})
-    broken = session.model_copy(
-        update={"homework": (homework, homework.model_copy(update={"recurrence": bad}))}
-    )
     with pytest.raises(DomainError) as refused:
-        plan_from_session(broken)
+        plan_from_session(
+            *closed(homework=[homework, homework.model_copy(update={"recurrence": bad})])
+        )
     assert refused.value.field == "homework.1.recurrence.time_zone"

@@ -18,6 +18,7 @@ from rapport_goals.tables import (
     goal_progress,
     homework_outcomes,
 )
+from rapport_shared.crypto import client_keys
 from rapport_shared.schema import metadata as core_metadata
 from rapport_shared.testing import eventually
 
@@ -76,7 +77,8 @@ async def test_rebuild_from_the_store_equals_the_live_projection(database_url, n
         rebuilt = await goals.http.post("/admin/projections/progress/rebuild")
         assert rebuilt.status_code == 200, rebuilt.text
 
-        assert await goals.stored_event_count() == 3 + 4 + 2
+        # Each goal and homework with its private words, and the two completions.
+        assert await goals.stored_event_count() == 2 * (3 + 4) + 2
         assert await goals.projection_rows() == live
 
 
@@ -87,6 +89,7 @@ async def test_the_migration_creates_exactly_the_declared_tables(database_url, n
     ):
         migrated = await conn.run_sync(lambda sync: _schema(inspect(sync)))
     expected_tables = {t.name for t in PROJECTION_TABLES} | set(core_metadata.tables)
+    expected_tables |= {client_keys.name}
     assert set(migrated) == expected_tables | {"alembic_version"}
     for table in PROJECTION_TABLES:
         columns, indexes = migrated[table.name]

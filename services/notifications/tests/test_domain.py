@@ -14,6 +14,7 @@ from rapport_notifications.domain.messages import homework_due_message, recognit
 from rapport_notifications.domain.model import (
     HOMEWORK_DUE,
     RECOGNITION,
+    UNWORDED_HOMEWORK,
     Homework,
     Reminder,
     ReminderStatus,
@@ -61,7 +62,7 @@ def test_an_assignment_schedules_a_homework_due_reminder_for_the_client():
         HomeworkAssignmentNoted(
             clinic_id=assigned.clinic_id,
             homework_id=assigned.homework_id,
-            instructions=assigned.instructions,
+            instructions=UNWORDED_HOMEWORK,
         )
     ]
     scheduled, composed = follow_up.new_reminder
@@ -74,7 +75,7 @@ def test_an_assignment_schedules_a_homework_due_reminder_for_the_client():
         homework_id=assigned.homework_id,
     )
     assert isinstance(composed, ReminderComposed)
-    assert composed.message == homework_due_message(assigned.instructions, assigned.due_at)
+    assert composed.message == homework_due_message(assigned.due_at)
 
 
 def test_the_homework_own_lead_time_wins_over_the_default():
@@ -114,9 +115,9 @@ def test_a_repeated_assignment_or_completion_changes_nothing():
     assert homework.complete(completion_of(assigned), NOW).new_reminder == []
 
 
-def test_completion_schedules_a_recognition_due_now_quoting_the_task():
-    instructions = "Practise box breathing for ten minutes each morning before work, and log it."
-    assigned = assignment(instructions=instructions, client_id="ben")
+def test_completion_schedules_a_recognition_due_now_without_the_tasks_words():
+    # homework-assigned no longer carries instructions (issue 4): nothing to quote.
+    assigned = assignment(client_id="ben")
     homework = Homework.replay(
         assigned.homework_id, Homework(assigned.homework_id).assign(assigned, NOW, DAY).noted
     )
@@ -130,10 +131,7 @@ def test_completion_schedules_a_recognition_due_now_quoting_the_task():
         "ben",
     )
     assert isinstance(composed, ReminderComposed)
-    assert composed.message == (
-        "Well done on completing your homework: "
-        "Practise box breathing for ten minutes each morning before..."
-    )
+    assert composed.message == recognition_message(None)
 
 
 def test_recognition_text():
@@ -156,10 +154,9 @@ def test_recognition_text():
 
 def test_the_homework_due_message_names_the_due_time_in_its_own_offset():
     due = datetime(2030, 3, 8, 18, 30, tzinfo=timezone(timedelta(hours=2)))
-    message = homework_due_message("Keep a symptom log.", due)
+    message = homework_due_message(due)
     assert "Friday 8 March at 18:30 UTC+0200" in message
-    assert message.endswith("Keep a symptom log.")
-    assert "at 16:30 UTC." in homework_due_message("x", due.astimezone(UTC))
+    assert "at 16:30 UTC." in homework_due_message(due.astimezone(UTC))
 
 
 def _pending() -> list:

@@ -11,6 +11,8 @@ from nats.aio.msg import Msg
 from sessions_support import CLINIC, OTHER_CLINIC, RunningService, due_in, later, plan
 
 from rapport_shared.natsserver import NatsServer
+from rapport_shared.plan import unseal_wording
+from rapport_shared.privatestore import PrivateEventStore
 from rapport_shared.testing import eventually
 
 SECRET = "client-disclosed-SECRET-7f3a"
@@ -49,7 +51,7 @@ async def test_a_closed_session_is_published_as_a_cloudevent_without_its_note(
         state = closed.json()
         assert (state["status"], state["version"], state["note"]["body"]) == (
             "closed",
-            3,
+            4,  # session-closed and its private plan-worded
             f"S: {SECRET}",
         )
         assert [g["description"] for g in state["goals"]] == [
@@ -69,7 +71,7 @@ async def test_a_closed_session_is_published_as_a_cloudevent_without_its_note(
         assert message.headers["Nats-Msg-Id"] == cloudevent["id"]
         assert {k: cloudevent[k] for k in _ENVELOPE} == {
             "specversion": "1.0",
-            "type": "rapport.sessions.session-closed.v1",
+            "type": "rapport.sessions.session-closed.v2",
             "source": f"/rapport/sessions/{CLINIC}",
             "subject": f"session-{session_id}",
             "datacontenttype": "application/json",
@@ -82,12 +84,17 @@ async def test_a_closed_session_is_published_as_a_cloudevent_without_its_note(
             "alice",
             "kim",
         )
-        assert [g["description"] for g in data["goals"]] == [
-            g["description"] for g in body["goals"]
-        ]
+        assert [g["due_date"] for g in data["goals"]] == [g["due_date"] for g in body["goals"]]
         assert data["homework"][0]["goal_index"] == 1
+        # The plan's words travel sealed: only the suite's seal key opens them.
+        store = service.runtime.store
+        assert isinstance(store, PrivateEventStore)
+        wording = unseal_wording(store.seal_key, data["sealed_wording"])
+        assert [g.description for g in wording.goals] == [g["description"] for g in body["goals"]]
         for copy in received:
             assert SECRET.encode() not in copy.data
+            for goal in body["goals"]:
+                assert goal["description"].encode() not in copy.data
         # The private note event never reaches the stream: only the two public events are there.
         info = await nc.jetstream().stream_info("RAPPORT_SESSIONS")
         assert info.state.messages == 2
@@ -191,7 +198,7 @@ async def test_a_stale_expected_version_is_a_conflict_and_writes_nothing(
     assert await service.count_events("session-closed") == 0
 
     fresh = await service.http.post(f"{url}/close", json={**plan(), "expected_version": 2})
-    assert (fresh.status_code, fresh.json()["version"]) == (200, 3)
+    assert (fresh.status_code, fresh.json()["version"]) == (200, 4)
     again = await service.http.post(f"{url}/close", json=plan())
     assert again.status_code == 409
     assert again.json()["title"] == "Conflict with current state"
@@ -206,7 +213,7 @@ async def test_of_concurrent_closes_of_one_session_exactly_one_wins(
     assert sorted(r.status_code for r in responses) == [200, 409, 409, 409, 409]
     assert await service.count_events("session-closed") == 1
     state = (await service.http.get(url.removesuffix("/close"))).json()
-    assert (state["status"], state["version"]) == ("closed", 2)
+    assert (state["status"], state["version"]) == ("closed", 3)
 
 
 async def test_another_clinics_session_is_not_found_anywhere(service: RunningService) -> None:

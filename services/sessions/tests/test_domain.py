@@ -8,8 +8,9 @@ import pytest
 from rapport_sessions.domain.events import NoteRecorded, sessions_registry
 from rapport_sessions.domain.model import Session, SessionStatus, schedule, stream_id
 from rapport_sessions.domain.notes import MAX_SECTION_CHARS
-from rapport_shared.contracts.sessions import AgreedGoal, AgreedHomework, SessionClosed
+from rapport_shared.contracts.sessions import SessionClosed
 from rapport_shared.errors import DomainError, InvalidState
+from rapport_shared.plan import AgreedGoal, AgreedHomework
 
 NOW = datetime(2026, 11, 22, 15, 0, tzinfo=UTC)
 TODAY = NOW.date()
@@ -40,7 +41,8 @@ def close(session: Session, **overrides: object) -> SessionClosed:
         "homework": [homework()],
     }
     arguments.update(overrides)
-    return session.close(**arguments)  # type: ignore[arg-type]
+    closed, _worded = session.close(**arguments)  # type: ignore[arg-type]
+    return closed
 
 
 def free_note(session_id: object, text: str) -> NoteRecorded:
@@ -91,6 +93,24 @@ def test_closing_returns_the_agreed_plan_with_the_session_people() -> None:
     assert [h.goal_index for h in event.homework] == [1, None]
     assert len(event.goals) == 2
     assert session.status is SessionStatus.SCHEDULED  # a command decides; only apply changes
+
+
+def test_closing_keeps_the_words_out_of_the_public_event_and_in_the_private_one() -> None:
+    session = scheduled_session()
+    closed, worded = session.close(NOW, None, [goal()], [homework(0)])
+    assert "walk daily" not in closed.model_dump_json()
+    assert "log walks" not in closed.model_dump_json()
+    assert (worded.public, worded.client_id, worded.homework) == (False, "alice", ("log walks",))
+    assert "walk daily" in worded.goals[0]
+    session.apply(closed)
+    session.apply(worded)
+    goals, tasks = session.plan
+    assert (goals[0].description, goals[0].target, tasks[0].instructions) == (
+        "walk daily",
+        "5/week",
+        "log walks",
+    )
+    assert (goals[0].due_date, tasks[0].goal_index) == (goal().due_date, 0)
 
 
 def test_an_empty_plan_closes_the_session() -> None:

@@ -55,7 +55,7 @@ def no_show() -> Session:
 
 def closed() -> Session:
     s = session()
-    return applied(s, s.close(NOW, None, [], []))
+    return applied(s, *s.close(NOW, None, [], []))
 
 
 def signed() -> Session:
@@ -82,7 +82,7 @@ def test_starting_a_scheduled_session_puts_it_in_progress() -> None:
 
 def test_a_session_in_progress_closes() -> None:
     s = started()
-    applied(s, s.close(NOW + timedelta(hours=1), None, [], []))
+    applied(s, *s.close(NOW + timedelta(hours=1), None, [], []))
     assert s.status is SessionStatus.CLOSED
 
 
@@ -254,7 +254,7 @@ def test_replaying_a_full_history_equals_the_live_session() -> None:
     for command in (
         lambda: [live.start(NOW)],
         lambda: [live.record_note("DAP", {"data": "d", "assessment": "a", "plan": "p"}, NOW)],
-        lambda: [live.close(NOW, None, [], [])],
+        lambda: list(live.close(NOW, None, [], [])),
         lambda: [live.sign_note("kim", NOW)],
         lambda: [live.add_addendum("kim", "r", "t", NOW)],
     ):

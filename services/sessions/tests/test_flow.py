@@ -17,36 +17,53 @@ from sessions_support import (
 )
 
 from rapport_sessions.projections import rebuild
-from rapport_shared.contracts.goals import GoalAgreed, HomeworkAssigned, HomeworkCompleted
+from rapport_shared.contracts.goals import (
+    GoalAgreed,
+    GoalRevised,
+    HomeworkAssigned,
+    HomeworkCompleted,
+)
+from rapport_shared.plan import derived_id
 from rapport_shared.testing import eventually
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 
-def goal_agreed(session_id: UUID | None, clinic: str = CLINIC) -> GoalAgreed:
+def goal_agreed(
+    session_id: UUID | None, clinic: str = CLINIC, goal_id: UUID | None = None
+) -> GoalAgreed:
     return GoalAgreed(
         clinic_id=clinic,
-        goal_id=uuid4(),
+        goal_id=goal_id or uuid4(),
         client_id="alice",
         counselor_id="kim",
         session_id=session_id,
-        description="walk every morning",
-        measure="days walked",
-        target="5 per week",
         due_date=date(2030, 1, 31),
         agreed_at=NOW,
     )
 
 
-def assigned(session_id: UUID, goal_id: UUID | None, due_days: int) -> HomeworkAssigned:
+def revised(goal: GoalAgreed) -> GoalRevised:
+    return GoalRevised(
+        clinic_id=goal.clinic_id,
+        goal_id=goal.goal_id,
+        client_id=goal.client_id,
+        revised_at=NOW + timedelta(hours=1),
+        revised_by="kim",
+        wording_revised=True,
+    )
+
+
+def assigned(
+    session_id: UUID, goal_id: UUID | None, due_days: int, homework_id: UUID | None = None
+) -> HomeworkAssigned:
     return HomeworkAssigned(
         clinic_id=CLINIC,
-        homework_id=uuid4(),
+        homework_id=homework_id or uuid4(),
         goal_id=goal_id,
         session_id=session_id,
         client_id="alice",
         counselor_id="kim",
-        instructions=f"task due in {due_days} days",
         due_at=NOW + timedelta(days=due_days),
         assigned_at=NOW,
     )
@@ -76,18 +93,19 @@ async def test_notes_projection_follows_sessions_and_goals_events_and_rebuilds_e
     closing = plan()
     assert (await service.http.post(f"{url}/close", json=closing)).status_code == 200
 
-    # What the goals service would publish for the close of s1, delivered out of order and twice.
-    goal = goal_agreed(s1)
-    homework_for_goal = assigned(s1, goal.goal_id, due_days=3)
-    loose_homework = assigned(s1, None, due_days=1)
+    # What the goals service would publish for the close of s1 (ids derived from the session,
+    # no words), delivered out of order and twice, and a revision of the goal.
+    goal_id, homework_id = derived_id(s1, "goal", 0), derived_id(s1, "homework", 0)
+    goal = goal_agreed(s1, goal_id=goal_id)
+    homework_for_goal = assigned(s1, goal_id, due_days=3, homework_id=homework_id)
     goal_event_id = await goals.publish(goal)
     await goals.publish(goal_agreed(None))  # agreed outside a session: not in any notes
     await goals.publish(completed(homework_for_goal))  # before its assignment
     await goals.publish(goal, event_id=goal_event_id)  # redelivered copy, same event id
     await goals.publish(homework_for_goal)
     await goals.publish(homework_for_goal)  # republished under a new event id
+    await goals.publish(revised(goal))
     await goals.publish(goal_agreed(UUID(elsewhere["session_id"]), clinic=OTHER_CLINIC))
-    await goals.publish(loose_homework)
 
     consumer = service.runtime.consumers[0]
     await eventually(lambda: _at_least(lambda: consumer.applied, 7))
@@ -107,22 +125,27 @@ async def test_notes_projection_follows_sessions_and_goals_events_and_rebuilds_e
     }
     assert (closed["status"], closed["has_note"]) == ("closed", True)
     assert instant(closed["next_session_at"]) == instant(closing["next_session_at"])
+    # The words are the session's own record of the plan it closed with; the revision (words
+    # unknown here) marks the goal revised.
     assert closed["goals"] == [
-        {"goal_id": str(goal.goal_id), "description": goal.description, "due_date": "2030-01-31"}
+        {
+            "goal_id": str(goal_id),
+            "description": closing["goals"][0]["description"],
+            "due_date": closing["goals"][0]["due_date"],
+            "revised": True,
+        }
     ]
-    assert [
-        (h["homework_id"], h["goal_id"], h["instructions"], instant(h["due_at"]))
-        for h in closed["homework"]
-    ] == [
-        (str(hw.homework_id), hw.goal_id and str(hw.goal_id), hw.instructions, hw.due_at)
-        for hw in (loose_homework, homework_for_goal)  # ordered by due time
-    ]
-    completions = [h["completed_at"] for h in closed["homework"]]
-    assert completions[0] is None
-    assert instant(completions[1]) == NOW + timedelta(hours=5)
+    [homework] = closed["homework"]
+    assert (homework["homework_id"], homework["goal_id"], homework["instructions"]) == (
+        str(homework_id),
+        str(goal_id),
+        closing["homework"][0]["instructions"],
+    )
+    assert instant(homework["due_at"]) == instant(closing["homework"][0]["due_at"])
+    assert instant(homework["completed_at"]) == NOW + timedelta(hours=5)
 
     other = (await service.http.get(f"/clinics/{OTHER_CLINIC}/clients/alice/notes")).json()
-    assert [len(s["goals"]) for s in other["sessions"]] == [1]
+    assert [len(s["goals"]) for s in other["sessions"]] == [0]  # that session never closed
     bob = (await service.http.get(f"/clinics/{CLINIC}/clients/bob/notes")).json()
     assert [(s["status"], s["goals"]) for s in bob["sessions"]] == [("scheduled", [])]
 

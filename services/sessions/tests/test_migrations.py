@@ -7,6 +7,7 @@ from sqlalchemy.engine import Connection
 
 from rapport_sessions.bootstrap import MIGRATIONS
 from rapport_sessions.tables import metadata
+from rapport_shared.crypto import client_keys
 from rapport_shared.db import create_engine
 from rapport_shared.migrations import migrate
 from rapport_shared.schema import metadata as core_metadata
@@ -31,7 +32,7 @@ def _declared() -> dict[str, Any]:
             "primary_key": [c.name for c in table.primary_key.columns],
             "indexes": {i.name: [c.name for c in i.columns] for i in table.indexes},
         }
-        for table in metadata.sorted_tables
+        for table in [*metadata.sorted_tables, client_keys]
     }
 
 

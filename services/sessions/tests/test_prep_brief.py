@@ -28,21 +28,19 @@ from rapport_shared.contracts.goals import (
     HomeworkMissed,
     MeasureRecorded,
 )
+from rapport_shared.plan import derived_id
 from rapport_shared.testing import eventually
 
 SOAP = {"subjective": "s", "objective": "o", "assessment": "a", "plan": "review the sleep diary"}
 
 
-def agreed(goal_id: UUID, at: datetime, session_id: UUID | None, description: str) -> GoalAgreed:
+def agreed(goal_id: UUID, at: datetime, session_id: UUID | None) -> GoalAgreed:
     return GoalAgreed(
         clinic_id=CLINIC,
         goal_id=goal_id,
         client_id="alice",
         counselor_id="kim",
         session_id=session_id,
-        description=description,
-        measure="nights",
-        target="5 per week",
         due_date=date(2030, 1, 31),
         agreed_at=at,
     )
@@ -55,7 +53,6 @@ def assigned(homework_id: UUID, goal_id: UUID | None, due_at: datetime) -> Homew
         goal_id=goal_id,
         client_id="alice",
         counselor_id="kim",
-        instructions=f"task {homework_id}",
         due_at=due_at,
         assigned_at=due_at - timedelta(days=2),
     )
@@ -103,26 +100,29 @@ async def test_the_prep_brief_picks_up_where_the_last_session_left_off(
     session = await service.schedule("alice")
     base = f"/clinics/{CLINIC}/sessions/{session['session_id']}"
     await service.http.post(f"{base}/notes", json={"format": "SOAP", "sections": SOAP})
-    closing = plan()
+    closing = plan(goals=2, homework_goal_index=0)
     closed = (await service.http.post(f"{base}/close", json=closing)).json()
     await service.schedule("alice")  # the next one, still scheduled
     t = instant(closed["closed_at"])
     s1 = UUID(session["session_id"])
 
-    g1, g2 = uuid4(), uuid4()
-    h1, h2, h3 = uuid4(), uuid4(), uuid4()
+    # The goals and the first homework of the plan (ids derived from the session, as the goals
+    # service derives them); h2 and h3 were assigned outside it, so their words are not known.
+    g1, g2 = derived_id(s1, "goal", 0), derived_id(s1, "goal", 1)
+    h1, h2, h3 = derived_id(s1, "homework", 0), uuid4(), uuid4()
+    bobs_goal, elsewhere_goal = uuid4(), uuid4()
     revised = GoalRevised(
         clinic_id=CLINIC,
         goal_id=g1,
         client_id="alice",
         revised_at=t + timedelta(days=1),
         revised_by="kim",
-        target="6 per week",
+        wording_revised=True,
     )
     events = [
         revised,  # before the goal it revises
-        agreed(g1, t, s1, "sleep by 23:00"),
-        agreed(g2, t, s1, "call a friend"),
+        agreed(g1, t, s1),
+        agreed(g2, t, s1),
         GoalStatusChanged(
             clinic_id=CLINIC,
             goal_id=g2,
@@ -167,8 +167,8 @@ async def test_the_prep_brief_picks_up_where_the_last_session_left_off(
             threshold=36,
             raised_at=t,
         ),
-        agreed(uuid4(), t, None, "bob's goal").model_copy(update={"client_id": "bob"}),
-        agreed(uuid4(), t, None, "elsewhere").model_copy(update={"clinic_id": OTHER_CLINIC}),
+        agreed(bobs_goal, t, None).model_copy(update={"client_id": "bob"}),
+        agreed(elsewhere_goal, t, None).model_copy(update={"clinic_id": OTHER_CLINIC}),
     ]
     first_id = ""
     for event in events:
@@ -193,11 +193,13 @@ async def test_the_prep_brief_picks_up_where_the_last_session_left_off(
     assert instant(last["next_session_at"]) == instant(closing["next_session_at"])
 
     (goal,) = brief["goals"]  # g2 is completed: not open
-    assert {k: goal[k] for k in ("goal_id", "description", "target", "gas_level")} == {
+    # The words are the agreed ones (sessions' own record); the revision marks it revised.
+    assert {k: goal[k] for k in ("goal_id", "description", "target", "gas_level", "revised")} == {
         "goal_id": str(g1),
-        "description": "sleep by 23:00",
-        "target": "6 per week",
+        "description": closing["goals"][0]["description"],
+        "target": closing["goals"][0]["target"],
         "gas_level": 1,
+        "revised": True,
     }
     assert (goal["achievement_status"], goal["homework_done"], goal["homework_missed"]) == (
         "improving",
@@ -208,8 +210,8 @@ async def test_the_prep_brief_picks_up_where_the_last_session_left_off(
         (h["homework_id"], h["outcome"], h["self_rating"], h["instructions"])
         for h in brief["homework"]
     ] == [
-        (str(h1), "done", 7, f"task {h1}"),
-        (str(h2), "missed", None, f"task {h2}"),
+        (str(h1), "done", 7, closing["homework"][0]["instructions"]),
+        (str(h2), "missed", None, None),
     ]
     assert [
         (m["instrument"], m["total"], m["previous_total"], m["change"]) for m in brief["measures"]
@@ -220,9 +222,10 @@ async def test_the_prep_brief_picks_up_where_the_last_session_left_off(
     assert (brief["alliance_alert"]["srs_total"], brief["alliance_alert"]["threshold"]) == (29, 36)
     bob = (await service.http.get(f"/clinics/{CLINIC}/clients/bob/prep-brief")).json()
     # Goals agreed outside a session are open goals too, each in its own client's brief.
-    assert [g["description"] for g in bob["goals"]] == ["bob's goal"]
+    # (their words were never known here).
+    assert [(g["goal_id"], g["description"]) for g in bob["goals"]] == [(str(bobs_goal), "")]
     elsewhere = (await service.http.get(f"/clinics/{OTHER_CLINIC}/clients/alice/prep-brief")).json()
-    assert [g["description"] for g in elsewhere["goals"]] == ["elsewhere"]
+    assert [g["goal_id"] for g in elsewhere["goals"]] == [str(elsewhere_goal)]
 
     live_rows = await service.projection_rows()
     await damage_projection(service)

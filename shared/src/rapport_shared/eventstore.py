@@ -93,7 +93,8 @@ class EventStore:
                 schema_version=event.schema_version,
                 clinic_id=event.clinic_id,
                 occurred_at=now,
-                data=event.model_dump(mode="json"),
+                # A transport-only field (a sealed copy for the bus) is not kept in the log.
+                data=event.model_dump(mode="json", exclude=set(event.transport_only)),
                 metadata=meta,
             )
             .returning(events_table.c.position)

@@ -30,6 +30,9 @@ SENSITIVE_KEYS = frozenset(
         "description",
         "reason_text",
         "name",
+        "display_name",
+        "wording",
+        "sealed_wording",
         "email",
         "payload",
     }

@@ -28,14 +28,8 @@ from rapport_shared.access import FromPath, FromStream, authorize, authorize_cre
 from rapport_shared.clinic import CLINIC_SLUG_PATTERN
 from rapport_shared.contracts.base import AwareDatetime, PersonId, ShortText
 from rapport_shared.contracts.goals import AchievementStatus, Instrument, LifecycleStatus
-from rapport_shared.contracts.sessions import (
-    GasLevel,
-    GoalHorizon,
-    GoalType,
-    HomeworkType,
-    Milestone,
-    Recurrence,
-)
+from rapport_shared.contracts.sessions import GoalHorizon, GoalType, HomeworkType, Recurrence
+from rapport_shared.plan import GasLevel, Milestone
 from rapport_shared.policy import Action
 from rapport_shared.runtime import ServiceRuntime
 
@@ -279,6 +273,17 @@ async def cancel_homework(
     async with runtime.transaction() as conn:
         await handlers.cancel_homework(conn, runtime.store, clinic_id, homework_id, now=_now())
         return await views.homework(conn, clinic_id, homework_id)
+
+
+@router.get(
+    "/homework/{homework_id}/journal", dependencies=[authorize(Action.CLIENT_READ, THE_HOMEWORK)]
+)
+async def get_homework_journal(
+    clinic_id: ClinicId, homework_id: UUID, runtime: Runtime
+) -> list[views.JournalEntry]:
+    """What the client wrote with their completions (empty words once they are erased)."""
+    async with runtime.engine.connect() as conn:
+        return await views.journal(conn, runtime.store, clinic_id, homework_id)
 
 
 @router.get(

@@ -14,6 +14,9 @@ from rapport_goals.service_layer import handlers
 from rapport_goals.settings import GoalsSettings
 from rapport_shared.care_team import care_team_subscription
 from rapport_shared.consumer import Subscription
+from rapport_shared.crypto import plan_seal_key
+from rapport_shared.db import scrub
+from rapport_shared.privatestore import PrivateEventStore
 from rapport_shared.runtime import ServiceRuntime
 
 log = structlog.get_logger(__name__)
@@ -23,7 +26,20 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def build_runtime(settings: GoalsSettings) -> ServiceRuntime:
-    runtime = ServiceRuntime(SERVICE, settings, goals_registry(), MIGRATIONS)
+    registry = goals_registry()
+    runtime = ServiceRuntime(SERVICE, settings, registry, MIGRATIONS)
+    # Free text is kept encrypted per client; plan words arrive sealed under the suite key.
+    runtime.store = PrivateEventStore(
+        registry, plan_seal_key(settings.plan_seal_key, settings.data_dir)
+    )
+    scrubs: set[asyncio.Task[bool]] = set()
+
+    def scrub_after_erasure() -> None:
+        # The purged rows and the destroyed key must not linger in the SQLite WAL.
+        task = asyncio.get_running_loop().create_task(scrub(runtime.engine))
+        scrubs.add(task)
+        task.add_done_callback(scrubs.discard)
+
     runtime.subscribe(
         Subscription(
             durable="goals-plans",
@@ -38,6 +54,14 @@ def build_runtime(settings: GoalsSettings) -> ServiceRuntime:
 
     # Its own copy of each client's care team, to authorize writes (rapport_shared.care_team).
     runtime.subscribe(care_team_subscription(SERVICE))
+    runtime.subscribe(
+        Subscription(
+            durable="goals-erasure",
+            source_service="sessions",
+            handlers={"client-erased": handlers.erase_client},
+            after_commit=(scrub_after_erasure,),
+        )
+    )
 
     async def rebuild_progress() -> None:
         await projections.rebuild(runtime.engine, runtime.store)

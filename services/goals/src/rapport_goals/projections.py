@@ -11,6 +11,7 @@ from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from rapport_goals.domain import recurrence
+from rapport_goals.domain.events import GoalWorded, HomeworkInstructed
 from rapport_goals.instants import as_utc, to_utc
 from rapport_goals.tables import (
     PROJECTION_TABLES,
@@ -33,6 +34,7 @@ from rapport_shared.contracts.goals import (
     MeasureRecorded,
 )
 from rapport_shared.contracts.sessions import Recurrence
+from rapport_shared.crypto import client_keys
 from rapport_shared.eventstore import EventStore, StoredEvent
 
 REPLAY_BATCH = 500
@@ -42,7 +44,16 @@ _GOAL_KEYS = {"clinic_id", "goal_id", "client_id", "agreed_at", "revised_at", "r
 
 async def apply(conn: AsyncConnection, stored: StoredEvent) -> None:
     event = stored.event
-    if isinstance(event, GoalAgreed | GoalRevised | GoalStatusChanged | GoalReviewed):
+    if isinstance(event, GoalWorded):
+        # The words as the store keeps them (an enc:v1 token); the views decrypt them.
+        await _update_goal(conn, event, wording=event.wording)
+    elif isinstance(event, HomeworkInstructed):
+        await conn.execute(
+            update(client_homework)
+            .where(client_homework.c.homework_id == event.homework_id)
+            .values(instructions=event.instructions)
+        )
+    elif isinstance(event, GoalAgreed | GoalRevised | GoalStatusChanged | GoalReviewed):
         await _goal_event(conn, stored, event)
     elif isinstance(event, HomeworkAssigned):
         await _homework_assigned(conn, event)
@@ -84,9 +95,6 @@ async def _goal_event(
                         "client_id",
                         "counselor_id",
                         "session_id",
-                        "description",
-                        "measure",
-                        "target",
                         "due_date",
                         "type",
                         "horizon",
@@ -97,6 +105,10 @@ async def _goal_event(
                         "achievement_status",
                     }
                 ),
+                # Columns of the words in clear before revision 0003: empty now (see wording).
+                description="",
+                measure="",
+                target="",
                 milestones=terms["milestones"],
                 gas_scale=terms.get("gas_scale"),
                 agreed_at=to_utc(event.agreed_at),
@@ -107,6 +119,7 @@ async def _goal_event(
         )
         at, actor = event.agreed_at, event.counselor_id
     elif isinstance(event, GoalRevised):
+        values.pop("wording_revised")  # history only: the words are goal-worded's
         await _update_goal(conn, event, **values)
         at, actor = event.revised_at, event.revised_by
     elif isinstance(event, GoalStatusChanged):
@@ -140,6 +153,8 @@ async def _goal_event(
 
 
 async def _update_goal(conn: AsyncConnection, event: Any, **values: Any) -> None:
+    if not values:
+        return  # a revision of the words only: goal-worded updates the row
     await conn.execute(
         update(goal_progress).where(goal_progress.c.goal_id == event.goal_id).values(**values)
     )
@@ -154,7 +169,7 @@ async def _homework_assigned(conn: AsyncConnection, event: HomeworkAssigned) -> 
             counselor_id=event.counselor_id,
             goal_id=event.goal_id,
             session_id=event.session_id,
-            instructions=event.instructions,
+            instructions="",  # filled in by homework-instructed, encrypted
             due_at=to_utc(event.due_at),
             assigned_at=to_utc(event.assigned_at),
             type=event.type,
@@ -243,6 +258,30 @@ async def _measure_recorded(conn: AsyncConnection, event: MeasureRecorded) -> No
     )
 
 
+async def purge_client(conn: AsyncConnection, clinic_id: str, client_id: str) -> None:
+    """Erasure: every read-model row of the client goes."""
+    goals = select(goal_progress.c.goal_id).where(
+        goal_progress.c.clinic_id == clinic_id, goal_progress.c.client_id == client_id
+    )
+    await conn.execute(delete(goal_history).where(goal_history.c.goal_id.in_(goals)))
+    for table in (goal_progress, client_homework, homework_outcomes, client_measures):
+        await conn.execute(
+            delete(table).where(table.c.clinic_id == clinic_id, table.c.client_id == client_id)
+        )
+
+
+async def _purge_erased(conn: AsyncConnection) -> None:
+    """After a replay: the erased clients' events are still in the log, their rows must not
+    come back (their key rows stay as tombstones)."""
+    erased = await conn.execute(
+        select(client_keys.c.clinic_id, client_keys.c.client_id).where(
+            client_keys.c.erased_at.is_not(None)
+        )
+    )
+    for clinic_id, client_id in erased.all():
+        await purge_client(conn, clinic_id, client_id)
+
+
 async def rebuild(engine: AsyncEngine, store: EventStore) -> int:
     """Clear the read model and replay every stored event in order; returns how many."""
     async with engine.begin() as conn:
@@ -258,4 +297,5 @@ async def rebuild(engine: AsyncEngine, store: EventStore) -> int:
                 await apply(conn, stored)
             replayed += len(batch)
             position = batch[-1].position
+        await _purge_erased(conn)
     return replayed

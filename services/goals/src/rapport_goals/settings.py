@@ -1,8 +1,9 @@
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from rapport_goals.domain.measures import DEFAULT_ALLIANCE_THRESHOLD
 from rapport_goals.domain.progress import DEFAULT_UNREALISTIC_ADHERENCE
-from rapport_shared.settings import ServiceSettings
+from rapport_shared.settings import ServiceSettings, suite_setting
 
 
 class GoalsSettings(ServiceSettings):
@@ -11,6 +12,9 @@ class GoalsSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="RAPPORT_GOALS_")
 
     port: int = 8102
+    # The suite key that opens the plan wording sealed by the sessions service (the same value
+    # as there; unset, the one under the data dir).
+    plan_seal_key: str | None = Field(None, validation_alias=suite_setting("plan_seal_key"))
     # An SRS total below this raises an alliance alert to the counselor.
     alliance_threshold: int = DEFAULT_ALLIANCE_THRESHOLD
     # A goal whose homework adherence is below this (and whose GAS level has not risen over its

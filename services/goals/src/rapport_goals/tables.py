@@ -13,6 +13,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     Uuid,
 )
 
@@ -47,6 +48,9 @@ goal_progress = Table(
     Column("achievement_status", String(20), nullable=False, server_default="in-progress"),
     Column("attained_level", Integer),
     Column("last_reviewed_at", DateTime(timezone=True)),
+    # 0003: the goal's words as an enc:v1 token (GoalWording JSON) under the client's key; the
+    # description, measure and target columns above are empty for goals agreed since.
+    Column("wording", Text),
 )
 Index("ix_goal_progress_client", goal_progress.c.clinic_id, goal_progress.c.client_id)
 
@@ -60,7 +64,8 @@ client_homework = Table(
     Column("counselor_id", String(64), nullable=False),
     Column("goal_id", Uuid),
     Column("session_id", Uuid),
-    Column("instructions", String(2000), nullable=False),
+    # An enc:v1 token under the client's key since revision 0003 (in clear before).
+    Column("instructions", Text, nullable=False),
     Column("due_at", DateTime(timezone=True), nullable=False),
     Column("assigned_at", DateTime(timezone=True), nullable=False),
     Column("completed_at", DateTime(timezone=True)),

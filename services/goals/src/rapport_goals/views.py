@@ -9,6 +9,8 @@ from pydantic import AfterValidator, BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from rapport_goals.domain.events import HomeworkJournalWritten
+from rapport_goals.domain.homework import homework_stream
 from rapport_goals.instants import as_utc
 from rapport_goals.tables import (
     client_homework,
@@ -16,8 +18,11 @@ from rapport_goals.tables import (
     goal_progress,
 )
 from rapport_shared.contracts.goals import AchievementStatus, LifecycleStatus
-from rapport_shared.contracts.sessions import GasLevel, Milestone, Recurrence
+from rapport_shared.contracts.sessions import PlannedGasLevel, PlannedMilestone, Recurrence
+from rapport_shared.crypto import KeyRing, decrypt_text, is_encrypted
 from rapport_shared.errors import NotFound
+from rapport_shared.eventstore import EventStore
+from rapport_shared.plan import GasLevel, GoalWording, Milestone, worded_milestones, worded_scale
 
 StoredInstant = Annotated[datetime, AfterValidator(as_utc)]
 
@@ -72,9 +77,66 @@ class HomeworkItem(BaseModel):
     next_due_at: StoredInstant | None = Field(description="The earliest open occurrence")
 
 
+_KEYS = KeyRing()
+
+
 async def goal(conn: AsyncConnection, clinic_id: str, goal_id: UUID) -> GoalView:
     row = await goal_row(conn, clinic_id, goal_id)
-    return GoalView.model_validate({**row, "next_review_due": _next_review(row)})
+    words = await _goal_words(conn, row)
+    milestones = [PlannedMilestone.model_validate(m) for m in row["milestones"]]
+    scale = row["gas_scale"]
+    return GoalView.model_validate(
+        {
+            **row,
+            "description": words.description,
+            "measure": words.measure,
+            "target": words.target,
+            "milestones": worded_milestones(milestones, words.milestones),
+            "gas_scale": worded_scale(
+                None if scale is None else [PlannedGasLevel.model_validate(g) for g in scale],
+                words.gas_levels,
+            ),
+            "next_review_due": _next_review(row),
+        }
+    )
+
+
+async def _goal_words(conn: AsyncConnection, row: Any) -> GoalWording:
+    """The goal's words: decrypted from the wording token (empty once the client is erased),
+    or, for a goal agreed before revision 0003, the columns in clear."""
+    if row["wording"] is None:
+        return GoalWording(
+            description=row["description"],
+            measure=row["measure"],
+            target=row["target"],
+            milestones=tuple(m.get("description", "") for m in row["milestones"]),
+            gas_levels=tuple(g.get("description", "") for g in row["gas_scale"] or ()),
+        )
+    key = await _KEYS.key(conn, row["clinic_id"], row["client_id"])
+    words = decrypt_text(key, row["clinic_id"], row["client_id"], row["wording"])
+    return GoalWording.model_validate_json(words) if words else GoalWording()
+
+
+class JournalEntry(BaseModel):
+    due_at: StoredInstant = Field(description="The occurrence it was written for")
+    journal: str
+    written_at: StoredInstant
+
+
+async def journal(
+    conn: AsyncConnection, store: EventStore, clinic_id: str, homework_id: UUID
+) -> list[JournalEntry]:
+    """The journal entries of one homework, from its stream (the store decrypts them)."""
+    await homework(conn, clinic_id, homework_id)  # another clinic's is as unknown as none
+    return [
+        JournalEntry(
+            due_at=stored.event.due_at,
+            journal=stored.event.journal,
+            written_at=stored.event.written_at,
+        )
+        for stored in await store.load(conn, homework_stream(homework_id))
+        if isinstance(stored.event, HomeworkJournalWritten)
+    ]
 
 
 async def goal_history_of(
@@ -97,7 +159,8 @@ async def homework_of_client(
         .where(client_homework.c.clinic_id == clinic_id, client_homework.c.client_id == client_id)
         .order_by(client_homework.c.due_at, client_homework.c.homework_id)
     )
-    return [_homework_item(row._mapping) for row in rows]
+    key = await _KEYS.key(conn, clinic_id, client_id)
+    return [_homework_item(row._mapping, key) for row in rows]
 
 
 async def homework(conn: AsyncConnection, clinic_id: str, homework_id: UUID) -> HomeworkItem:
@@ -111,10 +174,11 @@ async def homework(conn: AsyncConnection, clinic_id: str, homework_id: UUID) -> 
     ).first()
     if row is None:
         raise NotFound(f"no homework {homework_id} in clinic {clinic_id}", field="homework_id")
-    return _homework_item(row._mapping)
+    key = await _KEYS.key(conn, clinic_id, row.client_id)
+    return _homework_item(row._mapping, key)
 
 
-def _homework_item(row: Any) -> HomeworkItem:
+def _homework_item(row: Any, key: bytes | None) -> HomeworkItem:
     status = (
         "cancelled"
         if row["cancelled_at"] is not None
@@ -124,7 +188,10 @@ def _homework_item(row: Any) -> HomeworkItem:
         if row["next_due_at"] is None
         else "assigned"
     )
-    return HomeworkItem.model_validate({**row, "status": status})
+    instructions = row["instructions"]
+    if is_encrypted(instructions):
+        instructions = decrypt_text(key, row["clinic_id"], row["client_id"], instructions)
+    return HomeworkItem.model_validate({**row, "instructions": instructions, "status": status})
 
 
 def _next_review(row: Any) -> date | None:

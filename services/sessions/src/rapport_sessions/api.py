@@ -1,12 +1,13 @@
 """HTTP API: parse the request, run the handler in one transaction, shape the response."""
 
+from datetime import datetime
 from typing import Annotated, Self
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from rapport_sessions import prep_brief, views
+from rapport_sessions import clients, prep_brief, views
 from rapport_sessions.domain.model import MAX_REASON_CHARS, stream_id
 from rapport_sessions.domain.notes import MAX_ADDENDUM_CHARS, MAX_SECTION_CHARS, NoteFormat
 from rapport_sessions.prep_brief import PrepBrief
@@ -16,8 +17,10 @@ from rapport_shared import audit, care_team
 from rapport_shared.access import FromPath, FromStream, authorize, authorize_create, principal_of
 from rapport_shared.clinic import CLINIC_SLUG_PATTERN
 from rapport_shared.contracts.base import AwareDatetime, PersonId
-from rapport_shared.contracts.sessions import AgreedGoal, AgreedHomework, CancellationReason
-from rapport_shared.errors import DomainError
+from rapport_shared.contracts.sessions import CancellationReason
+from rapport_shared.db import scrub
+from rapport_shared.errors import DomainError, NotFound
+from rapport_shared.plan import AgreedGoal, AgreedHomework
 from rapport_shared.policy import Action
 from rapport_shared.runtime import ServiceRuntime
 
@@ -313,3 +316,87 @@ async def get_care_team(clinic_id: ClinicId, client_id: ClientId, runtime: Runti
     async with runtime.engine.connect() as conn:
         team = await care_team.team_of(conn, clinic_id, client_id)
     return CareTeamView(client_id=client_id, counselor_ids=sorted(team))
+
+
+DisplayName = Annotated[
+    str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True, pattern=r"\S")
+]
+
+
+class SaveProfile(Command):
+    display_name: DisplayName
+    updated_by: PersonId
+
+
+class ClientProfile(BaseModel):
+    client_id: str
+    display_name: str = Field(description="Empty once the client is erased")
+    updated_at: datetime
+
+
+class EraseClient(Command):
+    erased_by: PersonId
+
+
+class Erasure(BaseModel):
+    client_id: str
+    erased_by: str
+    erased_at: datetime
+
+
+@router.put("/clients/{client_id}/profile", dependencies=[authorize(Action.WRITE, FromPath())])
+async def save_client_profile(
+    clinic_id: ClinicId, client_id: ClientId, command: SaveProfile, runtime: Runtime
+) -> ClientProfile:
+    """The client's name: stored encrypted under the client's key, never published."""
+    async with runtime.transaction() as conn:
+        event = await handlers.save_profile(
+            conn,
+            runtime.store,
+            clinic_id=clinic_id,
+            client_id=client_id,
+            display_name=command.display_name,
+            updated_by=command.updated_by,
+        )
+    return ClientProfile(
+        client_id=client_id, display_name=event.display_name, updated_at=event.updated_at
+    )
+
+
+@router.get(
+    "/clients/{client_id}/profile", dependencies=[authorize(Action.CLIENT_READ, FromPath())]
+)
+async def get_client_profile(
+    clinic_id: ClinicId, client_id: ClientId, runtime: Runtime
+) -> ClientProfile:
+    async with runtime.engine.connect() as conn:
+        profile = await clients.profile(conn, runtime.store, clinic_id, client_id)
+    if profile is None:
+        raise NotFound(f"client {client_id} has no profile", field="client_id")
+    return ClientProfile(
+        client_id=client_id, display_name=profile.display_name, updated_at=profile.updated_at
+    )
+
+
+@router.post(
+    "/clients/{client_id}/erasure",
+    status_code=201,
+    dependencies=[authorize(Action.ADMINISTER, FromPath(), acting_as=("erased_by",))],
+)
+async def erase_client(
+    clinic_id: ClinicId, client_id: ClientId, command: EraseClient, runtime: Runtime
+) -> Erasure:
+    """Erase a client (clinic admins): their key is destroyed, so every word kept about them
+    here becomes unreadable; their rows leave the projections; client-erased tells the other
+    services to do the same. Ids, dates and scores in the event log stay."""
+    async with runtime.transaction() as conn:
+        event = await handlers.erase_client(
+            conn,
+            runtime.store,
+            clinic_id=clinic_id,
+            client_id=client_id,
+            erased_by=command.erased_by,
+        )
+    # The deleted rows and the key must not linger in the SQLite WAL either.
+    await scrub(runtime.engine)
+    return Erasure(client_id=client_id, erased_by=event.erased_by, erased_at=event.erased_at)

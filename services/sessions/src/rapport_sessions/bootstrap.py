@@ -9,6 +9,8 @@ from rapport_sessions import api, projections
 from rapport_sessions.domain.events import sessions_registry
 from rapport_sessions.service_layer import handlers
 from rapport_sessions.settings import SessionsSettings
+from rapport_shared.crypto import plan_seal_key
+from rapport_shared.privatestore import PrivateEventStore
 from rapport_shared.runtime import ServiceRuntime
 
 SERVICE = "sessions"
@@ -16,7 +18,11 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def build_runtime(settings: SessionsSettings) -> ServiceRuntime:
-    runtime = ServiceRuntime(SERVICE, settings, sessions_registry(), MIGRATIONS)
+    registry = sessions_registry()
+    runtime = ServiceRuntime(SERVICE, settings, registry, MIGRATIONS)
+    # Free text and names are kept encrypted per client; the plan's words go out sealed.
+    seal_key = plan_seal_key(settings.plan_seal_key, settings.data_dir)
+    runtime.store = PrivateEventStore(registry, seal_key)
     runtime.subscribe(handlers.notes_subscription())
     # Operators: POST /admin/projections/notes/rebuild, or `rapport rebuild sessions.notes`.
     runtime.add_projection("notes", partial(projections.rebuild, runtime))

@@ -9,14 +9,16 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from rapport_sessions import repository
+from rapport_sessions import repository, views
 from rapport_sessions.domain import prep
 from rapport_sessions.domain.model import SessionStatus
 from rapport_sessions.tables import (
+    notes_goals,
+    notes_homework,
     notes_sessions,
     prep_alliance_alerts,
     prep_goal_facts,
@@ -25,8 +27,11 @@ from rapport_sessions.tables import (
     prep_measures,
     to_utc,
 )
-from rapport_shared.contracts.sessions import AgreedGoal, AgreedHomework
+from rapport_shared.crypto import KeyRing, decrypt_text
 from rapport_shared.eventstore import EventStore
+from rapport_shared.plan import AgreedGoal, AgreedHomework, GoalWording
+
+_KEYS = KeyRing()
 
 
 class LastSession(BaseModel):
@@ -41,8 +46,9 @@ class LastSession(BaseModel):
 
 class GoalProgress(BaseModel):
     goal_id: UUID
-    description: str
+    description: str = Field(description="As agreed at the close; empty if agreed elsewhere")
     target: str
+    revised: bool = Field(description="Revised since: the words here are the agreed ones")
     due_date: date
     lifecycle_status: str
     achievement_status: str
@@ -98,10 +104,24 @@ async def prep_brief(
         for row in await _rows(conn, prep_homework_outcomes, clinic_id, client_id)
     ]
     recent = prep.outcomes_since(outcomes, since)
-    instructions = {
+    assigned = {
         row["homework_id"]: row for row in await _rows(conn, prep_homework, clinic_id, client_id)
     }
-    homework = [_outcome_line(o, instructions.get(o.homework_id)) for o in recent]
+    # The words come from this service's own record of the plans it closed with.
+    key = await _KEYS.key(conn, clinic_id, client_id)
+    instructions = {
+        row["homework_id"]: decrypt_text(key, clinic_id, client_id, row["instructions"] or "")
+        for row in await _rows(conn, notes_homework, clinic_id, client_id)
+    }
+    words = {
+        row["goal_id"]: views.goal_words(key, clinic_id, client_id, row["description"])
+        for row in await _rows(conn, notes_goals, clinic_id, client_id)
+    }
+    revised = await views.revised_goals(conn, clinic_id, client_id)
+    homework = [
+        _outcome_line(o, assigned.get(o.homework_id), instructions.get(o.homework_id))
+        for o in recent
+    ]
     done = Counter(h.goal_id for h in homework if h.outcome == "done")
     missed = Counter(h.goal_id for h in homework if h.outcome == "missed")
     facts = [
@@ -110,7 +130,11 @@ async def prep_brief(
     ]
     goals = [
         GoalProgress(
-            **vars(goal), homework_done=done[goal.goal_id], homework_missed=missed[goal.goal_id]
+            **vars(goal)
+            | _agreed_words(words.get(goal.goal_id))
+            | {"revised": goal.goal_id in revised},
+            homework_done=done[goal.goal_id],
+            homework_missed=missed[goal.goal_id],
         )
         for goal in prep.fold_goals(facts)
         if goal.is_open
@@ -158,12 +182,13 @@ async def _last_session(
     closing = session.closing
     assert closing is not None  # the projection says it is closed
     note = session.note
+    goals, homework = session.plan
     return LastSession(
         session_id=session_id,
         closed_at=closing.closed_at,
         next_session_at=closing.next_session_at,
-        goals=list(closing.goals),
-        homework=list(closing.homework),
+        goals=goals,
+        homework=homework,
         note_plan=note.sections.get("plan") if note else None,
     )
 
@@ -186,11 +211,19 @@ def _fields(row: dict[str, Any], kind: type) -> dict[str, Any]:
     return {name: value for name, value in row.items() if name in names}
 
 
-def _outcome_line(outcome: prep.Outcome, homework: dict[str, Any] | None) -> HomeworkOutcome:
+def _agreed_words(words: GoalWording | None) -> dict[str, str]:
+    if words is None:
+        return {}  # agreed outside a session: this service never knew its words
+    return {"description": words.description, "target": words.target}
+
+
+def _outcome_line(
+    outcome: prep.Outcome, homework: dict[str, Any] | None, instructions: str | None
+) -> HomeworkOutcome:
     return HomeworkOutcome(
         homework_id=outcome.homework_id,
         goal_id=outcome.goal_id or (homework or {}).get("goal_id"),
-        instructions=(homework or {}).get("instructions"),
+        instructions=instructions,
         due_at=outcome.due_at,
         outcome=outcome.outcome,
         at=outcome.at,

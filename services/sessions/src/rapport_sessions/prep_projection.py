@@ -1,6 +1,8 @@
 """The prep-brief projection: what the goals service tells about a client between sessions
 (goals and their reviews, homework done and missed, measures, alliance alerts), kept by the
-sessions-notes consumer so the brief never calls another service.
+sessions-notes consumer so the brief never calls another service. The goals events carry no
+words: the brief takes a goal's and a homework's words from the notes projection (this
+service's own record of the plan), so its description and target columns stay empty now.
 
 Every update is an insert keyed by the fact's own identity (redeliveries change nothing) or an
 upsert of columns no other event writes (so arrival order does not matter)."""
@@ -49,8 +51,6 @@ async def goal_agreed(conn: AsyncConnection, event: GoalAgreed) -> None:
         event,
         "agreed",
         event.agreed_at,
-        description=event.description,
-        target=event.target,
         due_date=event.due_date,
         lifecycle_status=event.lifecycle_status,
         achievement_status=event.achievement_status,
@@ -63,8 +63,6 @@ async def goal_revised(conn: AsyncConnection, event: GoalRevised) -> None:
         event,
         "revised",
         event.revised_at,
-        description=event.description,
-        target=event.target,
         due_date=event.due_date,
     )
 
@@ -96,10 +94,9 @@ async def homework_assigned(conn: AsyncConnection, event: HomeworkAssigned) -> N
         "homework_id": event.homework_id,
         **_owner(event),
         "goal_id": event.goal_id,
-        "instructions": event.instructions,
         "due_at": to_utc(event.due_at),
     }
-    await upsert(conn, prep_homework, row, replace=("goal_id", "instructions", "due_at"))
+    await upsert(conn, prep_homework, row, replace=("goal_id", "due_at"))
 
 
 async def homework_cancelled(conn: AsyncConnection, event: HomeworkCancelled) -> None:

@@ -2,6 +2,11 @@
 and the goals service's events (applied by the sessions-notes consumer) upsert one read model;
 the same consumer also feeds the prep-brief projection (prep_projection.py).
 
+The goals and homework of a session, and their words, come from the session's own closing
+(session-closed and plan-worded), not from the goals service, whose events carry no words. The
+words are stored as the event store keeps them, encrypted under the client's key; client-erased
+deletes every row of the client.
+
 Every update is an idempotent upsert keyed by the event's entity id, and the goals updates
 commute (an assignment never touches completed_at, a completion touches nothing else), so
 duplicates and out-of-order deliveries converge on the same rows.
@@ -13,7 +18,7 @@ from typing import Any
 from sqlalchemy import delete, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from rapport_sessions.domain.events import NoteRecorded
+from rapport_sessions.domain.events import NoteRecorded, PlanWorded
 from rapport_sessions.domain.model import SessionStatus
 from rapport_sessions.prep_projection import PREP_UPDATES
 from rapport_sessions.replay import replay_stream
@@ -26,8 +31,9 @@ from rapport_sessions.tables import (
 )
 from rapport_sessions.upsert import upsert
 from rapport_shared.contracts.base import EventContract
-from rapport_shared.contracts.goals import GoalAgreed, HomeworkAssigned, HomeworkCompleted
+from rapport_shared.contracts.goals import HomeworkCompleted
 from rapport_shared.contracts.sessions import (
+    ClientErased,
     SessionCancelled,
     SessionClosed,
     SessionNoShow,
@@ -35,6 +41,7 @@ from rapport_shared.contracts.sessions import (
     SessionStarted,
 )
 from rapport_shared.eventstore import EventStore
+from rapport_shared.plan import derived_id
 from rapport_shared.runtime import ServiceRuntime
 
 NOTES_CONSUMER = "sessions-notes"
@@ -66,6 +73,7 @@ async def note_recorded(conn: AsyncConnection, event: NoteRecorded) -> None:
 
 
 async def session_closed(conn: AsyncConnection, event: SessionClosed) -> None:
+    await plan_closed(conn, event)
     await _update_session(
         conn,
         event.session_id,
@@ -87,33 +95,50 @@ async def session_no_show(conn: AsyncConnection, event: SessionNoShow) -> None:
     await _update_session(conn, event.session_id, status=SessionStatus.NO_SHOW.value)
 
 
-async def goal_agreed(conn: AsyncConnection, event: GoalAgreed) -> None:
-    if event.session_id is None:
-        return  # agreed outside a session: not part of any session's notes
-    row = {
-        "goal_id": event.goal_id,
-        "session_id": event.session_id,
-        "clinic_id": event.clinic_id,
-        "client_id": event.client_id,
-        "description": event.description,
-        "due_date": event.due_date,
-    }
-    await upsert(conn, notes_goals, row, replace=row.keys() - {"goal_id"})
+async def plan_closed(conn: AsyncConnection, event: SessionClosed) -> None:
+    """The plan's goals and homework, from this service's own record of it: ids derived from
+    the session as the goals service derives them, words filled in by plan_worded."""
+    owner = {"clinic_id": event.clinic_id, "client_id": event.client_id}
+    goal_ids = [derived_id(event.session_id, "goal", i) for i in range(len(event.goals))]
+    for goal_id, goal in zip(goal_ids, event.goals, strict=True):
+        row = {"goal_id": goal_id, "session_id": event.session_id, **owner}
+        await upsert(conn, notes_goals, row | {"description": "", "due_date": goal.due_date}, ())
+    for index, task in enumerate(event.homework):
+        row = {
+            "homework_id": derived_id(event.session_id, "homework", index),
+            **owner,
+            "session_id": event.session_id,
+            "goal_id": None if task.goal_index is None else goal_ids[task.goal_index],
+            "due_at": to_utc(task.due_at),
+        }
+        # A completion may have arrived first and made the row: keep its completed_at.
+        await upsert(conn, notes_homework, row, replace=("session_id", "goal_id", "due_at"))
 
 
-async def homework_assigned(conn: AsyncConnection, event: HomeworkAssigned) -> None:
-    if event.session_id is None:
-        return
-    row = {
-        "homework_id": event.homework_id,
-        "clinic_id": event.clinic_id,
-        "client_id": event.client_id,
-        "session_id": event.session_id,
-        "goal_id": event.goal_id,
-        "instructions": event.instructions,
-        "due_at": to_utc(event.due_at),
-    }
-    await upsert(conn, notes_homework, row, replace=row.keys() - {"homework_id"})
+async def plan_worded(conn: AsyncConnection, event: PlanWorded) -> None:
+    """The words, as the store keeps them (enc:v1 tokens): the views decrypt what they show."""
+    for index, wording in enumerate(event.goals):
+        goal_id = derived_id(event.session_id, "goal", index)
+        await conn.execute(
+            update(notes_goals).where(notes_goals.c.goal_id == goal_id).values(description=wording)
+        )
+    for index, instructions in enumerate(event.homework):
+        homework_id = derived_id(event.session_id, "homework", index)
+        await conn.execute(
+            update(notes_homework)
+            .where(notes_homework.c.homework_id == homework_id)
+            .values(instructions=instructions)
+        )
+
+
+async def client_erased(conn: AsyncConnection, event: ClientErased) -> None:
+    """Every projection row of the client goes (the event log stays, its words unreadable)."""
+    for table in PROJECTION_TABLES:
+        await conn.execute(
+            delete(table).where(
+                table.c.clinic_id == event.clinic_id, table.c.client_id == event.client_id
+            )
+        )
 
 
 async def homework_completed(conn: AsyncConnection, event: HomeworkCompleted) -> None:
@@ -135,10 +160,10 @@ _NOTES_UPDATES: Mapping[type[EventContract], Update] = {
     NoteRecorded: note_recorded,
     SessionStarted: session_started,
     SessionClosed: session_closed,
+    PlanWorded: plan_worded,
+    ClientErased: client_erased,
     SessionCancelled: session_cancelled,
     SessionNoShow: session_no_show,
-    GoalAgreed: goal_agreed,
-    HomeworkAssigned: homework_assigned,
     HomeworkCompleted: homework_completed,
 }
 _UPDATES: Mapping[type[EventContract], tuple[Update, ...]] = {

@@ -35,5 +35,17 @@ async def save(
     expected_version: int,
     events: Sequence[EventContract],
 ) -> None:
-    for stored in await store.append(conn, stream_id(session_id), expected_version, events):
+    await append(conn, store, stream_id(session_id), expected_version, events)
+
+
+async def append(
+    conn: AsyncConnection,
+    store: EventStore,
+    stream: str,
+    expected_version: int,
+    events: Sequence[EventContract],
+) -> None:
+    """Append to any of this service's streams and project what was stored (free text as the
+    store keeps it: encrypted), in the caller's transaction."""
+    for stored in await store.append(conn, stream, expected_version, events):
         await project(conn, stored.event)

@@ -16,6 +16,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     Uuid,
 )
 
@@ -43,7 +44,9 @@ notes_goals = Table(
     Column("session_id", Uuid, nullable=False),
     Column("clinic_id", String(63), nullable=False),
     Column("client_id", String(64), nullable=False),
-    Column("description", String(2000), nullable=False),
+    # An enc:v1 token of the goal's words (rapport_shared.plan.GoalWording as JSON), "" until
+    # plan-worded fills it in (revision 0003; before, the description in clear).
+    Column("description", Text, nullable=False),
     Column("due_date", Date, nullable=False),
     Index("ix_notes_goals_session", "session_id"),
 )
@@ -56,7 +59,8 @@ notes_homework = Table(
     Column("client_id", String(64), nullable=False),
     Column("session_id", Uuid),
     Column("goal_id", Uuid),
-    Column("instructions", String(2000)),
+    # An enc:v1 token of the instructions (revision 0003; before, in clear).
+    Column("instructions", Text),
     Column("due_at", DateTime(timezone=True)),
     Column("completed_at", DateTime(timezone=True)),
     Index("ix_notes_homework_session", "session_id"),

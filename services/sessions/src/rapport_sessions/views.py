@@ -2,7 +2,7 @@
 and the note text, signature and addenda are included), a client's record as it stood at a
 moment (replaying the event store up to then) and a client's notes (from the notes projection)."""
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
@@ -14,12 +14,22 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from rapport_sessions import repository
 from rapport_sessions.domain.model import Session, SessionStatus
 from rapport_sessions.domain.notes import NoteRecord
-from rapport_sessions.tables import notes_goals, notes_homework, notes_sessions, to_utc
+from rapport_sessions.tables import (
+    notes_goals,
+    notes_homework,
+    notes_sessions,
+    prep_goal_facts,
+    to_utc,
+)
 from rapport_shared.contracts.base import EventContract
-from rapport_shared.contracts.sessions import AgreedGoal, AgreedHomework, SessionScheduled
+from rapport_shared.contracts.sessions import SessionScheduled
+from rapport_shared.crypto import KeyRing, decrypt_text, is_encrypted
 from rapport_shared.eventstore import EventStore
+from rapport_shared.plan import AgreedGoal, AgreedHomework, GoalWording
+from rapport_shared.privatestore import PrivateEventStore
 
 REPLAY_PAGE = 1000
+_KEYS = KeyRing()
 
 
 class NoteState(BaseModel):
@@ -84,8 +94,8 @@ class SessionState(BaseModel):
             no_show_at=session.no_show_at,
             closed_at=closing.closed_at if closing else None,
             next_session_at=closing.next_session_at if closing else None,
-            goals=list(closing.goals) if closing else [],
-            homework=list(closing.homework) if closing else [],
+            goals=session.plan[0],
+            homework=session.plan[1],
         )
 
 
@@ -113,8 +123,12 @@ class ClientRecord(BaseModel):
 
 class GoalLine(BaseModel):
     goal_id: UUID
-    description: str
+    description: str = Field(description="As agreed when the session closed")
     due_date: date
+    revised: bool = Field(
+        False,
+        description="Revised since (in the goals service): the words here are the agreed ones",
+    )
 
 
 class HomeworkLine(BaseModel):
@@ -163,6 +177,8 @@ async def client_record(
         for stored in page:
             event = stored.event
             if stored.stream_id in histories:
+                if isinstance(store, PrivateEventStore):
+                    event = (await store.decrypt(conn, stored)).event
                 histories[stored.stream_id].append(event)
             elif (
                 isinstance(event, SessionScheduled)
@@ -203,8 +219,20 @@ async def client_notes(conn: AsyncConnection, clinic_id: str, client_id: str) ->
         )
         .order_by(notes_homework.c.due_at, notes_homework.c.homework_id)
     )
-    goals = _by_session(goal_rows.mappings().all())
-    homework = _by_session(homework_rows.mappings().all())
+    key = await _KEYS.key(conn, clinic_id, client_id)
+    revised = await revised_goals(conn, clinic_id, client_id)
+    goals = _by_session(
+        {
+            **row,
+            "description": goal_words(key, clinic_id, client_id, row["description"]).description,
+            "revised": row["goal_id"] in revised,
+        }
+        for row in goal_rows.mappings()
+    )
+    homework = _by_session(
+        {**row, "instructions": decrypt_text(key, clinic_id, client_id, row["instructions"] or "")}
+        for row in homework_rows.mappings()
+    )
     return ClientNotes(
         client_id=client_id,
         sessions=[
@@ -223,7 +251,26 @@ async def client_notes(conn: AsyncConnection, clinic_id: str, client_id: str) ->
     )
 
 
-def _by_session(rows: Sequence[Any]) -> dict[UUID, list[dict[str, Any]]]:
+def goal_words(key: bytes | None, clinic_id: str, client_id: str, stored: str) -> GoalWording:
+    """A notes_goals row's words: an enc:v1 token of GoalWording JSON (empty once erased), or a
+    description in clear written before revision 0003."""
+    if not is_encrypted(stored):
+        return GoalWording(description=stored)
+    words = decrypt_text(key, clinic_id, client_id, stored)
+    return GoalWording.model_validate_json(words) if words else GoalWording()
+
+
+async def revised_goals(conn: AsyncConnection, clinic_id: str, client_id: str) -> set[UUID]:
+    facts = prep_goal_facts.c
+    rows = await conn.execute(
+        select(facts.goal_id).where(
+            facts.clinic_id == clinic_id, facts.client_id == client_id, facts.kind == "revised"
+        )
+    )
+    return set(rows.scalars())
+
+
+def _by_session(rows: Iterable[Mapping[str, Any]]) -> dict[UUID, list[dict[str, Any]]]:
     grouped: dict[UUID, list[dict[str, Any]]] = {}
     for row in rows:
         grouped.setdefault(row["session_id"], []).append(dict(row))

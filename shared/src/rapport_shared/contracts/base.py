@@ -17,6 +17,10 @@ from rapport_shared.clinic import ClinicId
 # and safe to put in a URL path.
 PersonId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=2000, strip_whitespace=True)]
+# rapport_shared.crypto's two ciphertext forms: sealed for the bus (suite key), encrypted at rest
+# (a client's key). URL-safe base64 of nonce + ciphertext + tag.
+SEALED_PATTERN = r"^seal:v1:[A-Za-z0-9_-]+={0,2}$"
+ENCRYPTED_PATTERN = r"^enc:v1:[A-Za-z0-9_-]+={0,2}$"
 
 
 def _require_timezone(value: datetime) -> datetime:
@@ -26,6 +30,7 @@ def _require_timezone(value: datetime) -> datetime:
 
 
 AwareDatetime = Annotated[datetime, AfterValidator(_require_timezone)]
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 class EventContract(BaseModel):
@@ -38,6 +43,13 @@ class EventContract(BaseModel):
     schema_version: ClassVar[int] = 1
     # Private events stay in their service's store and never reach the bus.
     public: ClassVar[bool] = True
+    # Upcasters from older versions of this contract, by the version they read.
+    upcasters: ClassVar[dict[int, Upcaster]] = {}
+    # Fields published on the bus but not kept in the producer's own event log.
+    transport_only: ClassVar[frozenset[str]] = frozenset()
+    # Free-text fields (str, or dict/tuple of str) that a service's own log keeps encrypted
+    # under the client's key (rapport_shared.crypto.KeyRing); only private events have them.
+    encrypted_fields: ClassVar[tuple[str, ...]] = ()
 
     clinic_id: ClinicId
 
@@ -46,7 +58,10 @@ class EventContract(BaseModel):
         return f"rapport.{cls.service}.{cls.event_type}.v{cls.schema_version}"
 
 
-Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+def words_dropped(data: dict[str, Any]) -> dict[str, Any]:
+    """The upcaster of a version that only removed free-text fields: the tolerant reader
+    (extra="ignore") drops them, so the data itself needs no change."""
+    return data
 
 
 class UnknownEventType(LookupError):
@@ -62,6 +77,8 @@ class EventRegistry:
 
     def register(self, contract: type[EventContract]) -> None:
         self._contracts[contract.event_type] = contract
+        for from_version, upcast in contract.upcasters.items():
+            self.register_upcaster(contract.event_type, from_version, upcast)
 
     def register_upcaster(self, event_type: str, from_version: int, upcast: Upcaster) -> None:
         """upcast turns the data of version from_version into version from_version + 1."""

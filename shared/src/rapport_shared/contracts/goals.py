@@ -1,21 +1,31 @@
 """Events published by the goals service: goals, homework, measures and alliance alerts.
 
-Journal text written with a homework completion is private to the goals service and never here.
+Journal text written with a homework completion is private to the goals service and never here;
+so are a goal's words (description, measure, target, milestone and GAS level descriptions) and a
+homework's instructions: v2 of goal-agreed, goal-revised and homework-assigned dropped them (v1
+carried them in clear).
 """
 
 from datetime import date
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 from uuid import UUID
 
 from pydantic import Field
 
-from rapport_shared.contracts.base import AwareDatetime, EventContract, PersonId, ShortText
+from rapport_shared.contracts.base import (
+    AwareDatetime,
+    EventContract,
+    PersonId,
+    Upcaster,
+    words_dropped,
+)
 from rapport_shared.contracts.sessions import (
-    GasLevel,
     GoalHorizon,
     GoalType,
     HomeworkType,
-    Milestone,
+    PlannedGasLevel,
+    PlannedMilestone,
+    Priority,
     Recurrence,
 )
 
@@ -43,51 +53,58 @@ AchievementStatus = Literal[
     "not-attainable",
 ]
 Instrument = Literal["PHQ-9", "GAD-7", "ORS", "SRS"]
+# The severity bands of PHQ-9 and GAD-7 (codes, not free text).
+Band = Literal["minimal", "mild", "moderate", "moderately severe", "severe"]
+
+
+def _revised_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    worded = any(data.get(name) is not None for name in ("description", "measure", "target"))
+    return {**data, "wording_revised": worded}
 
 
 class GoalAgreed(EventContract):
     event_type: ClassVar[str] = "goal-agreed"
     service: ClassVar[str] = "goals"
+    schema_version: ClassVar[int] = 2
+    upcasters: ClassVar[dict[int, Upcaster]] = {1: words_dropped}
 
     goal_id: UUID
     client_id: PersonId
     counselor_id: PersonId
     # The session whose closing step agreed it; None when agreed directly through the API.
     session_id: UUID | None = None
-    description: ShortText
-    measure: ShortText
-    target: ShortText
     due_date: date
     agreed_at: AwareDatetime
     type: GoalType = "behavioral"
     horizon: GoalHorizon = "short-term"
-    priority: Literal["high", "medium", "low"] = "medium"
+    priority: Priority = "medium"
     review_every_days: int | None = None
-    milestones: tuple[Milestone, ...] = ()
-    gas_scale: tuple[GasLevel, ...] | None = None
+    milestones: tuple[PlannedMilestone, ...] = ()
+    gas_scale: tuple[PlannedGasLevel, ...] | None = None
     gas_weight: float = 1.0
     lifecycle_status: LifecycleStatus = "active"
     achievement_status: AchievementStatus = "in-progress"
 
 
 class GoalRevised(EventContract):
-    """Some of a goal's agreed terms changed; fields left None did not change."""
+    """Some of a goal's agreed terms changed; fields left None did not change. wording_revised
+    says its words changed (which words, and to what, stay in the goals service)."""
 
     event_type: ClassVar[str] = "goal-revised"
     service: ClassVar[str] = "goals"
+    schema_version: ClassVar[int] = 2
+    upcasters: ClassVar[dict[int, Upcaster]] = {1: _revised_v1_to_v2}
 
     goal_id: UUID
     client_id: PersonId
     revised_at: AwareDatetime
     revised_by: PersonId
-    description: ShortText | None = None
-    measure: ShortText | None = None
-    target: ShortText | None = None
+    wording_revised: bool = False
     due_date: date | None = None
-    priority: Literal["high", "medium", "low"] | None = None
+    priority: Priority | None = None
     review_every_days: int | None = None
-    milestones: tuple[Milestone, ...] | None = None
-    gas_scale: tuple[GasLevel, ...] | None = None
+    milestones: tuple[PlannedMilestone, ...] | None = None
+    gas_scale: tuple[PlannedGasLevel, ...] | None = None
 
 
 class GoalStatusChanged(EventContract):
@@ -118,13 +135,14 @@ class GoalReviewed(EventContract):
 class HomeworkAssigned(EventContract):
     event_type: ClassVar[str] = "homework-assigned"
     service: ClassVar[str] = "goals"
+    schema_version: ClassVar[int] = 2
+    upcasters: ClassVar[dict[int, Upcaster]] = {1: words_dropped}
 
     homework_id: UUID
     goal_id: UUID | None = None
     session_id: UUID | None = None
     client_id: PersonId
     counselor_id: PersonId
-    instructions: ShortText
     # The due time of a one-off task, or of the first occurrence of a recurring one.
     due_at: AwareDatetime
     assigned_at: AwareDatetime
@@ -187,7 +205,7 @@ class MeasureRecorded(EventContract):
     instrument: Instrument
     items: tuple[int, ...]
     total: int
-    band: str | None = None
+    band: Band | None = None
     recorded_at: AwareDatetime
 
 

@@ -2,38 +2,45 @@
 travel here: they stay in the sessions service's own (private) events."""
 
 from datetime import date
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from rapport_shared.contracts.base import AwareDatetime, EventContract, PersonId, ShortText
+from rapport_shared.contracts.base import (
+    SEALED_PATTERN,
+    AwareDatetime,
+    EventContract,
+    PersonId,
+    Upcaster,
+    words_dropped,
+)
 
 GoalType = Literal["behavioral", "emotional", "cognitive"]
 GoalHorizon = Literal["short-term", "long-term"]
 HomeworkType = Literal[
     "self-assessment", "symptom-log", "psychoeducation", "journaling", "modality-specific", "other"
 ]
+Priority = Literal["high", "medium", "low"]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 CancellationReason = Literal[
     "client-request", "counselor-unavailable", "clinic-closure", "rescheduled", "other"
 ]
 
 
-class Milestone(BaseModel):
-    """A smaller step toward a goal, with its own due date."""
+class PlannedMilestone(BaseModel):
+    """A smaller step toward a goal, with its own due date (its words travel sealed)."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
-    description: ShortText
     due_date: date
 
 
-class GasLevel(BaseModel):
-    """One level of a Goal Attainment Scale: -2 (much less than expected) ... +2 (much more)."""
+class PlannedGasLevel(BaseModel):
+    """One level of a Goal Attainment Scale: -2 (much less than expected) ... +2 (much more).
+    What each level means in words travels sealed."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
     level: int = Field(ge=-2, le=2)
-    description: ShortText
 
 
 class Recurrence(BaseModel):
@@ -46,28 +53,28 @@ class Recurrence(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
     frequency: Literal["daily", "weekly"]
     weekdays: tuple[Weekday, ...] = ()
-    time_zone: str = "UTC"
+    time_zone: str = Field("UTC", pattern=r"^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*$")
     until: date
 
 
-class AgreedGoal(BaseModel):
+class PlannedGoal(BaseModel):
+    """A goal of the plan without its words (description, measure, target): those are sealed."""
+
     model_config = ConfigDict(frozen=True, extra="ignore")
-    description: ShortText
-    measure: ShortText
-    target: ShortText
     due_date: date
     type: GoalType = "behavioral"
     horizon: GoalHorizon = "short-term"
-    priority: Literal["high", "medium", "low"] = "medium"
+    priority: Priority = "medium"
     review_every_days: int | None = Field(default=None, ge=1, le=365)
-    milestones: tuple[Milestone, ...] = ()
-    gas_scale: tuple[GasLevel, ...] | None = None
+    milestones: tuple[PlannedMilestone, ...] = ()
+    gas_scale: tuple[PlannedGasLevel, ...] | None = None
     gas_weight: float = Field(default=1.0, gt=0)
 
 
-class AgreedHomework(BaseModel):
+class PlannedHomework(BaseModel):
+    """A homework of the plan without its instructions (sealed)."""
+
     model_config = ConfigDict(frozen=True, extra="ignore")
-    instructions: ShortText
     # The due time of a one-off task, or of the first occurrence of a recurring one.
     due_at: AwareDatetime
     recurrence: Recurrence | None = None
@@ -97,19 +104,32 @@ class SessionStarted(EventContract):
     started_at: AwareDatetime
 
 
+# AES-GCM ciphertext under the suite's plan-seal key (rapport_shared.crypto.seal).
+SealedText = Annotated[str, StringConstraints(pattern=SEALED_PATTERN, max_length=1_000_000)]
+
+
 class SessionClosed(EventContract):
-    """The closing step: the plan counselor and client agreed. Note bodies never travel here."""
+    """The closing step: the plan counselor and client agreed. Note bodies never travel here.
+
+    v2: the plan's structure is in clear; its words (goal descriptions, measures, targets,
+    milestone and GAS level descriptions, homework instructions) are one sealed field that only
+    the sessions and goals services can open. v1 carried them in clear."""
 
     event_type: ClassVar[str] = "session-closed"
     service: ClassVar[str] = "sessions"
+    schema_version: ClassVar[int] = 2
+    upcasters: ClassVar[dict[int, Upcaster]] = {1: words_dropped}
+    # The seal is for the bus: the producer's own log keeps the words under the client's key.
+    transport_only: ClassVar[frozenset[str]] = frozenset({"sealed_wording"})
 
     session_id: UUID
     client_id: PersonId
     counselor_id: PersonId
     closed_at: AwareDatetime
     next_session_at: AwareDatetime | None = None
-    goals: tuple[AgreedGoal, ...] = ()
-    homework: tuple[AgreedHomework, ...] = ()
+    goals: tuple[PlannedGoal, ...] = ()
+    homework: tuple[PlannedHomework, ...] = ()
+    sealed_wording: SealedText | None = None
 
 
 class SessionCancelled(EventContract):
@@ -151,7 +171,8 @@ class NoteSigned(EventContract):
 
 class CareTeamChanged(EventContract):
     """The counselors assigned to a client (the whole list, not a delta). Assigned counselors may
-    write to the client's clinical record; every service keeps its own copy to authorize requests."""  # noqa: E501
+    write to the client's clinical record; every service keeps its own copy to authorize
+    requests."""
 
     event_type: ClassVar[str] = "care-team-changed"
     service: ClassVar[str] = "sessions"

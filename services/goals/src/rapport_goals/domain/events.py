@@ -1,5 +1,8 @@
 """The goals service's private events: stored in this service's event store, never published,
-because what a client writes in their journal must not leave the service."""
+because what a client writes in their journal, a goal's words and a homework's instructions must
+not leave the service. Their free text is stored encrypted under the client's key
+(encrypted_fields; rapport_shared.privatestore); the client_id they carry names that key (journal
+entries stored before encryption have none, and clear text)."""
 
 from typing import Annotated, ClassVar
 from uuid import UUID
@@ -7,7 +10,7 @@ from uuid import UUID
 from pydantic import StringConstraints
 
 from rapport_shared.contracts import EventRegistry, public_registry
-from rapport_shared.contracts.base import AwareDatetime, EventContract
+from rapport_shared.contracts.base import AwareDatetime, EventContract, PersonId
 
 MAX_JOURNAL_CHARS = 20_000
 
@@ -23,15 +26,45 @@ class HomeworkJournalWritten(EventContract):
     event_type: ClassVar[str] = "homework-journal-written"
     service: ClassVar[str] = "goals"
     public: ClassVar[bool] = False
+    encrypted_fields: ClassVar[tuple[str, ...]] = ("journal",)
 
     homework_id: UUID
+    client_id: PersonId | None = None
     due_at: AwareDatetime
     journal: JournalText
     written_at: AwareDatetime
 
 
+class GoalWorded(EventContract):
+    """A goal's words as they now stand, whole (rapport_shared.plan.GoalWording as JSON):
+    appended with goal-agreed, and with a goal-revised that changed them."""
+
+    event_type: ClassVar[str] = "goal-worded"
+    service: ClassVar[str] = "goals"
+    public: ClassVar[bool] = False
+    encrypted_fields: ClassVar[tuple[str, ...]] = ("wording",)
+
+    goal_id: UUID
+    client_id: PersonId
+    wording: str
+
+
+class HomeworkInstructed(EventContract):
+    """A homework's instructions, appended with homework-assigned."""
+
+    event_type: ClassVar[str] = "homework-instructed"
+    service: ClassVar[str] = "goals"
+    public: ClassVar[bool] = False
+    encrypted_fields: ClassVar[tuple[str, ...]] = ("instructions",)
+
+    homework_id: UUID
+    client_id: PersonId
+    instructions: str
+
+
 def goals_registry() -> EventRegistry:
     """Every public contract (to read session-closed) plus this service's private events."""
     registry = public_registry()
-    registry.register(HomeworkJournalWritten)
+    for contract in (HomeworkJournalWritten, GoalWorded, HomeworkInstructed):
+        registry.register(contract)
     return registry

@@ -10,14 +10,14 @@ goal lands exactly on its expected level, and has a standard deviation of 10.
 import math
 from collections.abc import Sequence
 
-from rapport_shared.contracts.sessions import GasLevel
+from rapport_shared.contracts.sessions import PlannedGasLevel
 from rapport_shared.errors import DomainError
 
 RHO = 0.3
 LEVELS = (-2, -1, 0, 1, 2)
 
 
-def check_scale(scale: Sequence[GasLevel] | None, field: str = "gas_scale") -> None:
+def check_scale(scale: Sequence[PlannedGasLevel] | None, field: str = "gas_scale") -> None:
     """A scale, if any, describes each of the five levels exactly once."""
     if scale is None:
         return

@@ -7,6 +7,7 @@ from uuid import UUID
 
 from rapport_goals.domain import gas, status
 from rapport_goals.domain.commands import AgreeGoal, ChangeGoalStatus, ReviewGoal, ReviseGoal
+from rapport_goals.domain.events import GoalWorded
 from rapport_shared.contracts.base import EventContract
 from rapport_shared.contracts.goals import (
     AchievementStatus,
@@ -16,18 +17,18 @@ from rapport_shared.contracts.goals import (
     GoalStatusChanged,
     LifecycleStatus,
 )
-from rapport_shared.contracts.sessions import GasLevel, Milestone
+from rapport_shared.contracts.sessions import PlannedGasLevel, PlannedMilestone
 from rapport_shared.errors import DomainError, InvalidState, NotFound
+from rapport_shared.plan import GasLevel, GoalWording, Milestone
 
 # The last time zone to leave a calendar day is UTC-12: a due date counts as past only once that
 # day is over everywhere, so a counselor anywhere may agree a goal due "today".
 _LATEST_UTC_OFFSET = timedelta(hours=12)
 MAX_REVIEW_EVERY_DAYS = 365
 # Terms a revision may change; the others (type, horizon, weight) define what the goal is.
+WORDS = ("description", "measure", "target")
 REVISABLE = (
-    "description",
-    "measure",
-    "target",
+    *WORDS,
     "due_date",
     "priority",
     "review_every_days",
@@ -47,21 +48,19 @@ class Goal:
     client_id: str
     # Defaults describe a goal with no terms yet, as the agreement's own fields replace them.
     due_date: date = date.max
-    milestones: tuple[Milestone, ...] = ()
-    gas_scale: tuple[GasLevel, ...] | None = None
+    milestones: tuple[PlannedMilestone, ...] = ()
+    gas_scale: tuple[PlannedGasLevel, ...] | None = None
+    # Its words, from goal-worded (private; the public events carry none).
+    wording: GoalWording = GoalWording()
     lifecycle_status: LifecycleStatus = "active"
     achievement_status: AchievementStatus = "in-progress"
     version: int = 0
 
     @staticmethod
     def agree(command: AgreeGoal, agreed_at: datetime) -> GoalAgreed:
-        _check_terms(
-            agreed_at,
-            command.due_date,
-            command.milestones,
-            command.gas_scale,
-            command.review_every_days,
-        )
+        """The public agreement: the goal's structure. Its words: worded()."""
+        milestones, scale = _milestones(command.milestones), _scale(command.gas_scale)
+        _check_terms(agreed_at, command.due_date, milestones, scale, command.review_every_days)
         if command.gas_weight <= 0:
             raise DomainError("gas_weight must be above 0", field="gas_weight")
         return GoalAgreed(
@@ -70,18 +69,32 @@ class Goal:
             client_id=command.client_id,
             counselor_id=command.counselor_id,
             session_id=command.session_id,
-            description=command.description,
-            measure=command.measure,
-            target=command.target,
             due_date=command.due_date,
             agreed_at=agreed_at,
             type=command.type,
             horizon=command.horizon,
             priority=command.priority,
             review_every_days=command.review_every_days,
-            milestones=command.milestones,
-            gas_scale=command.gas_scale,
+            milestones=milestones,
+            gas_scale=scale,
             gas_weight=command.gas_weight,
+        )
+
+    @staticmethod
+    def worded(command: AgreeGoal) -> GoalWorded:
+        """The words of a goal being agreed, for this service's own (encrypted) record."""
+        wording = GoalWording(
+            description=command.description,
+            measure=command.measure,
+            target=command.target,
+            milestones=tuple(m.description for m in command.milestones),
+            gas_levels=tuple(level.description for level in command.gas_scale or ()),
+        )
+        return GoalWorded(
+            clinic_id=command.clinic_id,
+            goal_id=command.goal_id,
+            client_id=command.client_id,
+            wording=wording.model_dump_json(),
         )
 
     @classmethod
@@ -117,6 +130,12 @@ class Goal:
                 )
             elif isinstance(event, GoalReviewed):
                 goal = replace(goal, achievement_status=event.achievement_status)
+            elif isinstance(event, GoalWorded):
+                words = event.wording  # empty once the client is erased
+                goal = replace(
+                    goal,
+                    wording=GoalWording.model_validate_json(words) if words else GoalWording(),
+                )
             if goal is not None:
                 goal = replace(goal, version=version)
         return goal
@@ -129,32 +148,58 @@ class Goal:
             raise NotFound(f"no goal {goal_id} in clinic {clinic_id}", field="goal_id")
         return goal
 
-    def revise(self, command: ReviseGoal, now: datetime) -> GoalRevised:
+    def revise(self, command: ReviseGoal, now: datetime) -> list[GoalRevised | GoalWorded]:
+        """The public revision (structure, and whether the words changed) and, when they did,
+        the goal's whole new wording as a private event."""
         self._refuse_if_ended("revised")
-        changes = {
-            name: getattr(command, name) for name in REVISABLE if getattr(command, name) is not None
-        }
-        if not changes:
+        if all(getattr(command, name) is None for name in REVISABLE):
             raise DomainError("a revision must change at least one term", field="body")
-        due_date = command.due_date or self.due_date
-        milestones = self.milestones if command.milestones is None else command.milestones
+        new_milestones = None if command.milestones is None else _milestones(command.milestones)
+        new_scale = _scale(command.gas_scale)
+        milestones = self.milestones if new_milestones is None else new_milestones
         # An unchanged due date may have passed already: only a new one must lie ahead.
         _check_terms(
             now,
-            due_date,
+            command.due_date or self.due_date,
             milestones,
-            command.gas_scale,
+            new_scale,
             command.review_every_days,
             new_due_date=command.due_date is not None,
         )
-        return GoalRevised(
+        wording = self._revised_wording(command)
+        structure = {
+            "due_date": command.due_date,
+            "priority": command.priority,
+            "review_every_days": command.review_every_days,
+            "milestones": new_milestones,
+            "gas_scale": new_scale,
+        }
+        revised = GoalRevised(
             clinic_id=self.clinic_id,
             goal_id=self.goal_id,
             client_id=self.client_id,
             revised_at=now,
             revised_by=command.revised_by,
-            **changes,
+            wording_revised=wording != self.wording,
+            **{name: value for name, value in structure.items() if value is not None},
         )
+        if wording == self.wording:
+            return [revised]
+        worded = GoalWorded(
+            clinic_id=self.clinic_id,
+            goal_id=self.goal_id,
+            client_id=self.client_id,
+            wording=wording.model_dump_json(),
+        )
+        return [revised, worded]
+
+    def _revised_wording(self, command: ReviseGoal) -> GoalWording:
+        words = {name: getattr(command, name) for name in WORDS if getattr(command, name)}
+        if command.milestones is not None:
+            words["milestones"] = tuple(m.description for m in command.milestones)
+        if command.gas_scale is not None:
+            words["gas_levels"] = tuple(level.description for level in command.gas_scale)
+        return self.wording.model_copy(update=words)
 
     def change_status(self, command: ChangeGoalStatus, now: datetime) -> GoalStatusChanged:
         achievement = command.achievement_status or self.achievement_status
@@ -211,8 +256,8 @@ class Goal:
 def _check_terms(
     moment: datetime,
     due_date: date,
-    milestones: Sequence[Milestone],
-    scale: Sequence[GasLevel] | None,
+    milestones: Sequence[PlannedMilestone],
+    scale: Sequence[PlannedGasLevel] | None,
     review_every_days: int | None,
     *,
     new_due_date: bool = True,
@@ -230,6 +275,14 @@ def _check_terms(
         raise DomainError(
             f"review_every_days must be 1 to {MAX_REVIEW_EVERY_DAYS}", field="review_every_days"
         )
+
+
+def _milestones(worded: Sequence[Milestone]) -> tuple[PlannedMilestone, ...]:
+    return tuple(PlannedMilestone(due_date=m.due_date) for m in worded)
+
+
+def _scale(worded: Sequence[GasLevel] | None) -> tuple[PlannedGasLevel, ...] | None:
+    return None if worded is None else tuple(PlannedGasLevel(level=g.level) for g in worded)
 
 
 def _earliest_current_date(moment: datetime) -> date:

@@ -12,7 +12,7 @@ from uuid import UUID
 
 from rapport_goals.domain import recurrence as schedule
 from rapport_goals.domain.commands import AssignHomework, CompleteHomework
-from rapport_goals.domain.events import HomeworkJournalWritten
+from rapport_goals.domain.events import HomeworkInstructed, HomeworkJournalWritten
 from rapport_goals.domain.goal import Goal
 from rapport_goals.domain.status import TERMINAL
 from rapport_shared.contracts.base import EventContract
@@ -74,12 +74,21 @@ class Homework:
             session_id=command.session_id,
             client_id=command.client_id,
             counselor_id=command.counselor_id,
-            instructions=command.instructions,
             due_at=command.due_at,
             assigned_at=assigned_at,
             type=command.type,
             recurrence=command.recurrence,
             reminder_lead_minutes=command.reminder_lead_minutes,
+        )
+
+    @staticmethod
+    def instructed(command: AssignHomework) -> HomeworkInstructed:
+        """The instructions of a homework being assigned, for this service's own record."""
+        return HomeworkInstructed(
+            clinic_id=command.clinic_id,
+            homework_id=command.homework_id,
+            client_id=command.client_id,
+            instructions=command.instructions,
         )
 
     @classmethod
@@ -157,6 +166,7 @@ class Homework:
         journal = HomeworkJournalWritten(
             clinic_id=self.clinic_id,
             homework_id=self.homework_id,
+            client_id=self.client_id,
             due_at=open_due[0],
             journal=command.journal,
             written_at=now,

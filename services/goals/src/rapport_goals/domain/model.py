@@ -7,31 +7,40 @@ input field at fault.
 
 import contextlib
 from collections.abc import Iterator, Sequence
-from uuid import UUID, uuid5
 
 from rapport_goals.domain.commands import AgreeGoal, AssignHomework
 from rapport_goals.domain.goal import Goal, goal_stream
 from rapport_goals.domain.homework import Homework, homework_stream
-from rapport_shared.contracts.goals import GoalAgreed, HomeworkAssigned
+from rapport_shared.contracts.base import EventContract
+from rapport_shared.contracts.goals import GoalAgreed
 from rapport_shared.contracts.sessions import SessionClosed
 from rapport_shared.errors import DomainError
+from rapport_shared.plan import PlanWording, derived_id, join
 
 __all__ = ["Goal", "Homework", "goal_stream", "homework_stream", "plan_from_session"]
 
 
-def plan_from_session(session: SessionClosed) -> list[tuple[str, GoalAgreed | HomeworkAssigned]]:
-    """The goals and homework a closed session agreed, each with the stream it starts.
+def plan_from_session(
+    session: SessionClosed, wording: PlanWording
+) -> list[tuple[str, list[EventContract]]]:
+    """The goals and homework a closed session agreed, each with the stream it starts and the
+    events that start it: the public agreement or assignment, then its words (private).
+
+    The structure comes from session-closed, the words from its sealed wording, opened by the
+    caller (missing words are empty).
 
     Ids derive from the session, so the same session-closed, however often it arrives, always
     names the same streams. The rules are judged as of the close, not of the delivery, so a late
     redelivery plans exactly what a prompt one did. A rule broken anywhere refuses the whole
     plan, naming the item at fault (e.g. goals.0.due_date).
     """
-    goals = []
-    for index, agreed in enumerate(session.goals):
+    worded_goals, worded_homework = join(session.goals, session.homework, wording)
+    goals: list[GoalAgreed] = []
+    streams: list[tuple[str, list[EventContract]]] = []
+    for index, agreed in enumerate(worded_goals):
         command = AgreeGoal(
             clinic_id=session.clinic_id,
-            goal_id=_derived_id(session, "goal", index),
+            goal_id=derived_id(session.session_id, "goal", index),
             client_id=session.client_id,
             counselor_id=session.counselor_id,
             session_id=session.session_id,
@@ -39,23 +48,26 @@ def plan_from_session(session: SessionClosed) -> list[tuple[str, GoalAgreed | Ho
         )
         with _naming_item(f"goals.{index}"):
             goals.append(Goal.agree(command, agreed_at=session.closed_at))
-    homework = []
-    for index, agreed_homework in enumerate(session.homework):
+        streams.append((goal_stream(command.goal_id), [goals[-1], Goal.worded(command)]))
+    for index, agreed_homework in enumerate(worded_homework):
         goal = _goal_at(goals, agreed_homework.goal_index, index)
         assign = AssignHomework(
             clinic_id=session.clinic_id,
-            homework_id=_derived_id(session, "homework", index),
+            homework_id=derived_id(session.session_id, "homework", index),
             client_id=session.client_id,
             counselor_id=session.counselor_id,
             goal_id=goal.goal_id if goal else None,
             session_id=session.session_id,
-            **{name: value for name, value in agreed_homework if name != "goal_index"},
+            **{
+                name: value for name, value in dict(agreed_homework).items() if name != "goal_index"
+            },
         )
         with _naming_item(f"homework.{index}"):
-            homework.append(Homework.assign(assign, goal, assigned_at=session.closed_at))
-    return [(goal_stream(g.goal_id), g) for g in goals] + [
-        (homework_stream(h.homework_id), h) for h in homework
-    ]
+            assigned = Homework.assign(assign, goal, assigned_at=session.closed_at)
+        streams.append(
+            (homework_stream(assign.homework_id), [assigned, Homework.instructed(assign)])
+        )
+    return streams
 
 
 @contextlib.contextmanager
@@ -66,10 +78,6 @@ def _naming_item(prefix: str) -> Iterator[None]:
     except DomainError as error:
         field = f"{prefix}.{error.field}" if error.field else prefix
         raise type(error)(error.detail, field=field) from None
-
-
-def _derived_id(session: SessionClosed, kind: str, index: int) -> UUID:
-    return uuid5(session.session_id, f"{kind}-{index}")
 
 
 def _goal_at(

@@ -29,12 +29,15 @@ from rapport_goals.domain.goal import Goal, goal_stream
 from rapport_goals.domain.homework import Homework, homework_stream
 from rapport_goals.domain.model import plan_from_session
 from rapport_goals.tables import client_homework
+from rapport_shared import crypto
 from rapport_shared.contracts.base import EventContract
 from rapport_shared.contracts.goals import HomeworkCompleted, HomeworkMissed
-from rapport_shared.contracts.sessions import SessionClosed
+from rapport_shared.contracts.sessions import ClientErased, SessionClosed
 from rapport_shared.envelope import IncomingEvent
 from rapport_shared.errors import InvalidState
 from rapport_shared.eventstore import ConcurrencyConflict, EventStore
+from rapport_shared.plan import unseal_wording
+from rapport_shared.privatestore import PrivateEventStore
 
 log = structlog.get_logger(__name__)
 # How many past-due homework one pass of the missed-homework check handles per transaction.
@@ -44,9 +47,9 @@ MISSED_BATCH = 100
 async def agree_goal(
     conn: AsyncConnection, store: EventStore, command: AgreeGoal, now: datetime
 ) -> None:
-    event = Goal.agree(command, agreed_at=now)
+    events = [Goal.agree(command, agreed_at=now), Goal.worded(command)]
     try:
-        await record(conn, store, goal_stream(command.goal_id), 0, [event])
+        await record(conn, store, goal_stream(command.goal_id), 0, events)
     except ConcurrencyConflict:
         raise InvalidState(f"goal {command.goal_id} already exists", field="goal_id") from None
 
@@ -55,7 +58,7 @@ async def revise_goal(
     conn: AsyncConnection, store: EventStore, command: ReviseGoal, now: datetime
 ) -> None:
     goal = await _goal(conn, store, command.clinic_id, command)
-    await record(conn, store, goal_stream(goal.goal_id), goal.version, [goal.revise(command, now)])
+    await record(conn, store, goal_stream(goal.goal_id), goal.version, goal.revise(command, now))
 
 
 async def change_goal_status(
@@ -79,9 +82,9 @@ async def assign_homework(
     goal = None
     if command.goal_id is not None:
         goal = Goal.from_history(await _history(conn, store, goal_stream(command.goal_id)))
-    event = Homework.assign(command, goal, assigned_at=now)
+    events = [Homework.assign(command, goal, assigned_at=now), Homework.instructed(command)]
     try:
-        await record(conn, store, homework_stream(command.homework_id), 0, [event])
+        await record(conn, store, homework_stream(command.homework_id), 0, events)
     except ConcurrencyConflict:
         raise InvalidState(
             f"homework {command.homework_id} already exists", field="homework_id"
@@ -164,9 +167,27 @@ async def plan_from_closed_session(
     session = incoming.contract
     if not isinstance(session, SessionClosed):
         raise TypeError(f"expected session-closed, got {incoming.event_type}")
-    for stream_id, event in plan_from_session(session):
+    if not isinstance(store, PrivateEventStore):
+        raise TypeError("planning needs the store that opens the plan's sealed words")
+    if await store.keys.is_erased(conn, session.clinic_id, session.client_id):
+        return  # closed before the client was erased, delivered after: nothing to keep
+    # A v1 session-closed has no sealed words (its words were dropped): planned without words.
+    # A seal that does not open with this service's key (RAPPORT_PLAN_SEAL_KEY differs) raises,
+    # so the event is retried and dead-lettered rather than planned without its words.
+    wording = unseal_wording(store.seal_key, session.sealed_wording)
+    for stream_id, events in plan_from_session(session, wording):
         with contextlib.suppress(ConcurrencyConflict):
-            await record(conn, store, stream_id, 0, [event])
+            await record(conn, store, stream_id, 0, events)
+
+
+async def erase_client(conn: AsyncConnection, incoming: IncomingEvent) -> None:
+    """client-erased: destroy the client's key here too and purge their rows. Their events
+    stay in the log; what they hold in words is unreadable from now on."""
+    erased = incoming.contract
+    if not isinstance(erased, ClientErased):
+        raise TypeError(f"expected client-erased, got {incoming.event_type}")
+    await crypto.KeyRing().destroy(conn, erased.clinic_id, erased.client_id, erased.erased_at)
+    await projections.purge_client(conn, erased.clinic_id, erased.client_id)
 
 
 async def record(

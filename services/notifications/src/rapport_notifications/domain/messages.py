@@ -12,10 +12,11 @@ SUBJECTS: dict[ReminderKind, str] = {
 }
 
 
-def homework_due_message(instructions: str, due_at: datetime) -> str:
+def homework_due_message(due_at: datetime) -> str:
+    """The task's words stay with the counselor's record: the bus never carries them."""
     zone = "UTC" if due_at.utcoffset() == timedelta(0) else f"UTC{due_at:%z}"
     when = f"{due_at:%A} {due_at.day} {due_at:%B} at {due_at:%H:%M} {zone}"
-    return f"A gentle reminder: your homework is due {when}.\n\n{instructions}"
+    return f"A gentle reminder: your homework is due {when}."
 
 
 def recognition_message(instructions: str | None) -> str:

@@ -28,6 +28,9 @@ from rapport_shared.contracts.notifications import (
     ReminderSent,
 )
 
+# What a homework's "instructions" are noted as: homework-assigned carries none since issue 4.
+UNWORDED_HOMEWORK = "homework"
+
 HOMEWORK_DUE: ReminderKind = "homework-due"
 RECOGNITION: ReminderKind = "recognition"
 
@@ -253,7 +256,8 @@ class Homework:
             HomeworkAssignmentNoted(
                 clinic_id=assignment.clinic_id,
                 homework_id=self.homework_id,
-                instructions=assignment.instructions,
+                # homework-assigned carries no instructions (issue 4: no free text on the bus).
+                instructions=UNWORDED_HOMEWORK,
             )
         ]
         minutes = assignment.reminder_lead_minutes  # the homework's own preference, if any
@@ -269,7 +273,7 @@ class Homework:
                 kind=HOMEWORK_DUE,
                 recipient_id=assignment.client_id,
                 due_at=remind_at,
-                message=homework_due_message(assignment.instructions, assignment.due_at),
+                message=homework_due_message(assignment.due_at),
             ),
         )
 
@@ -290,6 +294,6 @@ class Homework:
                 kind=RECOGNITION,
                 recipient_id=completion.client_id,
                 due_at=now,
-                message=recognition_message(self.instructions),
+                message=recognition_message(None),
             ),
         )

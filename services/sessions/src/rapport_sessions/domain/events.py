@@ -1,7 +1,10 @@
 """The sessions service's private events. The public ones (session-scheduled, -started, -closed,
--cancelled, -no-show, note-signed) are contracts in rapport_shared; these are stored in this
-service's event store and never published, because note text, addenda and free-text reasons
-must not leave the service."""
+-cancelled, -no-show, note-signed, client-erased) are contracts in rapport_shared; these are
+stored in this service's event store and never published, because note text, addenda, free-text
+reasons, the plan's words and clients' names must not leave the service. Their free text is
+stored encrypted under the client's key (encrypted_fields; rapport_shared.privatestore); the
+client_id they carry names that key (events stored before encryption have none, and clear text).
+"""
 
 from typing import Any, ClassVar
 from uuid import UUID
@@ -20,7 +23,10 @@ class NoteRecorded(EventContract):
     schema_version: ClassVar[int] = 2
     public: ClassVar[bool] = False
 
+    encrypted_fields: ClassVar[tuple[str, ...]] = ("sections",)
+
     session_id: UUID
+    client_id: PersonId | None = None
     format: str
     sections: dict[str, str]
     recorded_at: AwareDatetime
@@ -32,8 +38,10 @@ class CancellationExplained(EventContract):
     event_type: ClassVar[str] = "cancellation-explained"
     service: ClassVar[str] = "sessions"
     public: ClassVar[bool] = False
+    encrypted_fields: ClassVar[tuple[str, ...]] = ("explanation",)
 
     session_id: UUID
+    client_id: PersonId | None = None
     explanation: str
 
 
@@ -43,12 +51,44 @@ class AddendumWritten(EventContract):
     event_type: ClassVar[str] = "addendum-written"
     service: ClassVar[str] = "sessions"
     public: ClassVar[bool] = False
+    encrypted_fields: ClassVar[tuple[str, ...]] = ("reason", "text")
 
     session_id: UUID
+    client_id: PersonId | None = None
     author: PersonId
     reason: str
     text: str
     added_at: AwareDatetime
+
+
+class PlanWorded(EventContract):
+    """The words of the plan a session closed with (session-closed carries its structure):
+    goals[i] is goal i's wording as JSON (rapport_shared.plan.GoalWording), homework[j] the
+    instructions of homework j. Appended together with session-closed."""
+
+    event_type: ClassVar[str] = "plan-worded"
+    service: ClassVar[str] = "sessions"
+    public: ClassVar[bool] = False
+    encrypted_fields: ClassVar[tuple[str, ...]] = ("goals", "homework")
+
+    session_id: UUID
+    client_id: PersonId
+    goals: tuple[str, ...] = ()
+    homework: tuple[str, ...] = ()
+
+
+class ClientProfileUpdated(EventContract):
+    """A client's profile: the name to show them by. Never on the bus."""
+
+    event_type: ClassVar[str] = "client-profile-updated"
+    service: ClassVar[str] = "sessions"
+    public: ClassVar[bool] = False
+    encrypted_fields: ClassVar[tuple[str, ...]] = ("display_name",)
+
+    client_id: PersonId
+    display_name: str
+    updated_by: PersonId
+    updated_at: AwareDatetime
 
 
 def _note_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
@@ -59,7 +99,14 @@ def _note_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
 def sessions_registry() -> EventRegistry:
     """Every public contract (to read the goals events) plus this service's private events."""
     registry = public_registry()
-    for contract in (NoteRecorded, CancellationExplained, AddendumWritten):
+    private = (
+        NoteRecorded,
+        CancellationExplained,
+        AddendumWritten,
+        PlanWorded,
+        ClientProfileUpdated,
+    )
+    for contract in private:
         registry.register(contract)
     registry.register_upcaster(NoteRecorded.event_type, 1, _note_v1_to_v2)
     return registry

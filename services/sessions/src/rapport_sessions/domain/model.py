@@ -11,13 +11,16 @@ from enum import StrEnum
 from uuid import UUID
 
 from rapport_sessions.domain import notes
-from rapport_sessions.domain.events import AddendumWritten, CancellationExplained, NoteRecorded
+from rapport_sessions.domain.events import (
+    AddendumWritten,
+    CancellationExplained,
+    NoteRecorded,
+    PlanWorded,
+)
 from rapport_sessions.domain.notes import Addendum, Note, NoteRecord, Signature
 from rapport_sessions.domain.plan import check_plan
 from rapport_shared.contracts.base import EventContract
 from rapport_shared.contracts.sessions import (
-    AgreedGoal,
-    AgreedHomework,
     CancellationReason,
     NoteSigned,
     SessionCancelled,
@@ -27,6 +30,7 @@ from rapport_shared.contracts.sessions import (
     SessionStarted,
 )
 from rapport_shared.errors import DomainError, InvalidState
+from rapport_shared.plan import AgreedGoal, AgreedHomework, GoalWording, PlanWording, join, split
 
 MAX_REASON_CHARS = 2000
 
@@ -66,12 +70,21 @@ class Session:
     record: NoteRecord = field(default_factory=NoteRecord)
     started_at: datetime | None = None
     closing: SessionClosed | None = None
+    # The plan's words, from plan-worded (session-closed carries only its structure).
+    wording: PlanWording | None = None
     cancellation: Cancellation | None = None
     no_show_at: datetime | None = None
 
     @property
     def note(self) -> Note | None:
         return self.record.note
+
+    @property
+    def plan(self) -> tuple[list[AgreedGoal], list[AgreedHomework]]:
+        """The plan the session closed with, worded (empty words once the client is erased)."""
+        if self.closing is None:
+            return [], []
+        return join(self.closing.goals, self.closing.homework, self.wording or PlanWording())
 
     @classmethod
     def from_history(cls, events: Sequence[EventContract]) -> "Session":
@@ -104,6 +117,14 @@ class Session:
                 self.status, self.started_at = SessionStatus.IN_PROGRESS, event.started_at
             case SessionClosed():
                 self.status, self.closing = SessionStatus.CLOSED, event
+            case PlanWorded():
+                self.wording = PlanWording(
+                    goals=tuple(
+                        GoalWording.model_validate_json(g) if g else GoalWording()
+                        for g in event.goals
+                    ),
+                    homework=event.homework,
+                )
             case SessionCancelled():
                 self.status = SessionStatus.CANCELLED
                 self.cancellation = Cancellation(event.cancelled_at, event.reason)
@@ -129,18 +150,29 @@ class Session:
         next_session_at: datetime | None,
         goals: Sequence[AgreedGoal],
         homework: Sequence[AgreedHomework],
-    ) -> SessionClosed:
+    ) -> tuple[SessionClosed, PlanWorded]:
+        """The public closing event carries the plan's structure; its words go in a private
+        event (and, sealed, on the closing event for the goals service: the handler seals)."""
         if self.status is SessionStatus.CLOSED:
             raise InvalidState(f"session {self.session_id} is already closed")
         self._require(_CLOSABLE, "close")
         check_plan(closed_at, next_session_at, goals, homework)
-        return SessionClosed(
+        planned_goals, planned_homework, wording = split(goals, homework)
+        closed = SessionClosed(
             **self._people(),
             closed_at=closed_at,
             next_session_at=next_session_at,
-            goals=tuple(goals),
-            homework=tuple(homework),
+            goals=planned_goals,
+            homework=planned_homework,
         )
+        worded = PlanWorded(
+            clinic_id=self.clinic_id,
+            session_id=self.session_id,
+            client_id=self.client_id,
+            goals=tuple(g.model_dump_json() for g in wording.goals),
+            homework=wording.homework,
+        )
+        return closed, worded
 
     def cancel(
         self, cancelled_at: datetime, reason: CancellationReason, explanation: str | None
@@ -154,7 +186,10 @@ class Session:
             _check_text(explanation, "explanation", MAX_REASON_CHARS)
             events.append(
                 CancellationExplained(
-                    clinic_id=self.clinic_id, session_id=self.session_id, explanation=explanation
+                    clinic_id=self.clinic_id,
+                    session_id=self.session_id,
+                    client_id=self.client_id,
+                    explanation=explanation,
                 )
             )
         return events
@@ -180,6 +215,7 @@ class Session:
         return NoteRecorded(
             clinic_id=self.clinic_id,
             session_id=self.session_id,
+            client_id=self.client_id,
             format=note_format,
             sections=notes.check_sections(note_format, sections),
             recorded_at=recorded_at,
@@ -206,6 +242,7 @@ class Session:
         return AddendumWritten(
             clinic_id=self.clinic_id,
             session_id=self.session_id,
+            client_id=self.client_id,
             author=author,
             reason=reason,
             text=text,

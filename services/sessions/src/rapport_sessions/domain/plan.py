@@ -4,8 +4,8 @@ a goal of the same plan and due after the close."""
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 
-from rapport_shared.contracts.sessions import AgreedGoal, AgreedHomework
 from rapport_shared.errors import DomainError
+from rapport_shared.plan import AgreedGoal, AgreedHomework
 
 # The last time zone to leave a calendar day is UTC-12: a due date counts as past only once that
 # day is over everywhere, so a counselor anywhere may set a goal due "today".

@@ -7,21 +7,20 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from rapport_sessions import projections, repository
+from rapport_sessions import clients, projections, repository
 from rapport_sessions.domain import model
+from rapport_sessions.domain.events import ClientProfileUpdated
 from rapport_sessions.domain.model import Session
 from rapport_shared import care_team
 from rapport_shared.consumer import Subscription
 from rapport_shared.contracts.base import EventContract
-from rapport_shared.contracts.sessions import (
-    AgreedGoal,
-    AgreedHomework,
-    CancellationReason,
-    CareTeamChanged,
-)
+from rapport_shared.contracts.sessions import CancellationReason, CareTeamChanged, ClientErased
+from rapport_shared.crypto import KeyRing
 from rapport_shared.envelope import IncomingEvent
 from rapport_shared.errors import InvalidState
 from rapport_shared.eventstore import ConcurrencyConflict, EventStore
+from rapport_shared.plan import AgreedGoal, AgreedHomework, seal_wording, split
+from rapport_shared.privatestore import PrivateEventStore
 
 
 async def schedule_session(
@@ -114,12 +113,17 @@ async def close_session(
     goals: Sequence[AgreedGoal],
     homework: Sequence[AgreedHomework],
 ) -> Session:
+    if not isinstance(store, PrivateEventStore):
+        raise TypeError("closing a session needs the store that seals the plan's words")
     session = await repository.load(conn, store, clinic_id, session_id)
     if expected_version is not None and expected_version != session.version:
         # The caller decided on a state that has changed since (e.g. a newer note).
         raise ConcurrencyConflict(model.stream_id(session_id), expected_version)
-    event = session.close(_now(), next_session_at, goals, homework)
-    return await _commit(conn, store, session, event)
+    closed, worded = session.close(_now(), next_session_at, goals, homework)
+    # The goals service needs the plan's words too: they travel sealed under the suite key.
+    wording = split(goals, homework)[2]
+    sealed = closed.model_copy(update={"sealed_wording": seal_wording(store.seal_key, wording)})
+    return await _commit(conn, store, session, sealed, worded)
 
 
 async def change_care_team(
@@ -155,12 +159,60 @@ async def _commit(
     return session
 
 
+async def save_profile(
+    conn: AsyncConnection,
+    store: EventStore,
+    *,
+    clinic_id: str,
+    client_id: str,
+    display_name: str,
+    updated_by: str,
+) -> ClientProfileUpdated:
+    """A client's name, kept encrypted in the client's own stream; refused once erased."""
+    stream = clients.client_stream(clinic_id, client_id)
+    version = await store.stream_version(conn, stream)
+    event = ClientProfileUpdated(
+        clinic_id=clinic_id,
+        client_id=client_id,
+        display_name=display_name,
+        updated_by=updated_by,
+        updated_at=_now(),
+    )
+    await repository.append(conn, store, stream, version, [event])
+    return event
+
+
+async def erase_client(
+    conn: AsyncConnection, store: EventStore, *, clinic_id: str, client_id: str, erased_by: str
+) -> ClientErased:
+    """Crypto-shredding: client-erased is recorded (and published, so every service erases its
+    copy), the projections drop the client's rows, and the client's key is destroyed, in one
+    transaction. The caller scrubs the database files once it has committed (db.scrub)."""
+    if await _KEYS.is_erased(conn, clinic_id, client_id):
+        raise InvalidState(f"client {client_id} is already erased", field="client_id")
+    stream = clients.client_stream(clinic_id, client_id)
+    event = ClientErased(
+        clinic_id=clinic_id, client_id=client_id, erased_by=erased_by, erased_at=_now()
+    )
+    await repository.append(conn, store, stream, await store.stream_version(conn, stream), [event])
+    await _KEYS.destroy(conn, clinic_id, client_id, event.erased_at)
+    return event
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
 async def update_notes_projection(conn: AsyncConnection, incoming: IncomingEvent) -> None:
-    await projections.project(conn, incoming.contract)
+    event = incoming.contract
+    # An erased client's rows are purged: a goals event still in flight must not bring any back.
+    client_id = getattr(event, "client_id", None)
+    if client_id and await _KEYS.is_erased(conn, event.clinic_id, client_id):
+        return
+    await projections.project(conn, event)
+
+
+_KEYS = KeyRing()
 
 
 def notes_subscription() -> Subscription:

@@ -1,0 +1,32 @@
+"""Privacy: per-client keys (crypto-shredding), and encrypted wording in the progress model.
+
+goal_progress.wording holds an enc:v1 token of the goal's words (description, measure, target,
+milestone and GAS level descriptions); the plaintext columns description, measure and target
+are left empty for goals agreed from now on. client_homework.instructions holds a token, longer
+than the words themselves, so it becomes unbounded text (SQLite never enforced the length).
+
+Revision ID: 0003
+Revises: 0002
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+from rapport_shared.crypto import client_keys_columns
+
+revision = "0004"
+down_revision = "0003_auth"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table("client_keys", *client_keys_columns())
+    op.add_column("goal_progress", sa.Column("wording", sa.Text()))
+    if op.get_bind().dialect.name == "postgresql":
+        op.alter_column("client_homework", "instructions", type_=sa.Text())
+
+
+def downgrade() -> None:
+    op.drop_column("goal_progress", "wording")
+    op.drop_table("client_keys")

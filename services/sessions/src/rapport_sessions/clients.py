@@ -1,0 +1,21 @@
+"""A client's own stream in the sessions store: their profile (name) and their erasure."""
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from rapport_sessions.domain.events import ClientProfileUpdated
+from rapport_shared.eventstore import EventStore
+
+
+def client_stream(clinic_id: str, client_id: str) -> str:
+    return f"client-{clinic_id}-{client_id}"
+
+
+async def profile(
+    conn: AsyncConnection, store: EventStore, clinic_id: str, client_id: str
+) -> ClientProfileUpdated | None:
+    """The latest profile (its name decrypted, or empty once erased); None if none was given."""
+    latest = None
+    for stored in await store.load(conn, client_stream(clinic_id, client_id)):
+        if isinstance(stored.event, ClientProfileUpdated):
+            latest = stored.event
+    return latest

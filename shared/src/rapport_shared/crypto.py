@@ -1,0 +1,276 @@
+"""Encryption of clinical free text: at rest under a per-client key, and sealed for the bus.
+
+At rest: each client has a data key (AES-256-GCM) in the service's own `client_keys` table. The
+free-text fields of a service's private events (EventContract.encrypted_fields) are stored as
+`enc:v1:<base64url(nonce | ciphertext | tag)>` strings, so the event log stays plain JSON and a
+projection can copy a token into its tables without reading it; views and aggregates decrypt
+when they read. Erasing a client destroys its key (crypto-shredding): every token of that client,
+in the log, the projections or a backup, becomes unreadable, and reads see the words as erased
+(an empty string) while ids, dates and scores keep working.
+
+For the bus: the plan wording of session-closed is sealed (`seal:v1:...`) under one suite key
+shared by the sessions and goals services only (RAPPORT_PLAN_SEAL_KEY, or a key generated once
+under <data dir>/plan-seal-key). Integrators and the notifications service cannot open it.
+
+The client's clinic and id are the associated data of every token, so a token copied onto
+another client's record does not decrypt.
+"""
+
+import base64
+import os
+import secrets
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import Column, DateTime, LargeBinary, MetaData, String, Table, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from rapport_shared.contracts.base import EventContract
+from rapport_shared.errors import InvalidState
+
+ENCRYPTED_PREFIX = "enc:v1:"
+SEALED_PREFIX = "seal:v1:"
+# What an erased client's words read as.
+ERASED = ""
+KEY_BYTES = 32
+_NONCE_BYTES = 12
+SEAL_KEY_FILE = "plan-seal-key"
+
+metadata = MetaData()
+
+
+# One row per client ever given a key. Erasure sets key to NULL and stamps erased_at: the row
+# stays as a tombstone, so the client's later events are not projected again and no new key is
+# made for them.
+def client_keys_columns() -> list[Column[Any]]:
+    """client_keys' columns, fresh each call: the table below, and each service's migration."""
+    return [
+        Column("clinic_id", String(63), primary_key=True),
+        Column("client_id", String(64), primary_key=True),
+        Column("key", LargeBinary(KEY_BYTES)),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("erased_at", DateTime(timezone=True)),
+    ]
+
+
+client_keys = Table("client_keys", metadata, *client_keys_columns())
+
+
+class CryptoError(Exception):
+    """A token that does not open with the key it should: tampered with, or the wrong key."""
+
+
+class ClientErasedError(InvalidState):
+    """The client was erased: nothing new may be written for them."""
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text.encode("ascii"))
+
+
+def _encrypt(key: bytes, prefix: str, plaintext: str, aad: bytes) -> str:
+    nonce = secrets.token_bytes(_NONCE_BYTES)
+    return prefix + _b64(nonce + AESGCM(key).encrypt(nonce, plaintext.encode("utf-8"), aad))
+
+
+def _decrypt(key: bytes, prefix: str, token: str, aad: bytes) -> str:
+    raw = _unb64(token.removeprefix(prefix))
+    try:
+        plain = AESGCM(key).decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], aad)
+    except InvalidTag:
+        raise CryptoError(f"a {prefix} token does not open with this key") from None
+    return plain.decode("utf-8")
+
+
+def is_encrypted(value: object) -> bool:
+    return isinstance(value, str) and value.startswith(ENCRYPTED_PREFIX)
+
+
+def _client_aad(clinic_id: str, client_id: str) -> bytes:
+    return f"rapport-client:{clinic_id}:{client_id}".encode()
+
+
+def encrypt_text(key: bytes, clinic_id: str, client_id: str, plaintext: str) -> str:
+    return _encrypt(key, ENCRYPTED_PREFIX, plaintext, _client_aad(clinic_id, client_id))
+
+
+def decrypt_text(key: bytes | None, clinic_id: str, client_id: str, value: str) -> str:
+    """A token's plaintext; ERASED when the key is gone. A value that is not a token is text
+    stored before encryption existed and comes back as it is."""
+    if not is_encrypted(value):
+        return value
+    if key is None:
+        return ERASED
+    return _decrypt(key, ENCRYPTED_PREFIX, value, _client_aad(clinic_id, client_id))
+
+
+# --- the suite's plan-seal key -------------------------------------------------------------
+
+_SEAL_AAD = b"rapport-plan-wording"
+
+
+def seal(key: bytes, plaintext: str) -> str:
+    return _encrypt(key, SEALED_PREFIX, plaintext, _SEAL_AAD)
+
+
+def unseal(key: bytes, token: str) -> str:
+    if not token.startswith(SEALED_PREFIX):
+        raise CryptoError("not a sealed value")
+    return _decrypt(key, SEALED_PREFIX, token, _SEAL_AAD)
+
+
+def plan_seal_key(configured: str | None, data_dir: str) -> bytes:
+    """The configured key (URL-safe base64 of 32 bytes), or else the one under data_dir,
+    generated on first use with owner-only permissions (the embedded default)."""
+    if configured:
+        return _checked_key(_unb64(configured.strip()), "RAPPORT_PLAN_SEAL_KEY")
+    path = Path(data_dir) / SEAL_KEY_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Written whole under a private name, then linked into place: of two services starting
+        # at once, one key wins and neither ever reads a half-written file.
+        draft = path.with_name(f".{SEAL_KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as file:
+            file.write(_b64(secrets.token_bytes(KEY_BYTES)) + "\n")
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    return _checked_key(_unb64(path.read_text().strip()), str(path))
+
+
+def _checked_key(key: bytes, source: str) -> bytes:
+    if len(key) != KEY_BYTES:
+        raise ValueError(f"{source} must be {KEY_BYTES} bytes in URL-safe base64")
+    return key
+
+
+# --- per-client keys -----------------------------------------------------------------------
+
+
+class KeyRing:
+    """The per-client keys of one service's database, used on the caller's connection so a
+    key made for a write commits (or rolls back) with it."""
+
+    async def key(
+        self, conn: AsyncConnection, clinic_id: str, client_id: str, *, create: bool = False
+    ) -> bytes | None:
+        """The client's key; with create, made on first use. None once the client is erased
+        (and, without create, for a client who never had one)."""
+        row = await self._row(conn, clinic_id, client_id)
+        if row is None and create:
+            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+            await conn.execute(
+                dialect.insert(client_keys)
+                .values(
+                    clinic_id=clinic_id,
+                    client_id=client_id,
+                    key=secrets.token_bytes(KEY_BYTES),
+                    created_at=datetime.now().astimezone(),
+                )
+                # Two writers may make the first key at once: the first one's is kept.
+                .on_conflict_do_nothing(index_elements=["clinic_id", "client_id"])
+            )
+            row = await self._row(conn, clinic_id, client_id)
+        if row is not None and row.erased_at is not None and create:
+            raise ClientErasedError(f"client {client_id} was erased", field="client_id")
+        return None if row is None else row.key
+
+    async def is_erased(self, conn: AsyncConnection, clinic_id: str, client_id: str) -> bool:
+        row = await self._row(conn, clinic_id, client_id)
+        return row is not None and row.erased_at is not None
+
+    async def destroy(
+        self, conn: AsyncConnection, clinic_id: str, client_id: str, at: datetime
+    ) -> None:
+        """Crypto-shredding: the key is gone, the row stays as the client's tombstone."""
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        await conn.execute(
+            dialect.insert(client_keys)
+            .values(clinic_id=clinic_id, client_id=client_id, key=None, created_at=at, erased_at=at)
+            .on_conflict_do_nothing(index_elements=["clinic_id", "client_id"])
+        )
+        await conn.execute(
+            update(client_keys)
+            .where(client_keys.c.clinic_id == clinic_id, client_keys.c.client_id == client_id)
+            .values(key=None, erased_at=at)
+        )
+
+    async def encrypt_event(self, conn: AsyncConnection, event: EventContract) -> EventContract:
+        """The event with its free-text fields encrypted (events with none come back as they
+        are). Refused for an erased client."""
+        if not event.encrypted_fields:
+            return event
+        clinic_id, client_id = _owner(event)
+        key = await self.key(conn, clinic_id, client_id, create=True)
+        assert key is not None  # create=True makes one or raises
+        return event.model_copy(
+            update={
+                name: _map_text(
+                    getattr(event, name), lambda t: encrypt_text(key, clinic_id, client_id, t)
+                )
+                for name in event.encrypted_fields
+            }
+        )
+
+    async def decrypt_event(self, conn: AsyncConnection, event: EventContract) -> EventContract:
+        """The event with its free text readable again; an erased client's reads as ERASED."""
+        if not event.encrypted_fields or not getattr(event, "client_id", None):
+            return event  # stored before encryption existed: its text is in clear
+        clinic_id, client_id = _owner(event)
+        key = await self.key(conn, clinic_id, client_id)
+        return event.model_copy(
+            update={
+                name: _map_text(
+                    getattr(event, name), lambda t: decrypt_text(key, clinic_id, client_id, t)
+                )
+                for name in event.encrypted_fields
+            }
+        )
+
+    async def decrypt(
+        self, conn: AsyncConnection, clinic_id: str, client_id: str, value: str | None
+    ) -> str | None:
+        """One stored value (a projection's copy of a token) read back."""
+        if value is None or not is_encrypted(value):
+            return value
+        return decrypt_text(await self.key(conn, clinic_id, client_id), clinic_id, client_id, value)
+
+    async def _row(self, conn: AsyncConnection, clinic_id: str, client_id: str) -> Any:
+        result = await conn.execute(
+            select(client_keys.c.key, client_keys.c.erased_at).where(
+                client_keys.c.clinic_id == clinic_id, client_keys.c.client_id == client_id
+            )
+        )
+        return result.first()
+
+
+def _owner(event: EventContract) -> tuple[str, str]:
+    client_id = getattr(event, "client_id", None)
+    if not client_id:
+        raise ValueError(f"{event.event_type} has encrypted fields but names no client")
+    return event.clinic_id, client_id
+
+
+def _map_text(value: Any, convert: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return convert(value)
+    if isinstance(value, Mapping):
+        return {name: convert(text) for name, text in value.items()}
+    if isinstance(value, tuple | list):
+        return tuple(convert(text) for text in value)
+    raise TypeError(f"cannot encrypt a {type(value).__name__}")
