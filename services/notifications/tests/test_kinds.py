@@ -227,6 +227,7 @@ async def test_every_occurrence_of_recurring_homework_is_reminded_and_cancelled_
                 cancelled_at=now(),
             )
         )
+
         async def none_pending():
             return await pending(0) == []
 
