@@ -460,7 +460,8 @@ def _pending() -> list:
 
 def _planned(*channels) -> list:
     history = _pending()
-    return history + Reminder.replay(history).plan(channels, NOW)
+    # The channels are fixed with the first attempt's outcomes (none here).
+    return history + Reminder.replay(history).record_attempt(channels, {}, NOW, POLICY)
 
 
 def test_a_pending_reminder_is_cancelled_once_with_its_reason():
@@ -521,6 +522,18 @@ def test_failed_attempts_back_off_then_fail_with_the_reason_code():
     reminder = Reminder.replay([*history, last])
     assert (reminder.status, reminder.total_attempts) == (ReminderStatus.FAILED, 3)
     assert reminder.record_outcomes({"webhook": None}, NOW, POLICY) == []
+
+
+def test_the_first_attempt_fixes_the_channels_even_if_cancelled_meanwhile():
+    history = _pending()
+    cancelled = history + Reminder.replay(history).cancel(NOW, "homework-completed")
+    events = Reminder.replay(cancelled).record_attempt(
+        ("email", "feed"), {"email": None, "feed": Failure("no-address")}, NOW, POLICY
+    )
+    assert [type(e) for e in events] == [DeliveryPlanned, ReminderSent]
+    reminder = Reminder.replay(cancelled + events)
+    assert (reminder.status, reminder.channels) == (ReminderStatus.SENT, ("email", "feed"))
+    assert Reminder.replay(history).channels_to_try(("feed", "feed")) == ("feed",)
 
 
 def test_sent_wins_over_a_cancel_in_either_order():

@@ -10,7 +10,7 @@ client are never projected again.
 
 from typing import Any
 
-from sqlalchemy import delete, text
+from sqlalchemy import delete, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from rapport_notifications import erasure
@@ -69,16 +69,26 @@ def _delivery_rows(reminder: Reminder) -> list[dict[str, Any]]:
     return rows
 
 
-async def project(conn: AsyncConnection, reminder: Reminder) -> None:
-    if await erasure.is_erased(conn, reminder.clinic_id, reminder.about.client_id):
-        return
-    await _write(conn, reminder)
+async def project(conn: AsyncConnection, reminder: Reminder, *, new: bool) -> bool:
+    """A new reminder's row is inserted; a known one's is updated only if it is still there, so
+    an outcome recorded after its client was erased (a delivery in flight) brings nothing back.
+    False when there was no row to update."""
+    row = _row(reminder)
+    if new:
+        await upsert(conn, reminders, row, key=["reminder_id"])
+    else:
+        updated = await conn.execute(
+            update(reminders).where(reminders.c.reminder_id == reminder.reminder_id).values(row)
+        )
+        if updated.rowcount == 0:
+            return False
+    await _write_deliveries(conn, reminder)
+    return True
 
 
-async def _write(conn: AsyncConnection, reminder: Reminder) -> None:
-    await upsert(conn, reminders, _row(reminder), key=["reminder_id"])
-    for row in _delivery_rows(reminder):
-        await upsert(conn, deliveries, row, key=["reminder_id", "channel"])
+async def _write_deliveries(conn: AsyncConnection, reminder: Reminder) -> None:
+    if rows := _delivery_rows(reminder):
+        await upsert(conn, deliveries, rows, key=["reminder_id", "channel"])
 
 
 async def rebuild(engine: AsyncEngine, store: EventStore) -> None:
@@ -103,4 +113,5 @@ async def rebuild(engine: AsyncEngine, store: EventStore) -> None:
         for history in histories.values():
             reminder = Reminder.replay(history)
             if erasure.client_key(reminder.clinic_id, reminder.about.client_id) not in erased:
-                await _write(conn, reminder)
+                await upsert(conn, reminders, _row(reminder), key=["reminder_id"])
+                await _write_deliveries(conn, reminder)

@@ -138,9 +138,14 @@ def as_utc(moment: datetime) -> datetime:
 
 
 async def upsert(
-    conn: AsyncConnection, table: Table, values: Mapping[str, Any], key: Sequence[str]
+    conn: AsyncConnection,
+    table: Table,
+    values: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+    key: Sequence[str],
 ) -> None:
+    """Insert, or update on a key conflict; several rows (with the same columns) in one go."""
+    rows = [dict(values)] if isinstance(values, Mapping) else [dict(v) for v in values]
     insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    statement = insert(table).values(dict(values))
-    changes = {name: statement.excluded[name] for name in values if name not in key}
+    statement = insert(table).values(rows)
+    changes = {name: statement.excluded[name] for name in rows[0] if name not in key}
     await conn.execute(statement.on_conflict_do_update(index_elements=key, set_=changes))

@@ -237,14 +237,15 @@ class Reminder:
             return []
         if not channels:
             return self.cancel(now, "opted-out")
-        return [
-            DeliveryPlanned(
-                clinic_id=self.clinic_id,
-                reminder_id=self.reminder_id,
-                channels=tuple(dict.fromkeys(channels)),
-                planned_at=now,
-            )
-        ]
+        return [self._planned(channels, now)]
+
+    def _planned(self, channels: Sequence[Channel], now: datetime) -> DeliveryPlanned:
+        return DeliveryPlanned(
+            clinic_id=self.clinic_id,
+            reminder_id=self.reminder_id,
+            channels=tuple(dict.fromkeys(channels)),
+            planned_at=now,
+        )
 
     def defer(self, until: datetime, now: datetime) -> list[EventContract]:
         if self.status is not ReminderStatus.PENDING or until <= self.next_attempt_at:
@@ -254,6 +255,26 @@ class Reminder:
                 clinic_id=self.clinic_id, reminder_id=self.reminder_id, deferred_at=now, until=until
             )
         ]
+
+    def channels_to_try(self, chosen: Sequence[Channel]) -> tuple[Channel, ...]:
+        """The open channels; before the first attempt, the ones chosen now."""
+        return tuple(dict.fromkeys(chosen)) if self.channels is None else self.open_channels
+
+    def record_attempt(
+        self,
+        chosen: Sequence[Channel],
+        outcomes: Mapping[Channel, Failure | None],
+        now: datetime,
+        policy: RetryPolicy,
+    ) -> list[EventContract]:
+        """An attempt's outcomes, after fixing the channels if this was the first attempt (even
+        when a cancellation landed meanwhile: the attempt was made on them). Applies the plan to
+        this aggregate before deciding on the outcomes."""
+        planned: list[EventContract] = []
+        if self.channels is None and chosen:
+            planned.append(self._planned(chosen, now))
+            self._apply(planned[0])
+        return planned + self.record_outcomes(outcomes, now, policy)
 
     def record_outcomes(
         self, outcomes: Mapping[Channel, Failure | None], now: datetime, policy: RetryPolicy

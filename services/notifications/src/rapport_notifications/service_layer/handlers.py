@@ -3,6 +3,7 @@ consumers, inside their batch transaction), a delivery's preparation and outcome
 scheduler) and erasure. Each handler loads an aggregate, lets the domain decide, and appends the
 events and updates the read model on the caller's connection, atomically."""
 
+import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -34,7 +35,7 @@ from rapport_shared.contracts import goals, sessions
 from rapport_shared.contracts.base import EventContract
 from rapport_shared.contracts.notifications import Channel, ReminderSent
 from rapport_shared.envelope import IncomingEvent
-from rapport_shared.eventstore import EventStore
+from rapport_shared.eventstore import ConcurrencyConflict, EventStore
 
 
 @dataclass(frozen=True)
@@ -131,9 +132,9 @@ async def _decide(
 
 async def _schedule(conn: AsyncConnection, store: EventStore, first_events: list[Any]) -> None:
     """A new reminder, unless one with its derived id exists (the same next session announced by
-    session-closed and then by session-scheduled, or a redelivered event)."""
-    stream = reminder_stream(first_events[0].reminder_id)
-    if not await _history(conn, store, stream):
+    session-closed and then by session-scheduled, or a redelivered alert): appending at version 0
+    then conflicts, and the append's savepoint leaves the transaction usable."""
+    with contextlib.suppress(ConcurrencyConflict):
         await _write_reminder(conn, store, [], first_events)
 
 
@@ -181,6 +182,12 @@ async def erase_client(
     await erasure.purge(conn, erased.clinic_id, erased.client_id, now)
 
 
+@dataclass(frozen=True)
+class Prepared:
+    reminder: Reminder
+    channels: tuple[Channel, ...]  # to send on now
+
+
 async def prepare_delivery(
     conn: AsyncConnection,
     reminder_id: UUID,
@@ -188,22 +195,25 @@ async def prepare_delivery(
     *,
     store: EventStore,
     now: datetime,
-) -> Reminder | None:
-    """Just claimed: defer it past the recipient's quiet hours, or fix its channels by their
-    preferences (none: they opted out). The reminder to send now, or None (its claim released)."""
+) -> Prepared | None:
+    """Just claimed: defer it past the recipient's quiet hours, or find its channels by their
+    preferences (none: they opted out). What to send now, or None (its claim released). The
+    channels are recorded with the attempt's outcome, so a delivery costs one write."""
     history = await _history(conn, store, reminder_stream(reminder_id))
     reminder = Reminder.replay(history)
+    channels = reminder.channels_to_try(profile.channels_for(reminder.kind))
     quiet_until = profile.quiet_until(now)
     if quiet_until is not None:
         events = reminder.defer(quiet_until, now)
+    elif not channels:
+        events = reminder.plan((), now)  # opted out
     else:
-        events = reminder.plan(profile.channels_for(reminder.kind), now)
+        events = []
     await _write_reminder(conn, store, history, events)
-    reminder = Reminder.replay([*history, *events])
-    if quiet_until is not None or reminder.status is not ReminderStatus.PENDING:
+    if events or reminder.status is not ReminderStatus.PENDING:
         await release(conn, reminder_id)
         return None
-    return reminder
+    return Prepared(reminder, channels)
 
 
 async def record_delivery(
@@ -220,8 +230,10 @@ async def record_delivery(
     now = datetime.now(UTC)
     history = await _history(conn, store, reminder_stream(reminder_id))
     reminder = Reminder.replay(history)
-    events = reminder.record_outcomes(outcomes, now, policy)
-    await _write_reminder(conn, store, history, events)
+    events = reminder.record_attempt(tuple(outcomes), outcomes, now, policy)
+    if not await _write_reminder(conn, store, history, events):
+        await release(conn, reminder_id)
+        return  # its client was erased meanwhile: nothing of theirs is written again
     if any(isinstance(e, ReminderSent) and e.channel == "feed" for e in events):
         await upsert(
             conn,
@@ -238,21 +250,20 @@ async def record_delivery(
             },
             key=["item_id"],
         )
-    for channel, failure in outcomes.items():
-        if failure is not None:
-            await upsert(
-                conn,
-                delivery_errors,
-                {
-                    "reminder_id": reminder_id,
-                    "channel": channel,
-                    "clinic_id": reminder.clinic_id,
-                    "recipient_id": reminder.recipient_id,
-                    "detail": failure.detail or failure.reason,
-                    "failed_at": now,
-                },
-                key=["reminder_id", "channel"],
-            )
+    failures = [
+        {
+            "reminder_id": reminder_id,
+            "channel": channel,
+            "clinic_id": reminder.clinic_id,
+            "recipient_id": reminder.recipient_id,
+            "detail": failure.detail or failure.reason,
+            "failed_at": now,
+        }
+        for channel, failure in outcomes.items()
+        if failure is not None
+    ]
+    if failures:
+        await upsert(conn, delivery_errors, failures, key=["reminder_id", "channel"])
     await release(conn, reminder_id)
 
 
@@ -265,11 +276,12 @@ async def _write_reminder(
     store: EventStore,
     history: Sequence[EventContract],
     events: Sequence[EventContract],
-) -> None:
+) -> bool:
     """Append a reminder's new events after its history ([] for a new reminder: version 0, so a
-    second writer of the same derived id gets a conflict) and update its read-model rows."""
+    second writer of the same derived id gets a conflict) and update its read-model rows. False
+    when the reminder has no row any more (erased)."""
     if not events:
-        return
+        return True
     reminder = Reminder.replay([*history, *events])
     await store.append(conn, reminder_stream(reminder.reminder_id), len(history), list(events))
-    await projections.project(conn, reminder)
+    return await projections.project(conn, reminder, new=not history)

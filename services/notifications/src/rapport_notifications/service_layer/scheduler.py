@@ -40,6 +40,7 @@ class Channels:
 @dataclass(frozen=True)
 class Outgoing:
     reminder: Reminder
+    channels: tuple[Channel, ...]
     contact: Contact
     message: Message
 
@@ -69,18 +70,17 @@ async def deliver_due_reminders(
         due = await claim_due(conn, now, hold=hold, limit=batch_size)
         for claimed in due:
             profile = claimed.contact.profile
-            reminder = await prepare_delivery(
+            prepared = await prepare_delivery(
                 conn, claimed.reminder_id, profile, store=store, now=now
             )
-            if reminder is not None:
+            if prepared is not None:
+                reminder = prepared.reminder
                 message = render(
                     reminder.kind, reminder.facts, reminder.about.client_id, profile.zone
                 )
-                outgoing.append(Outgoing(reminder, claimed.contact, message))
+                outgoing.append(Outgoing(reminder, prepared.channels, claimed.contact, message))
     for job in outgoing:
-        outcomes = {
-            channel: await _send(channels, job, channel) for channel in job.reminder.open_channels
-        }
+        outcomes = {channel: await _send(channels, job, channel) for channel in job.channels}
         reminder_id = str(job.reminder.reminder_id)
         for channel, failure in outcomes.items():
             if failure is not None:
