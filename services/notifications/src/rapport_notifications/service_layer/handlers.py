@@ -210,7 +210,7 @@ async def prepare_delivery(
     else:
         events = []
     await _write_reminder(conn, store, history, events)
-    if events or reminder.status is not ReminderStatus.PENDING:
+    if quiet_until is not None or events or reminder.status is not ReminderStatus.PENDING:
         await release(conn, reminder_id)
         return None
     return Prepared(reminder, channels)
