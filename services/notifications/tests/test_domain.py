@@ -11,7 +11,6 @@ from rapport_notifications.domain.alerts import alliance_alert_reminder
 from rapport_notifications.domain.events import (
     DeliveryAttemptFailed,
     DeliveryDeferred,
-    DeliveryPlanned,
     ReminderFacts,
 )
 from rapport_notifications.domain.goals import Goal, review_times
@@ -458,12 +457,6 @@ def _pending() -> list:
     )
 
 
-def _planned(*channels) -> list:
-    history = _pending()
-    # The channels are fixed with the first attempt's outcomes (none here).
-    return history + Reminder.replay(history).record_attempt(channels, {}, NOW, POLICY)
-
-
 def test_a_pending_reminder_is_cancelled_once_with_its_reason():
     history = _pending()
     (event,) = Reminder.replay(history).cancel(NOW, "session-cancelled")
@@ -471,12 +464,6 @@ def test_a_pending_reminder_is_cancelled_once_with_its_reason():
     reminder = Reminder.replay([*history, event])
     assert reminder.status is ReminderStatus.CANCELLED
     assert reminder.cancel(NOW, "session-cancelled") == []
-
-
-def test_no_channel_chosen_means_opted_out():
-    history = _pending()
-    (event,) = Reminder.replay(history).plan((), NOW)
-    assert isinstance(event, ReminderCancelled) and event.reason == "opted-out"
 
 
 def test_deferral_moves_the_next_attempt_and_never_backwards():
@@ -489,10 +476,11 @@ def test_deferral_moves_the_next_attempt_and_never_backwards():
 
 
 def test_each_channel_is_sent_once_and_retried_alone():
-    history = _planned("feed", "email")
-    assert isinstance(history[-1], DeliveryPlanned)
+    history = _pending()
     down = Failure("smtp-unreachable", "SMTPConnectError: refused")
-    first = Reminder.replay(history).record_outcomes({"feed": None, "email": down}, NOW, POLICY)
+    first = Reminder.replay(history).record_attempt(
+        ("feed", "email"), {"feed": None, "email": down}, NOW, POLICY
+    )
     assert [type(e) for e in first] == [ReminderSent, DeliveryAttemptFailed]
     assert (first[1].reason, first[1].next_attempt_at) == (
         "smtp-unreachable",
@@ -500,28 +488,31 @@ def test_each_channel_is_sent_once_and_retried_alone():
     )
     reminder = Reminder.replay(history + first)
     assert (reminder.status, reminder.open_channels) == (ReminderStatus.PENDING, ("email",))
-    # A second report of the feed changes nothing: it is no longer open.
-    again = reminder.record_outcomes({"feed": None, "email": None}, NOW, POLICY)
+    # A second report of the feed changes nothing: it is no longer open; nor does a new choice
+    # of channels: they were fixed by the first attempt.
+    again = reminder.record_attempt(("webhook",), {"feed": None, "email": None}, NOW, POLICY)
     assert [(type(e), e.channel) for e in again] == [(ReminderSent, "email")]
     assert Reminder.replay(history + first + again).status is ReminderStatus.SENT
 
 
 def test_failed_attempts_back_off_then_fail_with_the_reason_code():
-    history = _planned("webhook")
+    history = _pending()
     error = Failure("webhook-http-error", "HTTP 500")
     waits = []
     for _ in range(POLICY.max_attempts - 1):
-        (event,) = Reminder.replay(history).record_outcomes({"webhook": error}, NOW, POLICY)
+        (event,) = Reminder.replay(history).record_attempt(
+            ("webhook",), {"webhook": error}, NOW, POLICY
+        )
         assert isinstance(event, DeliveryAttemptFailed)
         waits.append(event.next_attempt_at - NOW)
         history.append(event)
     assert waits == [timedelta(seconds=10), timedelta(seconds=20)]
-    (last,) = Reminder.replay(history).record_outcomes({"webhook": error}, NOW, POLICY)
+    (last,) = Reminder.replay(history).record_attempt(("webhook",), {"webhook": error}, NOW, POLICY)
     assert isinstance(last, ReminderFailed)
     assert (last.channel, last.reason) == ("webhook", "webhook-http-error")
     reminder = Reminder.replay([*history, last])
     assert (reminder.status, reminder.total_attempts) == (ReminderStatus.FAILED, 3)
-    assert reminder.record_outcomes({"webhook": None}, NOW, POLICY) == []
+    assert reminder.record_attempt(("webhook",), {"webhook": None}, NOW, POLICY) == []
 
 
 def test_the_first_attempt_fixes_the_channels_even_if_cancelled_meanwhile():
@@ -530,24 +521,27 @@ def test_the_first_attempt_fixes_the_channels_even_if_cancelled_meanwhile():
     events = Reminder.replay(cancelled).record_attempt(
         ("email", "feed"), {"email": None, "feed": Failure("no-address")}, NOW, POLICY
     )
-    assert [type(e) for e in events] == [DeliveryPlanned, ReminderSent]
+    assert [type(e) for e in events] == [ReminderSent]  # the failure is not retried
     reminder = Reminder.replay(cancelled + events)
-    assert (reminder.status, reminder.channels) == (ReminderStatus.SENT, ("email", "feed"))
+    assert (reminder.status, reminder.channels) == (ReminderStatus.SENT, ("email",))
     assert Reminder.replay(history).channels_to_try(("feed", "feed")) == ("feed",)
 
 
 def test_sent_wins_over_a_cancel_in_either_order():
-    planned = _planned("email")
+    planned = _pending()
     reminder = Reminder.replay(planned)
     cancelled = reminder.cancel(NOW, "homework-completed")
-    sent = reminder.record_outcomes({"email": None}, NOW, POLICY)
+    sent = reminder.record_attempt(("email",), {"email": None}, NOW, POLICY)
     # The email went out while the cancellation was being recorded: it still counts as sent.
     after_cancel = Reminder.replay(planned + cancelled)
-    assert [type(e) for e in after_cancel.record_outcomes({"email": None}, NOW, POLICY)] == [
-        ReminderSent
-    ]
+    assert [
+        type(e) for e in after_cancel.record_attempt(("email",), {"email": None}, NOW, POLICY)
+    ] == [ReminderSent]
     # ... but a failure then is not retried.
-    assert after_cancel.record_outcomes({"email": Failure("no-address")}, NOW, POLICY) == []
+    failure = {"email": Failure("no-address")}
+    assert (
+        Reminder.replay(planned + cancelled).record_attempt(("email",), failure, NOW, POLICY) == []
+    )
     assert Reminder.replay(planned + cancelled + sent).status is ReminderStatus.SENT
     assert Reminder.replay(planned + sent + cancelled).status is ReminderStatus.SENT
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from notifications_support import CLINIC, assignment, completion_of, running_service
 from sqlalchemy import select
 
-from rapport_notifications.domain.events import DeliveryAttemptFailed, DeliveryPlanned
+from rapport_notifications.domain.events import DeliveryAttemptFailed
 from rapport_notifications.domain.model import (
     HOMEWORK_DUE,
     RECOGNITION,
@@ -146,7 +146,6 @@ async def test_duplicated_events_create_nothing_twice(database_url, nats_server,
             assert [e.event_type for e in events] == [
                 "reminder-scheduled",
                 "reminder-composed",
-                "delivery-planned",
                 "reminder-sent",
                 "reminder-sent",
             ]
@@ -176,12 +175,11 @@ async def test_undeliverable_reminders_are_retried_then_failed_with_a_reason_cod
         reminder_id = reminder_id_for(homework.homework_id, HOMEWORK_DUE, homework.due_at)
         events = await service.stream_events(reminder_stream(reminder_id))
         assert [type(e) for e in events[2:]] == [
-            DeliveryPlanned,
             DeliveryAttemptFailed,
             DeliveryAttemptFailed,
             ReminderFailed,
         ]
-        retries = [e.next_attempt_at - e.failed_at for e in events[3:5]]
+        retries = [e.next_attempt_at - e.failed_at for e in events[2:4]]
         assert retries == [timedelta(seconds=0.05), timedelta(seconds=0.1)]
         # The error's wording stays in this service's own table, not in any event.
         async with service.runtime.engine.connect() as conn:

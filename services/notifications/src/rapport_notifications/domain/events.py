@@ -47,16 +47,6 @@ class ReminderComposed(_PrivateEvent):
     facts: ReminderFacts = ReminderFacts()
 
 
-class DeliveryPlanned(_PrivateEvent):
-    """The channels chosen, by the recipient's preferences, at the first delivery attempt."""
-
-    event_type: ClassVar[str] = "delivery-planned"
-
-    reminder_id: UUID
-    channels: tuple[Channel, ...]
-    planned_at: AwareDatetime
-
-
 class DeliveryDeferred(_PrivateEvent):
     event_type: ClassVar[str] = "delivery-deferred"
 
@@ -165,7 +155,6 @@ class GoalClosureNoted(_PrivateEvent):
 
 PRIVATE_EVENTS: tuple[type[EventContract], ...] = (
     ReminderComposed,
-    DeliveryPlanned,
     DeliveryDeferred,
     DeliveryAttemptFailed,
     HomeworkAssignmentNoted,

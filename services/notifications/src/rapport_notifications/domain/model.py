@@ -14,7 +14,6 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from rapport_notifications.domain.events import (
     DeliveryAttemptFailed,
     DeliveryDeferred,
-    DeliveryPlanned,
     ReminderComposed,
     ReminderFacts,
 )
@@ -41,7 +40,6 @@ ALLIANCE_ALERT: ReminderKind = "alliance-alert"
 REMINDER_EVENTS: tuple[type[EventContract], ...] = (
     ReminderScheduled,
     ReminderComposed,
-    DeliveryPlanned,
     DeliveryDeferred,
     DeliveryAttemptFailed,
     ReminderCancelled,
@@ -167,7 +165,7 @@ class Reminder:
     about: About
     next_attempt_at: datetime
     facts: ReminderFacts = ReminderFacts()
-    # Decided at the first attempt; until then None.
+    # Decided at the first attempt (from its outcome events); until then None.
     channels: tuple[Channel, ...] | None = None
     attempts: dict[Channel, int] = field(default_factory=dict)
     sent: dict[Channel, datetime] = field(default_factory=dict)
@@ -230,23 +228,6 @@ class Reminder:
             )
         ]
 
-    def plan(self, channels: Sequence[Channel], now: datetime) -> list[EventContract]:
-        """Fix the channels at the first attempt; no channel at all means the recipient opted
-        out of this kind."""
-        if self.status is not ReminderStatus.PENDING or self.channels is not None:
-            return []
-        if not channels:
-            return self.cancel(now, "opted-out")
-        return [self._planned(channels, now)]
-
-    def _planned(self, channels: Sequence[Channel], now: datetime) -> DeliveryPlanned:
-        return DeliveryPlanned(
-            clinic_id=self.clinic_id,
-            reminder_id=self.reminder_id,
-            channels=tuple(dict.fromkeys(channels)),
-            planned_at=now,
-        )
-
     def defer(self, until: datetime, now: datetime) -> list[EventContract]:
         if self.status is not ReminderStatus.PENDING or until <= self.next_attempt_at:
             return []
@@ -267,14 +248,12 @@ class Reminder:
         now: datetime,
         policy: RetryPolicy,
     ) -> list[EventContract]:
-        """An attempt's outcomes, after fixing the channels if this was the first attempt (even
-        when a cancellation landed meanwhile: the attempt was made on them). Applies the plan to
-        this aggregate before deciding on the outcomes."""
-        planned: list[EventContract] = []
-        if self.channels is None and chosen:
-            planned.append(self._planned(chosen, now))
-            self._apply(planned[0])
-        return planned + self.record_outcomes(outcomes, now, policy)
+        """An attempt's outcomes. The first attempt fixes the channels (even when a cancellation
+        landed meanwhile: the attempt was made on them); no event records them, as each
+        channel of the first attempt has an outcome event of its own."""
+        if self.channels is None:
+            self.channels = tuple(dict.fromkeys(chosen))
+        return self.record_outcomes(outcomes, now, policy)
 
     def record_outcomes(
         self, outcomes: Mapping[Channel, Failure | None], now: datetime, policy: RetryPolicy
@@ -334,8 +313,6 @@ class Reminder:
         match event:
             case ReminderComposed():
                 self.facts = event.facts
-            case DeliveryPlanned():
-                self.channels = event.channels
             case DeliveryDeferred():
                 self.next_attempt_at = event.until
             case ReminderCancelled():
@@ -354,5 +331,6 @@ class Reminder:
 
     def _attempted(self, channel: Channel) -> None:
         self.attempts[channel] = self.attempts.get(channel, 0) + 1
-        if self.channels is None:  # history from before channels were planned: email only
-            self.channels = ("email",)
+        # Every channel of the first attempt has an outcome event: together they are the plan.
+        if channel not in (self.channels or ()):
+            self.channels = (*(self.channels or ()), channel)

@@ -206,7 +206,7 @@ async def prepare_delivery(
     if quiet_until is not None:
         events = reminder.defer(quiet_until, now)
     elif not channels:
-        events = reminder.plan((), now)  # opted out
+        events = reminder.cancel(now, "opted-out")
     else:
         events = []
     await _write_reminder(conn, store, history, events)
