@@ -14,7 +14,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport_notifications import erasure, projections
-from rapport_notifications.delivery_queue import release
+from rapport_notifications.delivery_queue import DueReminder, release
 from rapport_notifications.domain.alerts import alliance_alert_reminder
 from rapport_notifications.domain.goals import Goal, goal_stream
 from rapport_notifications.domain.homework import Homework, homework_stream
@@ -28,7 +28,6 @@ from rapport_notifications.domain.model import (
     RetryPolicy,
     reminder_stream,
 )
-from rapport_notifications.domain.recipients import RecipientProfile
 from rapport_notifications.domain.sessions import Session, session_stream
 from rapport_notifications.tables import delivery_errors, feed, reminders, upsert
 from rapport_shared.contracts import goals, sessions
@@ -182,38 +181,33 @@ async def erase_client(
     await erasure.purge(conn, erased.clinic_id, erased.client_id, now)
 
 
-@dataclass(frozen=True)
-class Prepared:
-    reminder: Reminder
-    channels: tuple[Channel, ...]  # to send on now
-
-
 async def prepare_delivery(
-    conn: AsyncConnection,
-    reminder_id: UUID,
-    profile: RecipientProfile,
-    *,
-    store: EventStore,
-    now: datetime,
-) -> Prepared | None:
-    """Just claimed: defer it past the recipient's quiet hours, or find its channels by their
-    preferences (none: they opted out). What to send now, or None (its claim released). The
-    channels are recorded with the attempt's outcome, so a delivery costs one write."""
-    history = await _history(conn, store, reminder_stream(reminder_id))
-    reminder = Reminder.replay(history)
-    channels = reminder.channels_to_try(profile.channels_for(reminder.kind))
+    conn: AsyncConnection, due: DueReminder, *, store: EventStore, now: datetime
+) -> tuple[Channel, ...]:
+    """Just claimed: the channels to send on now; none (and its claim released) when it falls
+    in the recipient's quiet hours (deferred to their end) or they opted out of its kind
+    (cancelled). The channels of a first attempt are recorded with its outcomes, so an ordinary
+    delivery writes nothing here."""
+    profile = due.contact.profile
+    if due.planned is None:
+        channels = tuple(dict.fromkeys(profile.channels_for(due.kind)))
+    else:
+        channels = due.open
     quiet_until = profile.quiet_until(now)
+    if quiet_until is None and channels:
+        return channels
+    if quiet_until is None and due.planned is not None:  # nothing left open: recorded meanwhile
+        await release(conn, due.reminder_id)
+        return ()
+    history = await _history(conn, store, reminder_stream(due.reminder_id))
+    reminder = Reminder.replay(history)
     if quiet_until is not None:
         events = reminder.defer(quiet_until, now)
-    elif not channels:
-        events = reminder.cancel(now, "opted-out")
     else:
-        events = []
+        events = reminder.cancel(now, "opted-out")
     await _write_reminder(conn, store, history, events)
-    if quiet_until is not None or events or reminder.status is not ReminderStatus.PENDING:
-        await release(conn, reminder_id)
-        return None
-    return Prepared(reminder, channels)
+    await release(conn, due.reminder_id)
+    return ()
 
 
 async def record_delivery(

@@ -15,11 +15,10 @@ from datetime import UTC, datetime, timedelta
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from rapport_notifications.delivery_queue import claim_due
+from rapport_notifications.delivery_queue import DueReminder, claim_due
 from rapport_notifications.domain.messages import Message, render
-from rapport_notifications.domain.model import Failure, Reminder, RetryPolicy
+from rapport_notifications.domain.model import Failure, RetryPolicy
 from rapport_notifications.email_channel import DeliveryFailed, EmailChannel
-from rapport_notifications.recipient_store import Contact
 from rapport_notifications.service_layer.handlers import prepare_delivery, record_delivery
 from rapport_notifications.webhook_channel import WebhookChannel, payload
 from rapport_shared.contracts.notifications import Channel
@@ -39,9 +38,8 @@ class Channels:
 
 @dataclass(frozen=True)
 class Outgoing:
-    reminder: Reminder
+    reminder: DueReminder
     channels: tuple[Channel, ...]
-    contact: Contact
     message: Message
 
 
@@ -68,17 +66,11 @@ async def deliver_due_reminders(
     outgoing = []
     async with transaction() as conn:
         due = await claim_due(conn, now, hold=hold, limit=batch_size)
-        for claimed in due:
-            profile = claimed.contact.profile
-            prepared = await prepare_delivery(
-                conn, claimed.reminder_id, profile, store=store, now=now
-            )
-            if prepared is not None:
-                reminder = prepared.reminder
-                message = render(
-                    reminder.kind, reminder.facts, reminder.about.client_id, profile.zone
-                )
-                outgoing.append(Outgoing(reminder, prepared.channels, claimed.contact, message))
+        for reminder in due:
+            if to_send := await prepare_delivery(conn, reminder, store=store, now=now):
+                zone = reminder.contact.profile.zone
+                message = render(reminder.kind, reminder.facts, reminder.client_id, zone)
+                outgoing.append(Outgoing(reminder, to_send, message))
     for job in outgoing:
         outcomes = {channel: await _send(channels, job, channel) for channel in job.channels}
         reminder_id = str(job.reminder.reminder_id)
@@ -97,7 +89,7 @@ async def deliver_due_reminders(
 
 
 async def _send(channels: Channels, job: Outgoing, channel: Channel) -> Failure | None:
-    reminder, contact = job.reminder, job.contact
+    reminder, contact = job.reminder, job.reminder.contact
     try:
         match channel:
             case "feed":
