@@ -143,9 +143,11 @@ async def upsert(
     values: Mapping[str, Any] | Sequence[Mapping[str, Any]],
     key: Sequence[str],
 ) -> None:
-    """Insert, or update on a key conflict; several rows (with the same columns) in one go."""
+    """Insert, or update on a key conflict; several rows (with the same columns) in one go. The
+    rows go as parameters, not in the statement, so its compiled form is cached."""
     rows = [dict(values)] if isinstance(values, Mapping) else [dict(v) for v in values]
     insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    statement = insert(table).values(rows)
+    statement = insert(table)
     changes = {name: statement.excluded[name] for name in rows[0] if name not in key}
-    await conn.execute(statement.on_conflict_do_update(index_elements=key, set_=changes))
+    upsert = statement.on_conflict_do_update(index_elements=key, set_=changes)
+    await conn.execute(upsert, rows[0] if len(rows) == 1 else rows)
