@@ -61,26 +61,35 @@ async def on_event(
     match event:
         case goals.AllianceAlertRaised():
             await _schedule(conn, store, alliance_alert_reminder(event, now))
-            return
-        case goals.HomeworkAssigned():
-            hw, act = event.homework_id, lambda h: h.assign(event, now, timing.homework_lead)
-        case goals.HomeworkCompleted():
-            hw, act = event.homework_id, lambda h: h.complete(event, now)
-        case goals.HomeworkMissed():
-            hw, act = event.homework_id, lambda h: h.miss(event)
-        case goals.HomeworkCancelled():
-            hw, act = event.homework_id, lambda h: h.cancel(event)
+        case (
+            goals.HomeworkAssigned()
+            | goals.HomeworkCompleted()
+            | goals.HomeworkMissed()
+            | goals.HomeworkCancelled()
+        ):
+            stream = homework_stream(event.homework_id)
+            await _decide(conn, store, stream, _on_homework(event, now, timing), now)
         case goals.GoalAgreed() | goals.GoalRevised() | goals.GoalStatusChanged():
             await _decide(conn, store, goal_stream(event.goal_id), _on_goal(event, now), now)
-            return
         case _:
-            await _decide(
-                conn, store, session_stream(event.session_id), _on_session(event, now, timing), now
-            )
-            return
-    await _decide(
-        conn, store, homework_stream(hw), lambda history: act(Homework.replay(hw, history)), now
-    )
+            stream = session_stream(event.session_id)
+            await _decide(conn, store, stream, _on_session(event, now, timing), now)
+
+
+def _on_homework(event: Any, now: datetime, timing: Timing) -> Decide:
+    def decide(history: list[EventContract]) -> FollowUp:
+        homework = Homework.replay(event.homework_id, history)
+        match event:
+            case goals.HomeworkAssigned():
+                return homework.assign(event, now, timing.homework_lead)
+            case goals.HomeworkCompleted():
+                return homework.complete(event, now)
+            case goals.HomeworkMissed():
+                return homework.miss(event)
+            case _:
+                return homework.cancel(event)
+
+    return decide
 
 
 def _on_goal(event: Any, now: datetime) -> Decide:
