@@ -1,6 +1,6 @@
 """Test helpers for the notifications service: homework events as the goals service sends them,
 and the service running in-process against a real nats-server, database and SMTP server, with the
-test playing the goals service."""
+test playing the goals and sessions services."""
 
 import contextlib
 import email
@@ -42,6 +42,8 @@ def assignment(
     due_in: timedelta = timedelta(hours=1),
     instructions: str = "Write three lines in your gratitude journal every evening.",
     due_at: datetime | None = None,
+    homework_type: str = "other",
+    **extra: Any,
 ) -> HomeworkAssigned:
     return HomeworkAssigned(
         clinic_id=CLINIC,
@@ -51,6 +53,8 @@ def assignment(
         instructions=instructions,
         due_at=due_at or now() + due_in,
         assigned_at=now(),
+        type=homework_type,
+        **extra,
     )
 
 
@@ -75,16 +79,14 @@ class Harness:
         received = self.smtp.to(address) if self.smtp is not None else []
         return [_parse(content) for content in received]
 
-    async def publish(
-        self, event: HomeworkAssigned | HomeworkCompleted, event_id: str | None = None
-    ) -> str:
-        """Publish as the goals service would; a given event_id republishes a copy of an event
-        under a fresh Nats-Msg-Id, as after JetStream's duplicate window."""
+    async def publish(self, event: EventContract, event_id: str | None = None) -> str:
+        """Publish as the goals or sessions service would; a given event_id republishes a copy
+        of an event under a fresh Nats-Msg-Id, as after JetStream's duplicate window."""
         event_id = event_id or str(uuid4())
         message = encode(
             event,
             event_id=event_id,
-            stream_id=f"homework-{event.homework_id}",
+            stream_id=f"{event.event_type}-{uuid4()}",
             occurred_at=now(),
             metadata={"correlation_id": str(uuid4())},
         )
@@ -93,10 +95,23 @@ class Harness:
         return event_id
 
     async def set_email(self, recipient_id: str, address: str) -> None:
+        await self.set_recipient(recipient_id, email=address)
+
+    async def set_recipient(self, recipient_id: str, **settings: Any) -> dict[str, Any]:
         response = await self.client.put(
-            f"/clinics/{CLINIC}/recipients/{recipient_id}", json={"email": address}
+            f"/clinics/{CLINIC}/recipients/{recipient_id}", json=settings
         )
         assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def feed(self, recipient_id: str, **params: Any) -> dict[str, Any]:
+        response = await self.client.get(
+            f"/clinics/{CLINIC}/recipients/{recipient_id}/feed", params=params
+        )
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
 
     async def reminders(self, recipient_id: str) -> dict[str, Any]:
         response = await self.client.get(f"/clinics/{CLINIC}/recipients/{recipient_id}/reminders")
@@ -174,6 +189,7 @@ async def running_service(
         try:
             js = nc.jetstream()
             await messaging.ensure_stream(js, "goals")
+            await messaging.ensure_stream(js, "sessions")
             app = build_app(config)
             async with (
                 app.router.lifespan_context(app),

@@ -1,5 +1,7 @@
 """The HTTP API and the schema, against a real database and nats-server."""
 
+import base64
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from notifications_support import CLINIC, running_service
@@ -12,15 +14,24 @@ from rapport_shared.migrations import migrate
 from rapport_shared.schema import add_access_tables, add_core_tables
 
 PROBLEM = "application/problem+json"
+SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef01234567").decode()
 
 
 async def test_a_recipient_email_address_is_saved_and_replaced(database_url, nats_server, tmp_path):
     async with running_service(database_url, nats_server.url, tmp_path) as service:
         url = f"/clinics/{CLINIC}/recipients/client-7"
         first = await service.client.put(url, json={"email": "  ana@example.org "})
+        # The old request still works; the answer only gained fields.
         assert (first.status_code, first.json()) == (
             200,
-            {"recipient_id": "client-7", "email": "ana@example.org"},
+            {
+                "recipient_id": "client-7",
+                "email": "ana@example.org",
+                "time_zone": "UTC",
+                "quiet_hours": None,
+                "webhook_url": None,
+                "preferences": {},
+            },
         )
         await service.client.put(url, json={"email": "ana.new@example.org"})
         async with service.runtime.engine.connect() as conn:
@@ -38,6 +49,49 @@ BAD_PUTS = [
     ({"email": "ana@example.org", "phone": "123"}, "client-7", CLINIC, "phone"),
     ({"email": "ana@example.org"}, "client-7", "North_Side", "clinic_id"),
     ({"email": "ana@example.org"}, "-client", CLINIC, "recipient_id"),
+    ({"email": None, "time_zone": "Mars/Olympus"}, "c", CLINIC, "time_zone"),
+    (
+        {"email": None, "quiet_hours": {"start": "22:00", "end": "22:00"}},
+        "c",
+        CLINIC,
+        "quiet_hours",
+    ),
+    (
+        {"email": None, "quiet_hours": {"start": "25:00", "end": "07:00"}},
+        "c",
+        CLINIC,
+        "quiet_hours.start",
+    ),
+    (
+        {"email": None, "webhook": {"url": "ftp://x.org", "secret": SECRET}},
+        "c",
+        CLINIC,
+        "webhook.url",
+    ),
+    (
+        {"email": None, "webhook": {"url": "https://x.org", "secret": "whsec_c2hvcnQ="}},
+        "c",
+        CLINIC,
+        "webhook.secret",
+    ),
+    (
+        {"email": None, "webhook": {"url": "https://x.org", "secret": "s3cr3t"}},
+        "c",
+        CLINIC,
+        "webhook.secret",
+    ),
+    (
+        {"email": None, "preferences": {"homework-due": ["sms"]}},
+        "c",
+        CLINIC,
+        "preferences.homework-due.0",
+    ),
+    (
+        {"email": None, "preferences": {"birthday": ["email"]}},
+        "c",
+        CLINIC,
+        "preferences.birthday.[key]",
+    ),
 ]
 
 
@@ -91,3 +145,39 @@ async def test_the_migration_creates_exactly_the_declared_tables(database_url):
         assert differences == []
     finally:
         await engine.dispose()
+
+
+async def test_recipient_settings_are_kept_unless_given_and_the_secret_is_never_shown(
+    database_url, nats_server, tmp_path
+):
+    async with running_service(database_url, nats_server.url, tmp_path) as service:
+        full = await service.set_recipient(
+            "dr-okafor",
+            email="okafor@example.org",
+            time_zone="Europe/Berlin",
+            quiet_hours={"start": "22:00", "end": "07:30"},
+            webhook={"url": "https://hooks.example.org/rapport", "secret": SECRET},
+            preferences={"unsigned-note": ["webhook", "feed"], "next-session": []},
+        )
+        assert full == {
+            "recipient_id": "dr-okafor",
+            "email": "okafor@example.org",
+            "time_zone": "Europe/Berlin",
+            "quiet_hours": {"start": "22:00", "end": "07:30"},
+            "webhook_url": "https://hooks.example.org/rapport",
+            "preferences": {"unsigned-note": ["webhook", "feed"], "next-session": []},
+        }
+        assert SECRET not in str(full)
+        # An old-style request (the address only) changes the address only.
+        changed = await service.set_recipient("dr-okafor", email="new@example.org")
+        assert changed == {**full, "email": "new@example.org"}
+        got = await service.client.get(f"/clinics/{CLINIC}/recipients/dr-okafor")
+        assert got.json() == changed
+        # null clears a setting.
+        cleared = await service.set_recipient("dr-okafor", email=None, quiet_hours=None)
+        assert (cleared["email"], cleared["quiet_hours"]) == (None, None)
+        assert cleared["webhook_url"] == full["webhook_url"]
+
+        unknown = await service.client.get(f"/clinics/{CLINIC}/recipients/nobody")
+        assert unknown.status_code == 404
+        assert unknown.headers["content-type"] == PROBLEM

@@ -1,17 +1,33 @@
-"""HTTP API: recipients' email addresses, and each recipient's reminders."""
+"""HTTP API: recipients' contact details and delivery preferences, each recipient's reminders,
+and their in-app feed."""
 
+import base64
+import binascii
 import re
+from datetime import UTC, datetime, time
 from typing import Annotated
+from uuid import UUID
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fastapi import APIRouter, Depends, Path, Request
-from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
+from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import (
+    AfterValidator,
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
-from rapport_notifications import views
-from rapport_notifications.service_layer import handlers
+from rapport_notifications import recipient_store, views
+from rapport_notifications.webhook_channel import SECRET_PREFIX
 from rapport_shared.access import FromPath, authorize
 from rapport_shared.clinic import CLINIC_SLUG_PATTERN
 from rapport_shared.contracts.base import PersonId
+from rapport_shared.contracts.notifications import Channel, ReminderKind
+from rapport_shared.errors import NotFound
 from rapport_shared.policy import Action
 from rapport_shared.runtime import ServiceRuntime
 
@@ -34,19 +50,76 @@ def _email_address(value: str) -> str:
     return value
 
 
+def _time_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise PydanticCustomError(
+            "time_zone", "not an IANA time zone, e.g. Europe/Berlin"
+        ) from None
+    return value
+
+
+def _webhook_secret(value: str) -> str:
+    # Standard Webhooks: "whsec_" and the base64 of 24 to 64 random bytes.
+    try:
+        key = base64.b64decode(value.removeprefix(SECRET_PREFIX), validate=True)
+    except (binascii.Error, ValueError):
+        key = b""
+    if not value.startswith(SECRET_PREFIX) or not 24 <= len(key) <= 64:
+        raise PydanticCustomError(
+            "webhook_secret", "not a webhook secret: whsec_ and the base64 of 24 to 64 bytes"
+        )
+    return value
+
+
 EmailAddress = Annotated[
     str, StringConstraints(strip_whitespace=True, max_length=254), AfterValidator(_email_address)
 ]
+TimeZone = Annotated[str, StringConstraints(max_length=64), AfterValidator(_time_zone)]
 
 
-class RecipientContact(BaseModel):
+class QuietHoursIn(BaseModel):
+    """Local wall-clock times in the recipient's zone; start after end spans midnight."""
+
     model_config = ConfigDict(extra="forbid")
-    email: EmailAddress
+    start: time
+    end: time
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> "QuietHoursIn":
+        if self.start == self.end:
+            raise PydanticCustomError("quiet_hours", "start and end must differ")
+        return self
 
 
-class RecipientContactSaved(BaseModel):
-    recipient_id: str
-    email: str
+class WebhookIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: Annotated[AnyHttpUrl, Field()]
+    secret: Annotated[str, StringConstraints(max_length=200), AfterValidator(_webhook_secret)]
+
+
+class RecipientSettings(BaseModel):
+    """email is required (null: none); the other fields, when left out, keep their stored value
+    (so a client that only sends an address changes only the address); null clears them."""
+
+    model_config = ConfigDict(extra="forbid")
+    email: EmailAddress | None
+    time_zone: TimeZone | None = None
+    quiet_hours: QuietHoursIn | None = None
+    webhook: WebhookIn | None = None
+    # Per kind, the channels wanted; [] opts out of the kind. Kinds left out get every channel
+    # set up (the feed, plus email and webhook when on file).
+    preferences: dict[ReminderKind, Annotated[list[Channel], Field(max_length=3)]] | None = None
+
+
+class MarkRead(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    item_ids: Annotated[list[UUID], Field(min_length=1, max_length=100)]
+
+
+class MarkedRead(BaseModel):
+    marked: int
 
 
 def _runtime(request: Request) -> ServiceRuntime:
@@ -57,17 +130,54 @@ def _runtime(request: Request) -> ServiceRuntime:
 Runtime = Annotated[ServiceRuntime, Depends(_runtime)]
 
 
-# A recipient is usually a client (their own address and reminders), sometimes a counselor.
+def _changes(body: RecipientSettings) -> dict[str, object]:
+    given = body.model_fields_set
+    changes: dict[str, object] = {"email": body.email}
+    if "time_zone" in given:
+        changes["time_zone"] = body.time_zone or "UTC"
+    if "quiet_hours" in given:
+        quiet = body.quiet_hours
+        changes["quiet_start"] = quiet and f"{quiet.start:%H:%M}"
+        changes["quiet_end"] = quiet and f"{quiet.end:%H:%M}"
+    if "webhook" in given:
+        webhook = body.webhook
+        changes["webhook_url"] = webhook and str(webhook.url)
+        changes["webhook_secret"] = webhook and webhook.secret
+    if "preferences" in given:
+        changes["preferences"] = body.preferences and {
+            kind: list(dict.fromkeys(channels)) for kind, channels in body.preferences.items()
+        }
+    return changes
+
+
+# A recipient is usually a client (their own settings and reminders), sometimes a counselor.
 @router.put(
     "/recipients/{recipient_id}",
     dependencies=[authorize(Action.CLIENT_WRITE, FromPath("recipient_id"))],
 )
-async def set_recipient_contact(
-    clinic_id: ClinicIdPath, recipient_id: RecipientIdPath, body: RecipientContact, runtime: Runtime
-) -> RecipientContactSaved:
+async def set_recipient(
+    clinic_id: ClinicIdPath,
+    recipient_id: RecipientIdPath,
+    body: RecipientSettings,
+    runtime: Runtime,
+) -> views.RecipientView:
     async with runtime.transaction() as conn:
-        await handlers.set_recipient_email(conn, clinic_id, recipient_id, body.email)
-    return RecipientContactSaved(recipient_id=recipient_id, email=body.email)
+        row = await recipient_store.save(conn, clinic_id, recipient_id, _changes(body))
+    return views.recipient_view(recipient_id, row)
+
+
+@router.get(
+    "/recipients/{recipient_id}",
+    dependencies=[authorize(Action.CLIENT_READ, FromPath("recipient_id"))],
+)
+async def get_recipient(
+    clinic_id: ClinicIdPath, recipient_id: RecipientIdPath, runtime: Runtime
+) -> views.RecipientView:
+    async with runtime.engine.connect() as conn:
+        row = await recipient_store.load(conn, clinic_id, recipient_id)
+    if row is None:
+        raise NotFound(f"no settings for recipient {recipient_id}", field="recipient_id")
+    return views.recipient_view(recipient_id, row)
 
 
 @router.get(
@@ -79,3 +189,32 @@ async def recipient_reminders(
 ) -> views.RecipientReminders:
     async with runtime.engine.connect() as conn:
         return await views.reminders_of(conn, clinic_id, recipient_id)
+
+
+@router.get(
+    "/recipients/{recipient_id}/feed",
+    dependencies=[authorize(Action.CLIENT_READ, FromPath("recipient_id"))],
+)
+async def recipient_feed(
+    clinic_id: ClinicIdPath,
+    recipient_id: RecipientIdPath,
+    runtime: Runtime,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    before: Annotated[str | None, Query(max_length=200)] = None,
+) -> views.FeedPage:
+    async with runtime.engine.connect() as conn:
+        return await views.feed_of(conn, clinic_id, recipient_id, limit, before)
+
+
+@router.post(
+    "/recipients/{recipient_id}/feed/read",
+    dependencies=[authorize(Action.CLIENT_WRITE, FromPath("recipient_id"))],
+)
+async def mark_feed_read(
+    clinic_id: ClinicIdPath, recipient_id: RecipientIdPath, body: MarkRead, runtime: Runtime
+) -> MarkedRead:
+    async with runtime.transaction() as conn:
+        marked = await views.mark_read(
+            conn, clinic_id, recipient_id, body.item_ids, datetime.now(UTC)
+        )
+    return MarkedRead(marked=marked)

@@ -1,4 +1,4 @@
-"""The composition root: settings in, a wired runtime (consumer, scheduler loop) and app out."""
+"""The composition root: settings in, a wired runtime (consumers, scheduler loop) and app out."""
 
 from datetime import timedelta
 from functools import partial
@@ -13,6 +13,7 @@ from rapport_notifications.email_channel import EmailChannel
 from rapport_notifications.metrics import register_reminder_metrics
 from rapport_notifications.service_layer import handlers, scheduler
 from rapport_notifications.settings import NotificationsSettings
+from rapport_notifications.webhook_channel import WebhookChannel
 from rapport_shared.care_team import care_team_subscription
 from rapport_shared.consumer import Subscription
 from rapport_shared.contracts import EventRegistry, public_registry
@@ -20,6 +21,24 @@ from rapport_shared.runtime import ServiceRuntime
 
 SERVICE = "notifications"
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+GOALS_EVENTS = (
+    "homework-assigned",
+    "homework-completed",
+    "homework-missed",
+    "homework-cancelled",
+    "goal-agreed",
+    "goal-revised",
+    "goal-status-changed",
+    "alliance-alert-raised",
+)
+SESSIONS_EVENTS = (
+    "session-scheduled",
+    "session-closed",
+    "session-cancelled",
+    "note-signed",
+    "client-erased",
+)
 
 
 def build_registry() -> EventRegistry:
@@ -32,26 +51,37 @@ def build_registry() -> EventRegistry:
 def build_runtime(settings: NotificationsSettings) -> ServiceRuntime:
     runtime = ServiceRuntime(SERVICE, settings, build_registry(), MIGRATIONS)
     store = runtime.store
-    lead = timedelta(seconds=settings.reminder_lead_seconds)
-    runtime.subscribe(
-        Subscription(
-            durable="notifications",
-            source_service="goals",
-            handlers={
-                "homework-assigned": partial(handlers.on_homework_assigned, store=store, lead=lead),
-                "homework-completed": partial(handlers.on_homework_completed, store=store),
-            },
-            # Events appended by the handlers go out at once, not at the relay's next poll.
-            after_commit=(runtime.notify_relay,),
-        )
+    on_event = partial(
+        handlers.on_event,
+        store=store,
+        timing=handlers.Timing(
+            homework_lead=timedelta(seconds=settings.reminder_lead_seconds),
+            session_lead=timedelta(seconds=settings.session_lead_seconds),
+            unsigned_note_after=timedelta(seconds=settings.unsigned_note_after_seconds),
+        ),
     )
     # Its own copy of each client's care team, to authorize writes (rapport_shared.care_team).
     runtime.subscribe(care_team_subscription(SERVICE))
+    for durable, source, names in (
+        ("notifications", "goals", GOALS_EVENTS),
+        ("notifications-sessions", "sessions", SESSIONS_EVENTS),
+    ):
+        runtime.subscribe(
+            Subscription(
+                durable=durable,
+                source_service=source,
+                handlers=dict.fromkeys(names, on_event),
+                # Events appended by the handlers go out at once, not at the relay's next poll.
+                after_commit=(runtime.notify_relay,),
+            )
+        )
     deliver = partial(
         scheduler.deliver_due_reminders,
         transaction=runtime.transaction,
         store=store,
-        channel=EmailChannel(settings),
+        channels=scheduler.Channels(
+            email=EmailChannel(settings), webhook=WebhookChannel(settings.webhook_timeout_seconds)
+        ),
         policy=RetryPolicy(
             max_attempts=settings.delivery_max_attempts,
             backoff=timedelta(seconds=settings.delivery_backoff_seconds),

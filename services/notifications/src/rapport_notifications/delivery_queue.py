@@ -4,27 +4,39 @@ A claim reserves a reminder for one delivery for a while (delivery_claims.claime
 scheduler never picks a claimed reminder again until its outcome is recorded (which removes the
 claim) or the claim lapses (the process died mid-delivery; another attempt is then right). On
 PostgreSQL, SKIP LOCKED lets replicas claim side by side without taking each other's rows; SQLite
-has one writer at a time anyway (every transaction begins IMMEDIATE).
+has one writer at a time anyway (every transaction begins IMMEDIATE). The claim covers every
+channel of the reminder, so each channel gets its message once.
+
+What a delivery needs (the reminder's kind and facts, its channels' state, the recipient's
+contact details and preferences) comes with the claim, in two queries per round.
 """
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from rapport_notifications.domain.events import ReminderFacts
 from rapport_notifications.domain.model import ReminderStatus
-from rapport_notifications.tables import delivery_claims, recipients, reminders, upsert
-from rapport_shared.contracts.notifications import ReminderKind
+from rapport_notifications.recipient_store import Contact, contact_from
+from rapport_notifications.tables import deliveries, delivery_claims, recipients, reminders, upsert
+from rapport_shared.contracts.notifications import Channel, ReminderKind
 
 
 @dataclass(frozen=True)
 class DueReminder:
     reminder_id: UUID
+    recipient_id: str
+    client_id: str
     kind: ReminderKind
-    message: str
-    email: str | None
+    facts: ReminderFacts
+    contact: Contact
+    # The channels fixed by an earlier attempt (None before the first) and those still open.
+    planned: tuple[Channel, ...] | None
+    open: tuple[Channel, ...]
 
 
 async def claim_due(
@@ -38,35 +50,67 @@ async def claim_due(
         )
         .exists()
     )
-    email = (
-        select(recipients.c.email)
-        .where(
-            and_(
-                recipients.c.clinic_id == reminders.c.clinic_id,
-                recipients.c.recipient_id == reminders.c.recipient_id,
-            )
+    due = (
+        select(
+            reminders.c.reminder_id,
+            reminders.c.clinic_id.label("reminder_clinic_id"),
+            reminders.c.recipient_id.label("reminder_recipient_id"),
+            reminders.c.client_id.label("client_id"),
+            reminders.c.kind,
+            reminders.c.facts,
         )
-        .scalar_subquery()
-        .label("email")
+        .where(
+            reminders.c.status == ReminderStatus.PENDING.value,
+            reminders.c.next_attempt_at <= now,
+            ~still_claimed,
+        )
+        .order_by(reminders.c.next_attempt_at)
+        .limit(limit)
+        .with_for_update(of=reminders, skip_locked=True)
+        .subquery()
     )
     rows = (
         await conn.execute(
-            select(reminders.c.reminder_id, reminders.c.kind, reminders.c.message, email)
-            .where(
-                reminders.c.status == ReminderStatus.PENDING.value,
-                reminders.c.next_attempt_at <= now,
-                ~still_claimed,
+            select(due, recipients).outerjoin(
+                recipients,
+                and_(
+                    recipients.c.clinic_id == due.c.reminder_clinic_id,
+                    recipients.c.recipient_id == due.c.reminder_recipient_id,
+                ),
             )
-            .order_by(reminders.c.next_attempt_at)
-            .limit(limit)
-            .with_for_update(of=reminders, skip_locked=True)
         )
     ).all()
-    for row in rows:
-        await upsert(
-            conn,
-            delivery_claims,
-            {"reminder_id": row.reminder_id, "claimed_until": now + hold},
-            key=["reminder_id"],
+    if not rows:
+        return []
+    ids = [row.reminder_id for row in rows]
+    await upsert(
+        conn,
+        delivery_claims,
+        [{"reminder_id": reminder_id, "claimed_until": now + hold} for reminder_id in ids],
+        key=["reminder_id"],
+    )
+    channels: dict[UUID, list[Any]] = {}
+    for d in await conn.execute(
+        select(deliveries.c.reminder_id, deliveries.c.channel, deliveries.c.status).where(
+            deliveries.c.reminder_id.in_(ids)
         )
-    return [DueReminder(row.reminder_id, row.kind, row.message, row.email) for row in rows]
+    ):
+        channels.setdefault(d.reminder_id, []).append(d)
+    return [_due(row, channels.get(row.reminder_id)) for row in rows]
+
+
+def _due(row: Any, channels: list[Any] | None) -> DueReminder:
+    return DueReminder(
+        reminder_id=row.reminder_id,
+        recipient_id=row.reminder_recipient_id,
+        client_id=row.client_id or row.reminder_recipient_id,
+        kind=row.kind,
+        facts=ReminderFacts.model_validate(row.facts or {}),
+        contact=contact_from(row if row.recipient_id is not None else None),
+        planned=tuple(c.channel for c in channels) if channels else None,
+        open=tuple(c.channel for c in channels or () if c.status == ReminderStatus.PENDING),
+    )
+
+
+async def release(conn: AsyncConnection, reminder_id: UUID) -> None:
+    await conn.execute(delete(delivery_claims).where(delivery_claims.c.reminder_id == reminder_id))

@@ -6,35 +6,47 @@ from email.utils import format_datetime
 
 import aiosmtplib
 
+from rapport_notifications.domain.messages import Message
+from rapport_notifications.domain.model import Failure
 from rapport_notifications.settings import NotificationsSettings
 
 
 class DeliveryFailed(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.detail)
+        self.failure = failure
+
+
+# The server never answered (or went away): a later attempt may reach it. Anything else is the
+# server saying no (a refused sender or recipient, a failed login).
+_UNREACHABLE = (
+    aiosmtplib.SMTPConnectError,
+    aiosmtplib.SMTPTimeoutError,
+    aiosmtplib.SMTPServerDisconnected,
+    OSError,
+)
 
 
 class EmailChannel:
     def __init__(self, settings: NotificationsSettings) -> None:
         self._settings = settings
 
-    async def send(self, *, to: str, subject: str, body: str, reference: str) -> None:
+    async def send(self, *, to: str, message: Message, reference: str) -> None:
         """reference names the reminder: retries of one reminder share one Message-ID, so mail
         systems can tell a repeat from a new message."""
         settings = self._settings
-        message = EmailMessage()
-        message["From"] = settings.smtp_sender
-        message["To"] = to
-        message["Subject"] = subject
-        message["Date"] = format_datetime(datetime.now(UTC))
+        email = EmailMessage()
+        email["From"] = settings.smtp_sender
+        email["To"] = to
+        email["Subject"] = message.subject
+        email["Date"] = format_datetime(datetime.now(UTC))
         domain = settings.smtp_sender.rpartition("@")[2] or "rapport.local"
-        message["Message-ID"] = f"<{reference}@{domain}>"
-        message.set_content(body)
+        email["Message-ID"] = f"<{reference}@{domain}>"
+        email.set_content(message.body)
         password = settings.smtp_password
         try:
             await aiosmtplib.send(
-                message,
+                email,
                 hostname=settings.smtp_host,
                 port=settings.smtp_port,
                 username=settings.smtp_username,
@@ -43,4 +55,5 @@ class EmailChannel:
                 timeout=settings.smtp_timeout_seconds,
             )
         except (aiosmtplib.SMTPException, OSError) as error:
-            raise DeliveryFailed(f"{type(error).__name__}: {error}") from error
+            reason = "smtp-unreachable" if isinstance(error, _UNREACHABLE) else "smtp-rejected"
+            raise DeliveryFailed(Failure(reason, f"{type(error).__name__}: {error}")) from error

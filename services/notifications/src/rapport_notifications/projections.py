@@ -1,18 +1,21 @@
 """The reminders read model: one row per reminder with its status (pending / sent / cancelled /
-failed), built from this service's own events.
+failed), and one per planned channel with that channel's outcome, built from this service's own
+events.
 
-Live, a row is written in the transaction that appends the reminder's events; a rebuild replays
-the whole event store. Both fold a reminder's history with the domain's Reminder.replay, so the
-status rules (sent wins over a later cancel) live in one place.
+Live, the rows are written in the transaction that appends the reminder's events; a rebuild
+replays the whole event store. Both fold a reminder's history with the domain's Reminder.replay,
+so the status rules (sent wins over a later cancel) live in one place. Reminders of an erased
+client are never projected again.
 """
 
 from typing import Any
 
-from sqlalchemy import delete, text
+from sqlalchemy import delete, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from rapport_notifications.domain.model import REMINDER_EVENTS, Reminder
-from rapport_notifications.tables import as_utc, reminders, upsert
+from rapport_notifications import erasure
+from rapport_notifications.domain.model import REMINDER_EVENTS, Reminder, ReminderStatus
+from rapport_notifications.tables import as_utc, deliveries, reminders, upsert
 from rapport_shared.contracts.base import EventContract
 from rapport_shared.eventstore import EventStore
 
@@ -20,24 +23,72 @@ REBUILD_BATCH = 1000
 
 
 def _row(reminder: Reminder) -> dict[str, Any]:
+    sent = sorted(reminder.sent.values())
     return {
         "reminder_id": reminder.reminder_id,
         "clinic_id": reminder.clinic_id,
         "recipient_id": reminder.recipient_id,
         "kind": reminder.kind,
-        "homework_id": reminder.homework_id,
+        "homework_id": reminder.about.homework_id,
+        "session_id": reminder.about.session_id,
+        "goal_id": reminder.about.goal_id,
+        "alert_id": reminder.about.alert_id,
+        "client_id": reminder.about.client_id,
         "due_at": as_utc(reminder.due_at),
-        "message": reminder.message,
+        "facts": reminder.facts.model_dump(mode="json", exclude_none=True),
         "status": reminder.status.value,
-        "attempts": reminder.attempts,
+        "attempts": reminder.total_attempts,
         "next_attempt_at": as_utc(reminder.next_attempt_at),
-        "sent_at": reminder.sent_at and as_utc(reminder.sent_at),
-        "failure_reason": reminder.failure_reason,
+        "sent_at": as_utc(sent[0]) if sent else None,
+        "failure_reason": next(iter(reminder.failed.values()), None),
     }
 
 
-async def project(conn: AsyncConnection, reminder: Reminder) -> None:
-    await upsert(conn, reminders, _row(reminder), key=["reminder_id"])
+def _delivery_rows(reminder: Reminder) -> list[dict[str, Any]]:
+    rows = []
+    for channel in reminder.channels or ():
+        if channel in reminder.sent:
+            status = ReminderStatus.SENT
+        elif channel in reminder.failed:
+            status = ReminderStatus.FAILED
+        elif reminder.cancelled:
+            status = ReminderStatus.CANCELLED
+        else:
+            status = ReminderStatus.PENDING
+        sent_at = reminder.sent.get(channel)
+        rows.append(
+            {
+                "reminder_id": reminder.reminder_id,
+                "channel": channel,
+                "status": status.value,
+                "attempts": reminder.attempts.get(channel, 0),
+                "sent_at": sent_at and as_utc(sent_at),
+                "failure_reason": reminder.failed.get(channel),
+            }
+        )
+    return rows
+
+
+async def project(conn: AsyncConnection, reminder: Reminder, *, new: bool) -> bool:
+    """A new reminder's row is inserted; a known one's is updated only if it is still there, so
+    an outcome recorded after its client was erased (a delivery in flight) brings nothing back.
+    False when there was no row to update."""
+    row = _row(reminder)
+    if new:
+        await upsert(conn, reminders, row, key=["reminder_id"])
+    else:
+        updated = await conn.execute(
+            update(reminders).where(reminders.c.reminder_id == reminder.reminder_id).values(row)
+        )
+        if updated.rowcount == 0:
+            return False
+    await _write_deliveries(conn, reminder)
+    return True
+
+
+async def _write_deliveries(conn: AsyncConnection, reminder: Reminder) -> None:
+    if rows := _delivery_rows(reminder):
+        await upsert(conn, deliveries, rows, key=["reminder_id", "channel"])
 
 
 async def rebuild(engine: AsyncEngine, store: EventStore) -> None:
@@ -48,7 +99,8 @@ async def rebuild(engine: AsyncEngine, store: EventStore) -> None:
             # Writers that commit while the replay reads would be overwritten with older state;
             # made to wait, they write their reminder's full state after the rebuild. (SQLite
             # transactions exclude each other anyway.)
-            await conn.execute(text("LOCK TABLE reminders IN EXCLUSIVE MODE"))
+            await conn.execute(text("LOCK TABLE reminders, deliveries IN EXCLUSIVE MODE"))
+        await conn.execute(delete(deliveries))
         await conn.execute(delete(reminders))
         histories: dict[str, list[EventContract]] = {}
         after = 0
@@ -57,5 +109,9 @@ async def rebuild(engine: AsyncEngine, store: EventStore) -> None:
                 if isinstance(stored.event, REMINDER_EVENTS):
                     histories.setdefault(stored.stream_id, []).append(stored.event)
             after = batch[-1].position
+        erased = await erasure.erased_keys(conn)
         for history in histories.values():
-            await project(conn, Reminder.replay(history))
+            reminder = Reminder.replay(history)
+            if erasure.client_key(reminder.clinic_id, reminder.about.client_id) not in erased:
+                await upsert(conn, reminders, _row(reminder), key=["reminder_id"])
+                await _write_deliveries(conn, reminder)

@@ -13,16 +13,21 @@ class NotificationsSettings(ServiceSettings):
 
     # How long before the due time a homework reminder comes, unless the homework says otherwise.
     reminder_lead_seconds: float = Field(86400.0, ge=0)
+    # How long before a session starts the client is reminded of it.
+    session_lead_seconds: float = Field(86400.0, ge=0)
+    # How long after a session closed its counselor is reminded of a note still unsigned.
+    unsigned_note_after_seconds: float = Field(86400.0, ge=0)
     scheduler_interval_seconds: float = Field(1.0, gt=0)
     scheduler_batch_size: int = Field(20, ge=1)
 
+    # Per channel: attempts before a delivery is recorded as failed.
     delivery_max_attempts: int = Field(5, ge=1)
     # The wait after the first failed attempt; it doubles after each further one, up to the cap.
     delivery_backoff_seconds: float = Field(30.0, gt=0)
     delivery_backoff_max_seconds: float = Field(3600.0, gt=0)
     # How long a claimed round of reminders stays reserved for the process delivering it; after
     # that (a crash mid-delivery) they are claimable again.
-    delivery_claim_seconds: float = Field(300.0, gt=0)
+    delivery_claim_seconds: float = Field(600.0, gt=0)
 
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(1025, ge=1, le=65535)
@@ -32,14 +37,19 @@ class NotificationsSettings(ServiceSettings):
     smtp_starttls: bool = False
     smtp_timeout_seconds: float = Field(10.0, gt=0)
 
+    webhook_timeout_seconds: float = Field(10.0, gt=0)
+
     @model_validator(mode="after")
     def _claims_outlast_a_round(self) -> "NotificationsSettings":
-        # A round sends its reminders one by one; a claim lapsing before the last is sent would
-        # let another replica send that one too.
-        slowest_round = self.scheduler_batch_size * self.smtp_timeout_seconds
-        if self.delivery_claim_seconds <= slowest_round:
+        # A round sends its reminders one by one, each on email and webhook at worst; a claim
+        # lapsing before the last is sent would let another replica send that one too.
+        slowest = self.scheduler_batch_size * (
+            self.smtp_timeout_seconds + self.webhook_timeout_seconds
+        )
+        if self.delivery_claim_seconds <= slowest:
             raise ValueError(
                 f"delivery_claim_seconds ({self.delivery_claim_seconds}) must exceed "
-                f"scheduler_batch_size x smtp_timeout_seconds ({slowest_round})"
+                "scheduler_batch_size x (smtp_timeout_seconds + webhook_timeout_seconds) "
+                f"({slowest})"
             )
         return self

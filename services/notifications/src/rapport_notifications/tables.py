@@ -1,17 +1,30 @@
-"""This service's own tables (beside the shared event store): the reminders read model, the
-delivery claims of the scheduler, and the recipients' contact addresses."""
+"""This service's own tables (beside the shared event store): the reminders read model and its
+per-channel deliveries, the in-app feed, the scheduler's delivery claims and error details, the
+recipients' contact details and preferences, and the erased clients."""
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Index, Integer, MetaData, String, Table, Text, Uuid
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    Uuid,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 metadata = MetaData()
 
-# The projection: one row per reminder, built from this service's own events only.
+# The projection: one row per reminder, built from this service's own events only. The words are
+# rendered from `facts` when read or delivered, in the recipient's time zone of the moment.
 reminders = Table(
     "reminders",
     metadata,
@@ -21,14 +34,49 @@ reminders = Table(
     Column("kind", String(40), nullable=False),
     Column("homework_id", Uuid),
     Column("due_at", DateTime(timezone=True), nullable=False),
-    Column("message", Text, nullable=False),
     Column("status", String(20), nullable=False),
     Column("attempts", Integer, nullable=False),
     Column("next_attempt_at", DateTime(timezone=True), nullable=False),
     Column("sent_at", DateTime(timezone=True)),
     Column("failure_reason", Text),
+    Column("client_id", String(64)),
+    Column("session_id", Uuid),
+    Column("goal_id", Uuid),
+    Column("alert_id", Uuid),
+    Column("facts", JSON),
     Index("ix_reminders_recipient", "clinic_id", "recipient_id"),
     Index("ix_reminders_due", "status", "next_attempt_at"),
+    Index("ix_reminders_client", "clinic_id", "client_id"),
+)
+
+# The projection, per channel: each planned channel's outcome (what the metrics count).
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("reminder_id", Uuid, primary_key=True),
+    Column("channel", String(20), primary_key=True),
+    Column("status", String(20), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("sent_at", DateTime(timezone=True)),
+    Column("failure_reason", String(40)),
+)
+
+# The in-app channel: delivering a reminder there is writing its row (in the transaction that
+# records the delivery, so it happens exactly once). Read and marked read through the API.
+feed = Table(
+    "feed",
+    metadata,
+    Column("item_id", Uuid, primary_key=True),  # the reminder's id
+    Column("clinic_id", String(63), nullable=False),
+    Column("recipient_id", String(64), nullable=False),
+    Column("client_id", String(64)),
+    Column("kind", String(40), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("read_at", DateTime(timezone=True)),
+    Index("ix_feed_recipient", "clinic_id", "recipient_id", "created_at"),
+    Index("ix_feed_client", "clinic_id", "client_id"),
 )
 
 # Operational state, not a projection: a reminder is reserved here while it is being delivered,
@@ -40,17 +88,45 @@ delivery_claims = Table(
     Column("claimed_until", DateTime(timezone=True), nullable=False),
 )
 
+# The wording of each channel's latest delivery error: it may name an address, so it stays out
+# of the events (which carry a reason code) and goes with an erasure.
+delivery_errors = Table(
+    "delivery_errors",
+    metadata,
+    Column("reminder_id", Uuid, primary_key=True),
+    Column("channel", String(20), primary_key=True),
+    Column("clinic_id", String(63), nullable=False),
+    Column("recipient_id", String(64), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("failed_at", DateTime(timezone=True), nullable=False),
+)
+
 # Configuration, not a clinical fact: plain state, changed in place.
 recipients = Table(
     "recipients",
     metadata,
     Column("clinic_id", String(63), primary_key=True),
     Column("recipient_id", String(64), primary_key=True),
-    Column("email", String(254), nullable=False),
+    Column("email", String(254)),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("time_zone", String(64), nullable=False, server_default="UTC"),
+    Column("quiet_start", String(5)),
+    Column("quiet_end", String(5)),
+    Column("webhook_url", Text),
+    Column("webhook_secret", Text),
+    Column("preferences", JSON),
 )
 
-PROJECTION_TABLES = (reminders,)
+# Clients erased (by a hash of clinic and client id, so not even the id stays readable here):
+# later events about them schedule nothing, and no reminder of theirs is projected again.
+erased_clients = Table(
+    "erased_clients",
+    metadata,
+    Column("client_key", String(64), primary_key=True),
+    Column("erased_at", DateTime(timezone=True), nullable=False),
+)
+
+PROJECTION_TABLES = (reminders, deliveries)
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -62,9 +138,16 @@ def as_utc(moment: datetime) -> datetime:
 
 
 async def upsert(
-    conn: AsyncConnection, table: Table, values: Mapping[str, Any], key: Sequence[str]
+    conn: AsyncConnection,
+    table: Table,
+    values: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+    key: Sequence[str],
 ) -> None:
+    """Insert, or update on a key conflict; several rows (with the same columns) in one go. The
+    rows go as parameters, not in the statement, so its compiled form is cached."""
+    rows = [dict(values)] if isinstance(values, Mapping) else [dict(v) for v in values]
     insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    statement = insert(table).values(dict(values))
-    changes = {name: statement.excluded[name] for name in values if name not in key}
-    await conn.execute(statement.on_conflict_do_update(index_elements=key, set_=changes))
+    statement = insert(table)
+    changes = {name: statement.excluded[name] for name in rows[0] if name not in key}
+    upsert = statement.on_conflict_do_update(index_elements=key, set_=changes)
+    await conn.execute(upsert, rows[0] if len(rows) == 1 else rows)

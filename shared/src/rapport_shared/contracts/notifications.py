@@ -1,11 +1,44 @@
-"""Events published by the notifications service."""
+"""Events published by the notifications service.
+
+They carry codes, ids and times only: the words sent to a recipient, their addresses and the text
+of a delivery error stay in the notifications service.
+"""
 
 from typing import ClassVar, Literal
 from uuid import UUID
 
 from rapport_shared.contracts.base import AwareDatetime, EventContract, PersonId
 
-ReminderKind = Literal["homework-due", "recognition"]
+ReminderKind = Literal[
+    "homework-due",
+    "recognition",
+    "next-session",
+    "goal-review",
+    "unsigned-note",
+    "alliance-alert",
+]
+Channel = Literal["email", "webhook", "feed"]
+CancellationReason = Literal[
+    "homework-completed",
+    "homework-cancelled",
+    "homework-missed",
+    "session-cancelled",
+    "note-signed",
+    "goal-closed",
+    "goal-revised",
+    "opted-out",
+    "client-erased",
+]
+# Why a delivery failed for good; the detailed error text (which may name an address) stays in
+# the notifications service.
+FailureReason = Literal[
+    "smtp-rejected",
+    "smtp-unreachable",
+    "webhook-http-error",
+    "webhook-unreachable",
+    "no-address",
+    "no-webhook",
+]
 
 
 class ReminderScheduled(EventContract):
@@ -17,6 +50,12 @@ class ReminderScheduled(EventContract):
     kind: ReminderKind
     due_at: AwareDatetime
     homework_id: UUID | None = None
+    # What the reminder is about, when not a homework: a session, a goal or an alliance alert.
+    session_id: UUID | None = None
+    goal_id: UUID | None = None
+    alert_id: UUID | None = None
+    # The client it concerns (the recipient itself, or a counselor's client).
+    client_id: PersonId | None = None
 
 
 class ReminderCancelled(EventContract):
@@ -26,28 +65,32 @@ class ReminderCancelled(EventContract):
     reminder_id: UUID
     recipient_id: PersonId
     cancelled_at: AwareDatetime
-    reason: Literal["homework-completed"]
+    reason: CancellationReason
 
 
 class ReminderSent(EventContract):
+    """Delivered on one channel; a reminder sent on two channels has two of these."""
+
     event_type: ClassVar[str] = "reminder-sent"
     service: ClassVar[str] = "notifications"
 
     reminder_id: UUID
     recipient_id: PersonId
-    channel: Literal["email"]
+    channel: Channel
     sent_at: AwareDatetime
 
 
 class ReminderFailed(EventContract):
+    """Every attempt on one channel failed: the reminder is not delivered there."""
+
     event_type: ClassVar[str] = "reminder-failed"
     service: ClassVar[str] = "notifications"
 
     reminder_id: UUID
     recipient_id: PersonId
-    channel: Literal["email"]
+    channel: Channel
     failed_at: AwareDatetime
-    reason: str
+    reason: FailureReason
 
 
 NOTIFICATIONS_CONTRACTS: tuple[type[EventContract], ...] = (

@@ -1,16 +1,23 @@
 """This service's private events: stored in its event store, never published.
 
-They hold what the public reminder-* contracts deliberately leave out: the words sent to a client
-(they may quote the homework), each failed delivery attempt, and what this service has learned
-about a homework from the goals service.
+They hold what the public reminder-* contracts deliberately leave out: what a reminder is about
+(codes and times its words are rendered from), how its delivery went channel by channel, and what
+this service has learned about the homework, sessions and goals of the other services, including
+the tombstones that let an event arriving out of order schedule nothing.
+
+Nothing here is free text: messages are rendered from these facts when they are delivered, and a
+delivery error's wording stays in the delivery_errors table, which an erasure purges.
 """
 
-from typing import ClassVar
+from datetime import date
+from typing import ClassVar, Literal
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict
 
-from rapport_shared.contracts.base import AwareDatetime, EventContract, ShortText
+from rapport_shared.contracts.base import AwareDatetime, EventContract, PersonId
+from rapport_shared.contracts.notifications import Channel
+from rapport_shared.contracts.sessions import GoalType, HomeworkType, Recurrence
 
 
 class _PrivateEvent(EventContract):
@@ -18,21 +25,46 @@ class _PrivateEvent(EventContract):
     public: ClassVar[bool] = False
 
 
+class ReminderFacts(BaseModel):
+    """What a reminder's words are made of; which fields are set depends on its kind."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+    homework_type: HomeworkType | None = None
+    occurrence_at: AwareDatetime | None = None
+    session_at: AwareDatetime | None = None
+    goal_type: GoalType | None = None
+    review_every_days: int | None = None
+    srs_total: int | None = None
+    srs_threshold: int | None = None
+
+
 class ReminderComposed(_PrivateEvent):
+    # Before the facts, this event held the rendered message; old copies load with empty facts
+    # (the tolerant reader ignores the field) and render generically.
     event_type: ClassVar[str] = "reminder-composed"
 
     reminder_id: UUID
-    message: str = Field(min_length=1)
+    facts: ReminderFacts = ReminderFacts()
+
+
+class DeliveryDeferred(_PrivateEvent):
+    event_type: ClassVar[str] = "delivery-deferred"
+
+    reminder_id: UUID
+    deferred_at: AwareDatetime
+    until: AwareDatetime
+    reason: Literal["quiet-hours"] = "quiet-hours"
 
 
 class DeliveryAttemptFailed(_PrivateEvent):
-    """One attempt failed and another is planned; the last attempt's failure is reminder-failed."""
+    """One attempt on a channel failed and another is planned; the last is reminder-failed."""
 
     event_type: ClassVar[str] = "delivery-attempt-failed"
 
     reminder_id: UUID
+    channel: Channel = "email"
     failed_at: AwareDatetime
-    reason: str
+    reason: str  # a FailureReason code (older events: the error text)
     next_attempt_at: AwareDatetime
 
 
@@ -40,7 +72,10 @@ class HomeworkAssignmentNoted(_PrivateEvent):
     event_type: ClassVar[str] = "homework-assignment-noted"
 
     homework_id: UUID
-    instructions: ShortText
+    client_id: PersonId | None = None
+    homework_type: HomeworkType = "other"
+    due_at: AwareDatetime | None = None
+    recurrence: Recurrence | None = None
 
 
 class HomeworkCompletionNoted(_PrivateEvent):
@@ -48,11 +83,88 @@ class HomeworkCompletionNoted(_PrivateEvent):
 
     homework_id: UUID
     completed_at: AwareDatetime
+    # The occurrence fulfilled; final when none is left (older events: one-off, so final).
+    due_at: AwareDatetime | None = None
+    final: bool = True
+
+
+class HomeworkMissNoted(_PrivateEvent):
+    event_type: ClassVar[str] = "homework-miss-noted"
+
+    homework_id: UUID
+    due_at: AwareDatetime
+
+
+class HomeworkCancellationNoted(_PrivateEvent):
+    event_type: ClassVar[str] = "homework-cancellation-noted"
+
+    homework_id: UUID
+    cancelled_at: AwareDatetime
+
+
+class SessionScheduleNoted(_PrivateEvent):
+    event_type: ClassVar[str] = "session-schedule-noted"
+
+    session_id: UUID
+    client_id: PersonId
+    starts_at: AwareDatetime
+
+
+class SessionClosureNoted(_PrivateEvent):
+    event_type: ClassVar[str] = "session-closure-noted"
+
+    session_id: UUID
+    closed_at: AwareDatetime
+
+
+class SessionCancellationNoted(_PrivateEvent):
+    event_type: ClassVar[str] = "session-cancellation-noted"
+
+    session_id: UUID
+    cancelled_at: AwareDatetime
+
+
+class NoteSignatureNoted(_PrivateEvent):
+    event_type: ClassVar[str] = "note-signature-noted"
+
+    session_id: UUID
+    signed_at: AwareDatetime
+
+
+class GoalPlanNoted(_PrivateEvent):
+    """The review cadence in force from `since`; `plan` counts the plans, so each one's reminders
+    get ids of their own."""
+
+    event_type: ClassVar[str] = "goal-plan-noted"
+
+    goal_id: UUID
+    client_id: PersonId
+    goal_type: GoalType
+    since: AwareDatetime
+    review_every_days: int | None
+    due_date: date
+    plan: int
+
+
+class GoalClosureNoted(_PrivateEvent):
+    event_type: ClassVar[str] = "goal-closure-noted"
+
+    goal_id: UUID
+    closed_at: AwareDatetime
 
 
 PRIVATE_EVENTS: tuple[type[EventContract], ...] = (
     ReminderComposed,
+    DeliveryDeferred,
     DeliveryAttemptFailed,
     HomeworkAssignmentNoted,
     HomeworkCompletionNoted,
+    HomeworkMissNoted,
+    HomeworkCancellationNoted,
+    SessionScheduleNoted,
+    SessionClosureNoted,
+    SessionCancellationNoted,
+    NoteSignatureNoted,
+    GoalPlanNoted,
+    GoalClosureNoted,
 )

@@ -1,35 +1,104 @@
-"""What reminders say to a client: short, warm, and specific to the task."""
+"""What reminders say: short, warm and specific, built only from codes, dates and times (no free
+text travels on the bus), with times shown in the recipient's own time zone."""
 
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
+from rapport_notifications.domain.events import ReminderFacts
 from rapport_shared.contracts.notifications import ReminderKind
+from rapport_shared.contracts.sessions import HomeworkType
 
-RECOGNITION_EXCERPT_CHARS = 60
+TASKS: dict[HomeworkType, str] = {
+    "self-assessment": "self-assessment",
+    "symptom-log": "symptom log",
+    "psychoeducation": "reading",
+    "journaling": "journal entry",
+    "modality-specific": "practice exercise",
+    "other": "homework",
+}
 
 SUBJECTS: dict[ReminderKind, str] = {
     "homework-due": "A reminder about your homework",
     "recognition": "Well done!",
+    "next-session": "Your next session",
+    "goal-review": "Time to check in on your goal",
+    "unsigned-note": "A session note is waiting for your signature",
+    "alliance-alert": "Alliance alert: check in with your client",
 }
 
 
-def homework_due_message(due_at: datetime) -> str:
-    """The task's words stay with the counselor's record: the bus never carries them."""
-    zone = "UTC" if due_at.utcoffset() == timedelta(0) else f"UTC{due_at:%z}"
-    when = f"{due_at:%A} {due_at.day} {due_at:%B} at {due_at:%H:%M} {zone}"
-    return f"A gentle reminder: your homework is due {when}."
+@dataclass(frozen=True)
+class Message:
+    subject: str
+    body: str
 
 
-def recognition_message(instructions: str | None) -> str:
-    if instructions is None:
-        return "Well done on completing your homework! Every step between sessions counts."
-    return f"Well done on completing your homework: {_excerpt(instructions)}"
+def render(kind: ReminderKind, facts: ReminderFacts, client_id: str, zone: ZoneInfo) -> Message:
+    return Message(SUBJECTS[kind], _BODIES[kind](facts, client_id, zone))
 
 
-def _excerpt(text: str) -> str:
-    """The first RECOGNITION_EXCERPT_CHARS characters, not ending inside a word."""
-    if len(text) <= RECOGNITION_EXCERPT_CHARS:
-        return text
-    cut = text[:RECOGNITION_EXCERPT_CHARS]
-    if not text[RECOGNITION_EXCERPT_CHARS].isspace() and " " in cut:
-        cut = cut.rsplit(" ", 1)[0]
-    return cut.rstrip() + "..."
+def day(moment: datetime, zone: ZoneInfo) -> str:
+    local = moment.astimezone(zone)
+    return f"{local:%A} {local.day} {local:%B}"
+
+
+def day_and_time(moment: datetime, zone: ZoneInfo) -> str:
+    return f"{day(moment, zone)} at {moment.astimezone(zone):%H:%M} ({zone.key})"
+
+
+def _task(facts: ReminderFacts, zone: ZoneInfo) -> str:
+    task = f"your {TASKS[facts.homework_type or 'other']}"
+    if facts.occurrence_at is None:
+        return task
+    return f"{task} for {day(facts.occurrence_at, zone)}"
+
+
+def _homework_due(facts: ReminderFacts, _client: str, zone: ZoneInfo) -> str:
+    if facts.occurrence_at is None:
+        return "A gentle reminder: your homework is due soon."
+    return (
+        f"A gentle reminder: {_task(facts, zone)} is due "
+        f"at {facts.occurrence_at.astimezone(zone):%H:%M} ({zone.key})."
+    )
+
+
+def _recognition(facts: ReminderFacts, _client: str, zone: ZoneInfo) -> str:
+    return f"Well done on completing {_task(facts, zone)}! Every step between sessions counts."
+
+
+def _next_session(facts: ReminderFacts, _client: str, zone: ZoneInfo) -> str:
+    if facts.session_at is None:
+        return "A reminder: your next session is coming up soon."
+    return f"A reminder: your next session is on {day_and_time(facts.session_at, zone)}."
+
+
+def _goal_review(facts: ReminderFacts, _client: str, _zone: ZoneInfo) -> str:
+    goal = f"your {facts.goal_type} goal" if facts.goal_type else "your goal"
+    since = f" It has been {facts.review_every_days} days." if facts.review_every_days else ""
+    return f"Time for a check-in on {goal}: how is it going?{since}"
+
+
+def _unsigned_note(facts: ReminderFacts, client: str, zone: ZoneInfo) -> str:
+    when = f" that closed on {day_and_time(facts.session_at, zone)}" if facts.session_at else ""
+    return f"The note for your session with {client}{when} is not signed yet."
+
+
+def _alliance_alert(facts: ReminderFacts, client: str, _zone: ZoneInfo) -> str:
+    score = ""
+    if facts.srs_total is not None and facts.srs_threshold is not None:
+        score = f" ({facts.srs_total}, below {facts.srs_threshold})"
+    return (
+        f"{client}'s Session Rating Scale total{score} suggests a strain in your working "
+        "alliance: consider checking in with them."
+    )
+
+
+_BODIES = {
+    "homework-due": _homework_due,
+    "recognition": _recognition,
+    "next-session": _next_session,
+    "goal-review": _goal_review,
+    "unsigned-note": _unsigned_note,
+    "alliance-alert": _alliance_alert,
+}

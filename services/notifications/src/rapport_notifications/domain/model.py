@@ -1,26 +1,27 @@
-"""The rules of reminding: when a homework reminder is due, and how a reminder moves from pending
-to sent, cancelled or failed.
+"""The rules of a reminder: how it moves from pending to sent, cancelled or failed, channel by
+channel.
 
 Pure: commands take the current time as an argument and return the events they decide on; the
 caller appends them. Aggregates are rebuilt from their history with replay().
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from uuid import UUID, uuid5
+from uuid import NAMESPACE_URL, UUID, uuid5
 
 from rapport_notifications.domain.events import (
     DeliveryAttemptFailed,
-    HomeworkAssignmentNoted,
-    HomeworkCompletionNoted,
+    DeliveryDeferred,
     ReminderComposed,
+    ReminderFacts,
 )
-from rapport_notifications.domain.messages import homework_due_message, recognition_message
 from rapport_shared.contracts.base import EventContract
-from rapport_shared.contracts.goals import HomeworkAssigned, HomeworkCompleted
 from rapport_shared.contracts.notifications import (
+    CancellationReason,
+    Channel,
+    FailureReason,
     ReminderCancelled,
     ReminderFailed,
     ReminderKind,
@@ -28,16 +29,18 @@ from rapport_shared.contracts.notifications import (
     ReminderSent,
 )
 
-# What a homework's "instructions" are noted as: homework-assigned carries none since issue 4.
-UNWORDED_HOMEWORK = "homework"
-
 HOMEWORK_DUE: ReminderKind = "homework-due"
 RECOGNITION: ReminderKind = "recognition"
+NEXT_SESSION: ReminderKind = "next-session"
+GOAL_REVIEW: ReminderKind = "goal-review"
+UNSIGNED_NOTE: ReminderKind = "unsigned-note"
+ALLIANCE_ALERT: ReminderKind = "alliance-alert"
 
-# The events of a reminder's stream (a homework's stream holds the Homework* events).
+# The events of a reminder's stream (the other streams hold what was noted of other services).
 REMINDER_EVENTS: tuple[type[EventContract], ...] = (
     ReminderScheduled,
     ReminderComposed,
+    DeliveryDeferred,
     DeliveryAttemptFailed,
     ReminderCancelled,
     ReminderSent,
@@ -45,37 +48,52 @@ REMINDER_EVENTS: tuple[type[EventContract], ...] = (
 )
 
 
-def reminder_id_for(homework_id: UUID, kind: ReminderKind) -> UUID:
-    """Derived, so a redelivered homework event finds the reminder it created before."""
-    return uuid5(homework_id, kind)
+def reminder_id_for(subject_id: UUID, kind: ReminderKind, at: datetime | None = None) -> UUID:
+    """Derived from what the reminder is about, so a redelivered event finds the reminder it
+    created before; `at` tells apart the occurrences of a recurring subject."""
+    return uuid5(subject_id, kind if at is None else f"{kind}@{at.timestamp():.0f}")
+
+
+def next_session_reminder_id(clinic_id: str, client_id: str, starts_at: datetime) -> UUID:
+    """By client and start time, not session id: session-closed announces the next session before
+    it has an id, and its session-scheduled must find the same reminder."""
+    key = f"rapport:{clinic_id}:{client_id}:next-session@{starts_at.timestamp():.0f}"
+    return uuid5(NAMESPACE_URL, key)
 
 
 def reminder_stream(reminder_id: UUID) -> str:
     return f"reminder-{reminder_id}"
 
 
-def homework_stream(homework_id: UUID) -> str:
-    return f"homework-{homework_id}"
-
-
-def homework_reminder_time(due_at: datetime, now: datetime, lead: timedelta) -> datetime | None:
-    """lead before due_at; now if that moment has passed; None once the homework is past due."""
-    if due_at <= now:
+def reminder_time(event_at: datetime, now: datetime, lead: timedelta) -> datetime | None:
+    """lead before event_at; now if that moment has passed; None once event_at itself has."""
+    if event_at <= now:
         return None
-    return max(due_at - lead, now)
+    return max(event_at - lead, now)
+
+
+@dataclass(frozen=True)
+class About:
+    """What a reminder concerns: its subject ids and the client (who may not be the recipient)."""
+
+    client_id: str
+    homework_id: UUID | None = None
+    session_id: UUID | None = None
+    goal_id: UUID | None = None
+    alert_id: UUID | None = None
 
 
 def schedule_reminder(
     *,
+    reminder_id: UUID,
     clinic_id: str,
-    homework_id: UUID,
     kind: ReminderKind,
     recipient_id: str,
     due_at: datetime,
-    message: str,
+    about: About,
+    facts: ReminderFacts,
 ) -> list[EventContract]:
     """The first events of a new reminder's stream."""
-    reminder_id = reminder_id_for(homework_id, kind)
     return [
         ReminderScheduled(
             clinic_id=clinic_id,
@@ -83,10 +101,34 @@ def schedule_reminder(
             recipient_id=recipient_id,
             kind=kind,
             due_at=due_at,
-            homework_id=homework_id,
+            homework_id=about.homework_id,
+            session_id=about.session_id,
+            goal_id=about.goal_id,
+            alert_id=about.alert_id,
+            client_id=about.client_id,
         ),
-        ReminderComposed(clinic_id=clinic_id, reminder_id=reminder_id, message=message),
+        ReminderComposed(clinic_id=clinic_id, reminder_id=reminder_id, facts=facts),
     ]
+
+
+@dataclass(frozen=True)
+class Cancellation:
+    """Reminders to cancel: some by id, and/or every pending one of `kinds` about `subject_id`."""
+
+    reason: CancellationReason
+    ids: tuple[UUID, ...] = ()
+    subject_id: UUID | None = None
+    kinds: tuple[ReminderKind, ...] = ()
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """What one event of another service leads to: facts to remember, new reminders (each the
+    first events of its stream), and reminders to cancel."""
+
+    noted: list[EventContract] = field(default_factory=list)
+    new_reminders: list[list[EventContract]] = field(default_factory=list)
+    cancel: Cancellation | None = None
 
 
 class ReminderStatus(StrEnum):
@@ -107,6 +149,12 @@ class RetryPolicy:
         return min(self.backoff * (1 << (attempts - 1)), self.max_backoff)
 
 
+@dataclass(frozen=True)
+class Failure:
+    reason: FailureReason
+    detail: str = ""
+
+
 @dataclass
 class Reminder:
     reminder_id: UUID
@@ -114,13 +162,15 @@ class Reminder:
     recipient_id: str
     kind: ReminderKind
     due_at: datetime
-    homework_id: UUID | None
+    about: About
     next_attempt_at: datetime
-    message: str = ""
-    status: ReminderStatus = ReminderStatus.PENDING
-    attempts: int = 0
-    sent_at: datetime | None = None
-    failure_reason: str | None = None
+    facts: ReminderFacts = ReminderFacts()
+    # Decided at the first attempt (from its outcome events); until then None.
+    channels: tuple[Channel, ...] | None = None
+    attempts: dict[Channel, int] = field(default_factory=dict)
+    sent: dict[Channel, datetime] = field(default_factory=dict)
+    failed: dict[Channel, str] = field(default_factory=dict)
+    cancelled: bool = False
 
     @classmethod
     def replay(cls, history: Sequence[EventContract]) -> "Reminder":
@@ -133,14 +183,39 @@ class Reminder:
             recipient_id=first.recipient_id,
             kind=first.kind,
             due_at=first.due_at,
-            homework_id=first.homework_id,
+            about=About(
+                client_id=first.client_id or first.recipient_id,
+                homework_id=first.homework_id,
+                session_id=first.session_id,
+                goal_id=first.goal_id,
+                alert_id=first.alert_id,
+            ),
             next_attempt_at=first.due_at,
         )
         for event in rest:
             reminder._apply(event)
         return reminder
 
-    def cancel(self, now: datetime) -> list[EventContract]:
+    @property
+    def open_channels(self) -> tuple[Channel, ...]:
+        """Planned channels with neither a delivery nor a final failure yet."""
+        return tuple(c for c in self.channels or () if c not in self.sent and c not in self.failed)
+
+    @property
+    def status(self) -> ReminderStatus:
+        if self.sent and (self.cancelled or not self.open_channels):
+            return ReminderStatus.SENT  # delivered somewhere: a later cancel does not unsend it
+        if self.cancelled:
+            return ReminderStatus.CANCELLED
+        if self.channels is not None and not self.open_channels:
+            return ReminderStatus.FAILED
+        return ReminderStatus.PENDING
+
+    @property
+    def total_attempts(self) -> int:
+        return sum(self.attempts.values())
+
+    def cancel(self, now: datetime, reason: CancellationReason) -> list[EventContract]:
         if self.status is not ReminderStatus.PENDING:
             return []  # a sent reminder stays sent; a second cancellation changes nothing
         return [
@@ -149,151 +224,113 @@ class Reminder:
                 reminder_id=self.reminder_id,
                 recipient_id=self.recipient_id,
                 cancelled_at=now,
-                reason="homework-completed",
-            )
-        ]
-
-    def record_sent(self, now: datetime) -> list[EventContract]:
-        # A cancellation that landed while the email was on its way does not unsend it.
-        if self.status not in (ReminderStatus.PENDING, ReminderStatus.CANCELLED):
-            return []
-        return [
-            ReminderSent(
-                clinic_id=self.clinic_id,
-                reminder_id=self.reminder_id,
-                recipient_id=self.recipient_id,
-                channel="email",
-                sent_at=now,
-            )
-        ]
-
-    def record_failed_attempt(
-        self, reason: str, now: datetime, policy: RetryPolicy
-    ) -> list[EventContract]:
-        if self.status is not ReminderStatus.PENDING:
-            return []
-        attempts = self.attempts + 1
-        if attempts >= policy.max_attempts:
-            return [
-                ReminderFailed(
-                    clinic_id=self.clinic_id,
-                    reminder_id=self.reminder_id,
-                    recipient_id=self.recipient_id,
-                    channel="email",
-                    failed_at=now,
-                    reason=reason,
-                )
-            ]
-        return [
-            DeliveryAttemptFailed(
-                clinic_id=self.clinic_id,
-                reminder_id=self.reminder_id,
-                failed_at=now,
                 reason=reason,
-                next_attempt_at=now + policy.delay_after(attempts),
             )
+        ]
+
+    def defer(self, until: datetime, now: datetime) -> list[EventContract]:
+        if self.status is not ReminderStatus.PENDING or until <= self.next_attempt_at:
+            return []
+        return [
+            DeliveryDeferred(
+                clinic_id=self.clinic_id, reminder_id=self.reminder_id, deferred_at=now, until=until
+            )
+        ]
+
+    def channels_to_try(self, chosen: Sequence[Channel]) -> tuple[Channel, ...]:
+        """The open channels; before the first attempt, the ones chosen now."""
+        return tuple(dict.fromkeys(chosen)) if self.channels is None else self.open_channels
+
+    def record_attempt(
+        self,
+        chosen: Sequence[Channel],
+        outcomes: Mapping[Channel, Failure | None],
+        now: datetime,
+        policy: RetryPolicy,
+    ) -> list[EventContract]:
+        """An attempt's outcomes. The first attempt fixes the channels (even when a cancellation
+        landed meanwhile: the attempt was made on them); no event records them, as each
+        channel of the first attempt has an outcome event of its own."""
+        if self.channels is None:
+            self.channels = tuple(dict.fromkeys(chosen))
+        return self.record_outcomes(outcomes, now, policy)
+
+    def record_outcomes(
+        self, outcomes: Mapping[Channel, Failure | None], now: datetime, policy: RetryPolicy
+    ) -> list[EventContract]:
+        """One attempt's result per channel (None: delivered). A delivery that happened while a
+        cancellation was being recorded still counts; a failure then is not retried."""
+        events: list[EventContract] = []
+        retry_after = timedelta(0)
+        for channel, failure in outcomes.items():
+            if channel not in self.open_channels:
+                continue
+            if failure is None:
+                events.append(
+                    ReminderSent(
+                        clinic_id=self.clinic_id,
+                        reminder_id=self.reminder_id,
+                        recipient_id=self.recipient_id,
+                        channel=channel,
+                        sent_at=now,
+                    )
+                )
+                continue
+            if self.cancelled:
+                continue
+            attempts = self.attempts.get(channel, 0) + 1
+            if attempts >= policy.max_attempts:
+                events.append(
+                    ReminderFailed(
+                        clinic_id=self.clinic_id,
+                        reminder_id=self.reminder_id,
+                        recipient_id=self.recipient_id,
+                        channel=channel,
+                        failed_at=now,
+                        reason=failure.reason,
+                    )
+                )
+            else:
+                retry_after = max(retry_after, policy.delay_after(attempts))
+                events.append(
+                    DeliveryAttemptFailed(
+                        clinic_id=self.clinic_id,
+                        reminder_id=self.reminder_id,
+                        channel=channel,
+                        failed_at=now,
+                        reason=failure.reason,
+                        next_attempt_at=now,  # set below: one retry time for every channel
+                    )
+                )
+        return [
+            e.model_copy(update={"next_attempt_at": now + retry_after})
+            if isinstance(e, DeliveryAttemptFailed)
+            else e
+            for e in events
         ]
 
     def _apply(self, event: EventContract) -> None:
         match event:
             case ReminderComposed():
-                self.message = event.message
+                self.facts = event.facts
+            case DeliveryDeferred():
+                self.next_attempt_at = event.until
             case ReminderCancelled():
-                if self.status is ReminderStatus.PENDING:  # sent wins over a later cancel
-                    self.status = ReminderStatus.CANCELLED
+                self.cancelled = True
             case DeliveryAttemptFailed():
-                self.attempts += 1
+                self._attempted(event.channel)
                 self.next_attempt_at = event.next_attempt_at
             case ReminderSent():
-                self.attempts += 1
-                self.status = ReminderStatus.SENT
-                self.sent_at = event.sent_at
+                self._attempted(event.channel)
+                self.sent.setdefault(event.channel, event.sent_at)
             case ReminderFailed():
-                self.attempts += 1
-                self.status = ReminderStatus.FAILED
-                self.failure_reason = event.reason
+                self._attempted(event.channel)
+                self.failed[event.channel] = event.reason
             case _:
                 raise ValueError(f"{event.event_type} does not belong to a reminder")
 
-
-@dataclass(frozen=True)
-class FollowUp:
-    """What one homework event leads to: facts to remember, and perhaps a new reminder."""
-
-    noted: list[EventContract] = field(default_factory=list)
-    new_reminder: list[EventContract] = field(default_factory=list)
-
-
-@dataclass
-class Homework:
-    """What this service knows of one homework of the goals service. Remembering its completion
-    lets an assignment that arrives after it (events of different streams may be reordered)
-    schedule nothing; remembering its instructions lets the recognition quote the task."""
-
-    homework_id: UUID
-    instructions: str | None = None
-    completed: bool = False
-
-    @classmethod
-    def replay(cls, homework_id: UUID, history: Sequence[EventContract]) -> "Homework":
-        homework = cls(homework_id)
-        for event in history:
-            match event:
-                case HomeworkAssignmentNoted():
-                    homework.instructions = event.instructions
-                case HomeworkCompletionNoted():
-                    homework.completed = True
-                case _:
-                    raise ValueError(f"{event.event_type} does not belong to a homework")
-        return homework
-
-    def assign(
-        self, assignment: HomeworkAssigned, now: datetime, default_lead: timedelta
-    ) -> FollowUp:
-        if self.instructions is not None:
-            return FollowUp()  # seen before: a copy of the assignment under a new event id
-        noted: list[EventContract] = [
-            HomeworkAssignmentNoted(
-                clinic_id=assignment.clinic_id,
-                homework_id=self.homework_id,
-                # homework-assigned carries no instructions (issue 4: no free text on the bus).
-                instructions=UNWORDED_HOMEWORK,
-            )
-        ]
-        minutes = assignment.reminder_lead_minutes  # the homework's own preference, if any
-        lead = default_lead if minutes is None else timedelta(minutes=minutes)
-        remind_at = homework_reminder_time(assignment.due_at, now, lead)
-        if self.completed or remind_at is None:
-            return FollowUp(noted)
-        return FollowUp(
-            noted,
-            schedule_reminder(
-                clinic_id=assignment.clinic_id,
-                homework_id=self.homework_id,
-                kind=HOMEWORK_DUE,
-                recipient_id=assignment.client_id,
-                due_at=remind_at,
-                message=homework_due_message(assignment.due_at),
-            ),
-        )
-
-    def complete(self, completion: HomeworkCompleted, now: datetime) -> FollowUp:
-        if self.completed:
-            return FollowUp()
-        return FollowUp(
-            [
-                HomeworkCompletionNoted(
-                    clinic_id=completion.clinic_id,
-                    homework_id=self.homework_id,
-                    completed_at=completion.completed_at,
-                )
-            ],
-            schedule_reminder(
-                clinic_id=completion.clinic_id,
-                homework_id=self.homework_id,
-                kind=RECOGNITION,
-                recipient_id=completion.client_id,
-                due_at=now,
-                message=recognition_message(None),
-            ),
-        )
+    def _attempted(self, channel: Channel) -> None:
+        self.attempts[channel] = self.attempts.get(channel, 0) + 1
+        # Every channel of the first attempt has an outcome event: together they are the plan.
+        if channel not in (self.channels or ()):
+            self.channels = (*(self.channels or ()), channel)

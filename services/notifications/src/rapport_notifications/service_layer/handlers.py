@@ -1,124 +1,290 @@
-"""What the service does when something happens: goals' homework events (called by the consumer,
-inside its batch transaction), a delivery's outcome (called by the scheduler) and a recipient's
-new address (called by the API). Each handler loads an aggregate, lets the domain decide, and
-appends the events and updates the read model on the caller's connection, atomically."""
+"""What the service does when something happens: the sessions' and goals' events (called by the
+consumers, inside their batch transaction), a delivery's preparation and outcome (called by the
+scheduler) and erasure. Each handler loads an aggregate, lets the domain decide, and appends the
+events and updates the read model on the caller's connection, atomically."""
 
+import contextlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from rapport_notifications import projections
+from rapport_notifications import erasure, projections
+from rapport_notifications.delivery_queue import DueReminder, release
+from rapport_notifications.domain.alerts import alliance_alert_reminder
+from rapport_notifications.domain.goals import Goal, goal_stream
+from rapport_notifications.domain.homework import Homework, homework_stream
+from rapport_notifications.domain.messages import Message
 from rapport_notifications.domain.model import (
-    HOMEWORK_DUE,
-    Homework,
+    Cancellation,
+    Failure,
+    FollowUp,
     Reminder,
+    ReminderStatus,
     RetryPolicy,
-    homework_stream,
-    reminder_id_for,
     reminder_stream,
 )
-from rapport_notifications.tables import delivery_claims, recipients, upsert
+from rapport_notifications.domain.sessions import Session, session_stream
+from rapport_notifications.tables import delivery_errors, feed, reminders, upsert
+from rapport_shared.contracts import goals, sessions
 from rapport_shared.contracts.base import EventContract
-from rapport_shared.contracts.goals import HomeworkAssigned, HomeworkCompleted
+from rapport_shared.contracts.notifications import Channel, ReminderSent
 from rapport_shared.envelope import IncomingEvent
-from rapport_shared.eventstore import EventStore
+from rapport_shared.eventstore import ConcurrencyConflict, EventStore
 
 
-async def on_homework_assigned(
-    conn: AsyncConnection, incoming: IncomingEvent, *, store: EventStore, lead: timedelta
+@dataclass(frozen=True)
+class Timing:
+    homework_lead: timedelta
+    session_lead: timedelta
+    unsigned_note_after: timedelta
+
+
+Decide = Callable[[list[EventContract]], FollowUp]
+
+
+async def on_event(
+    conn: AsyncConnection, incoming: IncomingEvent, *, store: EventStore, timing: Timing
 ) -> None:
-    assignment = incoming.contract
-    assert isinstance(assignment, HomeworkAssigned)
-    stream = homework_stream(assignment.homework_id)
-    history = await _history(conn, store, stream)
-    follow_up = Homework.replay(assignment.homework_id, history).assign(
-        assignment, datetime.now(UTC), lead
-    )
-    await _append(conn, store, stream, len(history), follow_up.noted)
-    await _write_reminder(conn, store, [], follow_up.new_reminder)
-
-
-async def on_homework_completed(
-    conn: AsyncConnection, incoming: IncomingEvent, *, store: EventStore
-) -> None:
-    completion = incoming.contract
-    assert isinstance(completion, HomeworkCompleted)
+    """Every consumed event of the sessions and goals services: to the aggregate it concerns."""
+    event: Any = incoming.contract
+    if isinstance(event, sessions.ClientErased):
+        await erase_client(conn, event, store=store)
+        return
+    if await erasure.is_erased(conn, event.clinic_id, event.client_id):
+        return  # an erased client's events schedule nothing
     now = datetime.now(UTC)
-    stream = homework_stream(completion.homework_id)
+    match event:
+        case goals.AllianceAlertRaised():
+            await _schedule(conn, store, alliance_alert_reminder(event, now))
+        case (
+            goals.HomeworkAssigned()
+            | goals.HomeworkCompleted()
+            | goals.HomeworkMissed()
+            | goals.HomeworkCancelled()
+        ):
+            stream = homework_stream(event.homework_id)
+            await _decide(conn, store, stream, _on_homework(event, now, timing), now)
+        case goals.GoalAgreed() | goals.GoalRevised() | goals.GoalStatusChanged():
+            await _decide(conn, store, goal_stream(event.goal_id), _on_goal(event, now), now)
+        case _:
+            stream = session_stream(event.session_id)
+            await _decide(conn, store, stream, _on_session(event, now, timing), now)
+
+
+def _on_homework(event: Any, now: datetime, timing: Timing) -> Decide:
+    def decide(history: list[EventContract]) -> FollowUp:
+        homework = Homework.replay(event.homework_id, history)
+        match event:
+            case goals.HomeworkAssigned():
+                return homework.assign(event, now, timing.homework_lead)
+            case goals.HomeworkCompleted():
+                return homework.complete(event, now)
+            case goals.HomeworkMissed():
+                return homework.miss(event)
+            case _:
+                return homework.cancel(event)
+
+    return decide
+
+
+def _on_goal(event: Any, now: datetime) -> Decide:
+    def decide(history: list[EventContract]) -> FollowUp:
+        goal = Goal.replay(event.goal_id, history)
+        match event:
+            case goals.GoalAgreed():
+                return goal.agree(event, now)
+            case goals.GoalRevised():
+                return goal.revise(event, now)
+            case _:
+                return goal.change_status(event)
+
+    return decide
+
+
+def _on_session(event: Any, now: datetime, timing: Timing) -> Decide:
+    def decide(history: list[EventContract]) -> FollowUp:
+        session = Session.replay(event.session_id, history)
+        match event:
+            case sessions.SessionScheduled():
+                return session.scheduled(event, now, timing.session_lead)
+            case sessions.SessionClosed():
+                return session.close(event, now, timing.session_lead, timing.unsigned_note_after)
+            case sessions.SessionCancelled():
+                return session.cancel(event)
+            case sessions.NoteSigned():
+                return session.sign(event)
+            case _:
+                raise ValueError(f"no reminders follow from {event.event_type}")
+
+    return decide
+
+
+async def _decide(
+    conn: AsyncConnection, store: EventStore, stream: str, decide: Decide, now: datetime
+) -> None:
     history = await _history(conn, store, stream)
-    follow_up = Homework.replay(completion.homework_id, history).complete(completion, now)
-    await _append(conn, store, stream, len(history), follow_up.noted)
-    await _write_reminder(conn, store, [], follow_up.new_reminder)
-    due = await _history(
-        conn, store, reminder_stream(reminder_id_for(completion.homework_id, HOMEWORK_DUE))
+    follow_up = decide(history)
+    if follow_up.noted:
+        await store.append(conn, stream, len(history), follow_up.noted)
+    # Cancel before scheduling: a new plan's reminders must not be cancelled with the old ones.
+    if follow_up.cancel is not None:
+        await _cancel(conn, store, follow_up.cancel, now)
+    for first_events in follow_up.new_reminders:
+        await _schedule(conn, store, first_events)
+
+
+async def _schedule(conn: AsyncConnection, store: EventStore, first_events: list[Any]) -> None:
+    """A new reminder, unless one with its derived id exists (the same next session announced by
+    session-closed and then by session-scheduled, or a redelivered alert): appending at version 0
+    then conflicts, and the append's savepoint leaves the transaction usable."""
+    with contextlib.suppress(ConcurrencyConflict):
+        await _write_reminder(conn, store, [], first_events)
+
+
+async def _cancel(
+    conn: AsyncConnection, store: EventStore, cancellation: Cancellation, now: datetime
+) -> None:
+    ids = set(cancellation.ids)
+    if cancellation.subject_id is not None:
+        subject = cancellation.subject_id
+        pending = select(reminders.c.reminder_id).where(
+            reminders.c.status == ReminderStatus.PENDING.value,
+            reminders.c.kind.in_(cancellation.kinds),
+            or_(
+                reminders.c.homework_id == subject,
+                reminders.c.session_id == subject,
+                reminders.c.goal_id == subject,
+            ),
+        )
+        ids.update((await conn.execute(pending)).scalars())
+    for reminder_id in sorted(ids):
+        history = await _history(conn, store, reminder_stream(reminder_id))
+        if history:
+            events = Reminder.replay(history).cancel(now, cancellation.reason)
+            await _write_reminder(conn, store, history, events)
+
+
+async def erase_client(
+    conn: AsyncConnection, erased: sessions.ClientErased, *, store: EventStore
+) -> None:
+    """Cancel what is pending for or about the client (so reminder-cancelled tells the bus),
+    then purge every row of theirs."""
+    now = datetime.now(UTC)
+    theirs = select(reminders.c.reminder_id).where(
+        and_(
+            reminders.c.clinic_id == erased.clinic_id,
+            reminders.c.status == ReminderStatus.PENDING.value,
+            or_(
+                reminders.c.client_id == erased.client_id,
+                reminders.c.recipient_id == erased.client_id,
+            ),
+        )
     )
-    if due:
-        await _write_reminder(conn, store, due, Reminder.replay(due).cancel(now))
+    ids = tuple((await conn.execute(theirs)).scalars())
+    await _cancel(conn, store, Cancellation("client-erased", ids=ids), now)
+    await erasure.purge(conn, erased.clinic_id, erased.client_id, now)
+
+
+async def prepare_delivery(
+    conn: AsyncConnection, due: DueReminder, *, store: EventStore, now: datetime
+) -> tuple[Channel, ...]:
+    """Just claimed: the channels to send on now; none (and its claim released) when it falls
+    in the recipient's quiet hours (deferred to their end) or they opted out of its kind
+    (cancelled). The channels of a first attempt are recorded with its outcomes, so an ordinary
+    delivery writes nothing here."""
+    profile = due.contact.profile
+    if due.planned is None:
+        channels = tuple(dict.fromkeys(profile.channels_for(due.kind)))
+    else:
+        channels = due.open
+    quiet_until = profile.quiet_until(now)
+    if quiet_until is None and channels:
+        return channels
+    if quiet_until is None and due.planned is not None:  # nothing left open: recorded meanwhile
+        await release(conn, due.reminder_id)
+        return ()
+    history = await _history(conn, store, reminder_stream(due.reminder_id))
+    reminder = Reminder.replay(history)
+    if quiet_until is not None:
+        events = reminder.defer(quiet_until, now)
+    else:
+        events = reminder.cancel(now, "opted-out")
+    await _write_reminder(conn, store, history, events)
+    await release(conn, due.reminder_id)
+    return ()
 
 
 async def record_delivery(
     conn: AsyncConnection,
     reminder_id: UUID,
-    failure: str | None,
+    outcomes: Mapping[Channel, Failure | None],
+    message: Message,
     *,
     store: EventStore,
     policy: RetryPolicy,
 ) -> None:
-    """failure is None when the reminder was delivered, else why the attempt failed."""
+    """One attempt's outcome per channel (None: delivered). Delivering to the in-app feed is
+    writing its item here, with the events, so it happens exactly once."""
     now = datetime.now(UTC)
     history = await _history(conn, store, reminder_stream(reminder_id))
     reminder = Reminder.replay(history)
-    if failure is None:
-        events = reminder.record_sent(now)
-    else:
-        events = reminder.record_failed_attempt(failure, now, policy)
-    await _write_reminder(conn, store, history, events)
-    await conn.execute(delete(delivery_claims).where(delivery_claims.c.reminder_id == reminder_id))
-
-
-async def set_recipient_email(
-    conn: AsyncConnection, clinic_id: str, recipient_id: str, email: str
-) -> None:
-    await upsert(
-        conn,
-        recipients,
+    events = reminder.record_attempt(tuple(outcomes), outcomes, now, policy)
+    if not await _write_reminder(conn, store, history, events):
+        await release(conn, reminder_id)
+        return  # its client was erased meanwhile: nothing of theirs is written again
+    if any(isinstance(e, ReminderSent) and e.channel == "feed" for e in events):
+        await upsert(
+            conn,
+            feed,
+            {
+                "item_id": reminder_id,
+                "clinic_id": reminder.clinic_id,
+                "recipient_id": reminder.recipient_id,
+                "client_id": reminder.about.client_id,
+                "kind": reminder.kind,
+                "subject": message.subject,
+                "body": message.body,
+                "created_at": now,
+            },
+            key=["item_id"],
+        )
+    failures = [
         {
-            "clinic_id": clinic_id,
-            "recipient_id": recipient_id,
-            "email": email,
-            "updated_at": datetime.now(UTC),
-        },
-        key=["clinic_id", "recipient_id"],
-    )
+            "reminder_id": reminder_id,
+            "channel": channel,
+            "clinic_id": reminder.clinic_id,
+            "recipient_id": reminder.recipient_id,
+            "detail": failure.detail or failure.reason,
+            "failed_at": now,
+        }
+        for channel, failure in outcomes.items()
+        if failure is not None
+    ]
+    if failures:
+        await upsert(conn, delivery_errors, failures, key=["reminder_id", "channel"])
+    await release(conn, reminder_id)
 
 
 async def _history(conn: AsyncConnection, store: EventStore, stream: str) -> list[EventContract]:
     return [stored.event for stored in await store.load(conn, stream)]
 
 
-async def _append(
-    conn: AsyncConnection,
-    store: EventStore,
-    stream: str,
-    expected_version: int,
-    events: list[EventContract],
-) -> None:
-    if events:
-        await store.append(conn, stream, expected_version, events)
-
-
 async def _write_reminder(
     conn: AsyncConnection,
     store: EventStore,
-    history: list[EventContract],
-    events: list[EventContract],
-) -> None:
+    history: Sequence[EventContract],
+    events: Sequence[EventContract],
+) -> bool:
     """Append a reminder's new events after its history ([] for a new reminder: version 0, so a
-    second writer of the same derived id gets a conflict) and update its read-model row."""
+    second writer of the same derived id gets a conflict) and update its read-model rows. False
+    when the reminder has no row any more (erased)."""
     if not events:
-        return
+        return True
     reminder = Reminder.replay([*history, *events])
-    await store.append(conn, reminder_stream(reminder.reminder_id), len(history), events)
-    await projections.project(conn, reminder)
+    await store.append(conn, reminder_stream(reminder.reminder_id), len(history), list(events))
+    return await projections.project(conn, reminder, new=not history)
