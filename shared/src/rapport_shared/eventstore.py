@@ -6,13 +6,14 @@ transaction (projection updates, consumer checkpoints).
 """
 
 import functools
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Text, func, insert, select, type_coerce
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -40,6 +41,16 @@ class StoredEvent:
     version: int
     occurred_at: datetime
     metadata: dict[str, Any]
+    event: EventContract
+
+
+class ReplayedEvent(NamedTuple):
+    """What a projection rebuild needs of a stored event, and no more (reading and decoding the
+    rest cost as much as the replay itself)."""
+
+    position: int
+    stream_id: str
+    version: int
     event: EventContract
 
 
@@ -161,6 +172,34 @@ class EventStore:
             query = query.where(events_table.c.occurred_at <= until)
         rows = await conn.execute(query.order_by(events_table.c.position).limit(limit))
         return [self._to_stored(row._mapping) for row in rows]
+
+    async def replay(
+        self, conn: AsyncConnection, after_position: int = 0, limit: int = 5000
+    ) -> list[ReplayedEvent]:
+        """A page of events in commit order, lean: for projection rebuilds."""
+        t = events_table
+        rows = await conn.execute(
+            select(t.c.position, t.c.stream_id, t.c.version, t.c.event_type)
+            # The JSON as text where the driver allows: pydantic parses and validates it in one
+            # step, twice as fast as json.loads and then validating the dict.
+            .add_columns(t.c.schema_version, type_coerce(t.c.data, Text))
+            .where(t.c.position > after_position)
+            .order_by(t.c.position)
+            .limit(limit)
+        )
+        return [
+            ReplayedEvent(position, stream_id, version, self._load_json(kind, schema, data))
+            for position, stream_id, version, kind, schema, data in rows
+        ]
+
+    def _load_json(self, event_type: str, schema_version: int, data: Any) -> EventContract:
+        # SQLite hands the column back as text; asyncpg decodes JSON itself.
+        if isinstance(data, str):
+            contract = self.registry.contract_for(event_type)
+            if schema_version == contract.schema_version:
+                return contract.model_validate_json(data)
+            data = json.loads(data)
+        return self.registry.load(event_type, schema_version, data)  # upcasts older versions
 
     def _to_stored(self, row: Any) -> StoredEvent:
         occurred_at = row["occurred_at"]

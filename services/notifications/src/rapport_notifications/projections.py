@@ -15,8 +15,9 @@ from rapport_notifications.domain.model import REMINDER_EVENTS, Reminder
 from rapport_notifications.tables import as_utc, reminders, upsert
 from rapport_shared.contracts.base import EventContract
 from rapport_shared.eventstore import EventStore
+from rapport_shared.projection import insert_rows
 
-REBUILD_BATCH = 1000
+REBUILD_BATCH = 5000
 
 
 def _row(reminder: Reminder) -> dict[str, Any]:
@@ -52,10 +53,11 @@ async def rebuild(engine: AsyncEngine, store: EventStore) -> None:
         await conn.execute(delete(reminders))
         histories: dict[str, list[EventContract]] = {}
         after = 0
-        while batch := await store.read_all(conn, after, REBUILD_BATCH):
-            for stored in batch:
-                if isinstance(stored.event, REMINDER_EVENTS):
-                    histories.setdefault(stored.stream_id, []).append(stored.event)
+        while batch := await store.replay(conn, after, REBUILD_BATCH):
+            for replayed in batch:
+                if isinstance(replayed.event, REMINDER_EVENTS):
+                    histories.setdefault(replayed.stream_id, []).append(replayed.event)
             after = batch[-1].position
-        for history in histories.values():
-            await project(conn, Reminder.replay(history))
+        # The table is empty: plain inserts, many per statement, instead of an upsert each.
+        rows = (_row(Reminder.replay(history)) for history in histories.values())
+        await insert_rows(conn, reminders, rows)
