@@ -10,6 +10,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from rapport_shared import sqlite_inline
+
 # How long a writer waits for this process's other writers; SQLite's busy timeout for others.
 WRITER_WAIT_SECONDS = 30
 _WRITE = "rapport_sqlite_write"
@@ -53,21 +55,22 @@ def create_engine(url: str) -> AsyncEngine:
         # fails (and is retried by the consumer, the relay, or the client) and the rest reconnect.
         return create_async_engine(url, pool_size=10, max_overflow=10)
 
-    if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = SQLiteEngine(create_async_engine(url, connect_args={"timeout": 30}).sync_engine)
+    database = parsed.database or ":memory:"
+    if database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    # SQLAlchemy's aiosqlite dialect, on a driver that runs SQLite on the loop's thread (see
+    # sqlite_inline: it also sets isolation_level=None, taking transaction control away from the
+    # sqlite3 module so SAVEPOINTs work and write transactions begin IMMEDIATE, below).
+    engine = SQLiteEngine(
+        create_async_engine(url, async_creator=sqlite_inline.creator(database)).sync_engine
+    )
 
     @event.listens_for(engine.sync_engine, "connect")
     def _configure(dbapi_connection: Any, _record: Any) -> None:
-        # Take transaction control away from the sqlite3 module so SAVEPOINTs work and write
-        # transactions start with BEGIN IMMEDIATE (below): a deferred BEGIN that later upgrades
-        # to a write lock can fail with SQLITE_BUSY at once, whatever the busy timeout.
-        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         # NORMAL in WAL mode survives a process crash; only an OS crash can lose the last commits.
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
