@@ -1,10 +1,13 @@
-"""Rapport's SQLite engine: writers take turns without blocking the event loop, and readers never
-wait for writers."""
+"""Rapport's engines. SQLite: writers take turns without blocking the event loop, and readers never
+wait for writers. PostgreSQL: without a ping per checkout, the pool still recovers from a server
+that dropped its connections."""
 
 import asyncio
 import sqlite3
 
+import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from rapport_shared.db import create_engine
 from rapport_shared.testing import eventually
@@ -65,5 +68,43 @@ async def test_writers_in_one_process_take_turns_and_all_commit(tmp_path):
 
         # Serialized: each saw the one before, so no value was written twice.
         assert await eventually(rows) == list(range(1, 22))
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize("database_kind", ["postgres"])
+async def test_postgres_pool_recovers_after_the_server_dropped_every_connection(database_url):
+    engine = create_engine(database_url)
+    try:
+
+        async def one() -> int:
+            async with engine.begin() as conn:
+                await asyncio.sleep(0.05)  # hold it, so the pool opens several connections
+                return (await conn.execute(text("SELECT 1"))).scalar_one()
+
+        assert await asyncio.gather(*(one() for _ in range(4))) == [1, 1, 1, 1]
+        assert engine.pool.checkedin() >= 2
+        # As a server restart does: every connection of this pool is gone.
+        admin = create_engine(database_url)
+        async with admin.begin() as conn:
+            dropped = await conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+            assert len(dropped.all()) >= 2
+        await admin.dispose()
+
+        failures = 0
+        for _ in range(6):
+            try:
+                assert await one() == 1
+            except DBAPIError as error:
+                assert error.connection_invalidated
+                failures += 1
+        # The first use of a dead connection fails and invalidates the whole pool: the other
+        # dead connections are never handed out, every later transaction reconnects.
+        assert failures <= 1, failures
     finally:
         await engine.dispose()
