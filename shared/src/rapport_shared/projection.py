@@ -3,8 +3,8 @@ live, or folded into rows in memory when a projection is rebuilt from the whole 
 
 A projection says once what an event changes (a list of Insert / Update / Add); both paths apply
 the same list. Rebuilding through the live path cost a few statements per event, each about half
-a millisecond of SQLAlchemy and driver work; folded, a rebuild writes each table with a handful
-of executemany inserts at the end.
+a millisecond of SQLAlchemy and driver work; folded, a rebuild writes each table with a few
+executemany inserts per 10,000 rows.
 """
 
 import functools
@@ -12,10 +12,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Column, Table, insert, update
+from sqlalchemy import Column, Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 WRITE_CHUNK = 5000
+# About 1 kB a row: what a rebuild may hold before writing out (a service stays within 150 MB).
+MAX_ROWS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,17 +77,29 @@ async def execute(conn: AsyncConnection, change: Change) -> None:
 
 
 class Fold:
-    """The rows of a set of (empty) tables, built in memory from changes, then written."""
+    """The rows of a set of tables, emptied for a rebuild, built in memory from changes.
 
-    def __init__(self, tables: Sequence[Table]) -> None:
+    Memory is bounded: once more than max_rows rows are held they are written out and
+    forgotten. A later change to a row no longer held is then executed as a statement, as live,
+    and a lookup of such a row reads it back, so the result is the same whatever the bound.
+    """
+
+    def __init__(self, conn: AsyncConnection, tables: Sequence[Table]) -> None:
+        self._conn = conn
         self._rows: dict[Table, dict[Any, dict[str, Any]]] = {table: {} for table in tables}
         self._keys = {table: [c.name for c in table.primary_key.columns] for table in tables}
+        self._max_rows = MAX_ROWS
+        self._held = 0
 
-    def row(self, table: Table, key: Any) -> dict[str, Any]:
-        """The row with this primary key; KeyError if there is none (as a live SELECT .one())."""
-        return self._rows[table][key]
+    async def row(self, table: Table, key: Any) -> Any:
+        """The row with this primary key; NoResultFound if there is none (as live)."""
+        held = self._rows[table].get(key)
+        if held is not None:
+            return held
+        found = await self._conn.execute(select(table).where(_key_column(table) == key))
+        return found.one()._mapping
 
-    def apply(self, changes: Iterable[Change]) -> None:
+    async def apply(self, changes: Iterable[Change]) -> None:
         for change in changes:
             rows = self._rows[change.table]
             if isinstance(change, Insert):
@@ -98,17 +112,23 @@ class Fold:
                 if key in rows:  # live, the primary key would refuse it
                     raise ValueError(f"{change.table.name}: a second row with key {key!r}")
                 rows[key] = dict(change.row)
-            elif (row := rows.get(change.key)) is not None:  # live, no row: nothing updated
-                if isinstance(change, Update):
-                    row.update(change.values)
-                else:
-                    for name, amount in change.counts.items():
-                        row[name] += amount
+                self._held += 1
+            elif (row := rows.get(change.key)) is None:
+                await execute(self._conn, change)  # written out already (or no such row)
+            elif isinstance(change, Update):
+                row.update(change.values)
+            else:
+                for name, amount in change.counts.items():
+                    row[name] += amount
+        if self._held > self._max_rows:
+            await self.write()
 
-    async def write(self, conn: AsyncConnection) -> None:
-        """Insert every row, table by table in the order given."""
+    async def write(self) -> None:
+        """Insert every row held, table by table in the order given, and forget them."""
         for table, rows in self._rows.items():
-            await insert_rows(conn, table, rows.values())
+            await insert_rows(self._conn, table, rows.values())
+            rows.clear()
+        self._held = 0
 
 
 async def insert_rows(conn: AsyncConnection, table: Table, rows: Iterable[dict[str, Any]]) -> None:
