@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Text, func, insert, select, type_coerce
+from sqlalchemy import Text, bindparam, func, insert, select, type_coerce
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -112,37 +112,37 @@ class EventStore:
         transaction on any error), which saves two round trips per append.
         """
         event_id = str(uuid.uuid4())
-        result = await conn.execute(
-            statements.event,
-            {
-                "event_id": event_id,
-                "stream_id": stream_id,
-                "version": version,
-                "event_type": event.event_type,
-                "schema_version": event.schema_version,
-                "clinic_id": event.clinic_id,
-                "occurred_at": now,
-                "data": event.model_dump(mode="json"),
-                "metadata": meta,
-            },
-        )
-        position = result.scalar()
-        if position is None:
-            return None
+        row = {
+            "event_id": event_id,
+            "stream_id": stream_id,
+            "version": version,
+            "event_type": event.event_type,
+            "schema_version": event.schema_version,
+            "clinic_id": event.clinic_id,
+            "occurred_at": now,
+            "data": event.model_dump(mode="json"),
+            "metadata": meta,
+        }
+        outbox: dict[str, Any] | None = None
         if event.public:
             message = envelope.encode(
                 event, event_id=event_id, stream_id=stream_id, occurred_at=now, metadata=meta
             )
-            await conn.execute(
-                statements.outbox,
-                {
-                    "position": position,
-                    "subject": message.subject,
-                    "headers": message.headers,
-                    "payload": message.payload,
-                    "created_at": now,
-                },
-            )
+            outbox = {
+                "subject": message.subject,
+                "headers": message.headers,
+                "payload": message.payload,
+                "created_at": now,
+            }
+        if outbox is not None and statements.event_and_outbox is not None:
+            # One round trip for both rows; no outbox row when the event was not inserted.
+            position = (await conn.execute(statements.event_and_outbox, row | outbox)).scalar()
+        else:
+            position = (await conn.execute(statements.event, row)).scalar()
+            if position is not None and outbox is not None:
+                await conn.execute(statements.outbox, outbox | {"position": position})
+        if position is None:
+            return None
         return StoredEvent(int(position), event_id, stream_id, version, now, meta, event)
 
     async def load(self, conn: AsyncConnection, stream_id: str) -> list[StoredEvent]:
@@ -220,6 +220,10 @@ class EventStore:
 class _Statements:
     event: Any
     outbox: Any
+    event_and_outbox: Any | None  # PostgreSQL: both inserts as one statement
+
+
+_OUTBOX_VALUES = ("subject", "headers", "payload", "created_at")
 
 
 @functools.cache
@@ -231,4 +235,23 @@ def _statements(dialect: str) -> _Statements:
         .on_conflict_do_nothing(index_elements=["stream_id", "version"])
         .returning(events_table.c.position)
     )
-    return _Statements(event=event, outbox=insert(outbox_table))
+    outbox = insert(outbox_table)
+    if dialect != "postgresql":
+        return _Statements(event=event, outbox=outbox, event_and_outbox=None)
+    # WITH appended AS (INSERT INTO events ... ON CONFLICT DO NOTHING RETURNING position)
+    # INSERT INTO outbox SELECT appended.position, :subject, ... FROM appended RETURNING position
+    columns = [c for c in events_table.c if c.name != "position"]
+    appended = (
+        postgresql_insert(events_table)
+        .values({c.name: bindparam(c.name, type_=c.type) for c in columns})
+        .on_conflict_do_nothing(index_elements=["stream_id", "version"])
+        .returning(events_table.c.position)
+        .cte("appended")
+    )
+    values = [bindparam(name, type_=outbox_table.c[name].type) for name in _OUTBOX_VALUES]
+    both = (
+        insert(outbox_table)
+        .from_select(["position", *_OUTBOX_VALUES], select(appended.c.position, *values))
+        .returning(outbox_table.c.position)
+    )
+    return _Statements(event=event, outbox=outbox, event_and_outbox=both)
