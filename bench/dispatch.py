@@ -30,7 +30,7 @@ from bench.common import (
     scratch_postgres,
     start_services,
 )
-from bench.httpclient import AUTH_ENV, HttpClient
+from bench.httpclient import AUTH_ENV, service_client
 from rapport_shared import envelope, messaging
 from rapport_shared.localsuite import ServiceProcess
 from rapport_shared.natsserver import free_port
@@ -116,7 +116,7 @@ async def one_round(js: Any, db: asyncpg.Connection, count: int, margin: float) 
 
 
 async def set_recipients(port: int) -> None:
-    client = HttpClient("127.0.0.1", port)
+    client = service_client(port)
     try:
         for n in range(RECIPIENTS):
             await client.json(

@@ -11,6 +11,7 @@ import functools
 import json
 import secrets
 import time
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -40,8 +41,12 @@ def authorization_for(path: str) -> str:
 
 
 class HttpClient:
-    def __init__(self, host: str, port: int) -> None:
+    """Every bench request is built in request() below: headers the services come to require
+    (a bearer token, say) are passed here, once per client, and sent with every request."""
+
+    def __init__(self, host: str, port: int, headers: Mapping[str, str] | None = None) -> None:
         self.host, self.port = host, port
+        self._extra_headers = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._last_used = 0.0
@@ -56,7 +61,8 @@ class HttpClient:
         head = (
             f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
             f"{authorization_for(path)}"
-            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
+            f"{self._extra_headers}\r\n"
         )
         self._writer.write(head.encode() + payload)
         try:
@@ -108,3 +114,12 @@ class HttpClient:
             with contextlib.suppress(ConnectionError, OSError):
                 await self._writer.wait_closed()
         self._reader = self._writer = None
+
+
+# What every bench request sends besides the body's headers: the one place to add credentials.
+BENCH_HEADERS: dict[str, str] = {}
+
+
+def service_client(port: int) -> HttpClient:
+    """A client for a service the bench started on this machine."""
+    return HttpClient("127.0.0.1", port, headers=BENCH_HEADERS)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import CLINIC, percentile
-from bench.httpclient import HttpClient
+from bench.httpclient import HttpClient, service_client
 
 BASE = f"/clinics/{CLINIC}"
 CLIENTS = 32
@@ -51,7 +51,7 @@ async def in_parallel(
     pending.reverse()
 
     async def worker() -> None:
-        client = HttpClient("127.0.0.1", port)
+        client = service_client(port)
         try:
             while pending:
                 method, path, body = pending.pop()
@@ -131,7 +131,7 @@ async def command_mix(
     deadline = time.perf_counter() + seconds
 
     async def worker() -> None:
-        clients = {port: HttpClient("127.0.0.1", port) for port in (sessions_port, goals_port)}
+        clients = {port: service_client(port) for port in (sessions_port, goals_port)}
         try:
             while commands and time.perf_counter() < deadline:
                 port, path, body = commands.pop()
@@ -212,7 +212,7 @@ async def end_to_end(
         if idle:
             client = idle.pop()
         else:
-            client, opened = HttpClient("127.0.0.1", sessions_port), opened + 1
+            client, opened = service_client(sessions_port), opened + 1
         written.append(time.perf_counter())
         try:
             status, _ = await client.request(

@@ -32,7 +32,7 @@ from bench.common import (
     running_nats,
     start_services,
 )
-from bench.httpclient import AUTH_ENV, HttpClient
+from bench.httpclient import AUTH_ENV, service_client
 from rapport_goals.bootstrap import MIGRATIONS as GOALS_MIGRATIONS
 from rapport_shared.db import create_engine
 from rapport_shared.localsuite import ServiceProcess, service_processes
@@ -93,7 +93,7 @@ class MemorySampler(threading.Thread):
 
 
 async def status(port: int) -> dict[str, Any]:
-    client = HttpClient("127.0.0.1", port)
+    client = service_client(port)
     try:
         result: dict[str, Any] = await client.json("GET", "/admin/status")
         return result
@@ -116,7 +116,7 @@ async def settle(processes: dict[str, ServiceProcess]) -> dict[str, int]:
 
 
 async def rebuild(goals: ServiceProcess) -> float:
-    client = HttpClient("127.0.0.1", goals.port)
+    client = service_client(goals.port)
     try:
         result = await client.json("POST", "/admin/projections/progress/rebuild")
     finally:

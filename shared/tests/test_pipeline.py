@@ -81,6 +81,27 @@ async def test_duplicates_and_redeliveries_change_nothing(database_url, nats_ser
         assert p.consumer.applied == 2
 
 
+async def test_a_copy_within_one_fetched_batch_is_applied_once(database_url, nats_server):
+    # The consumer applies a whole batch in one transaction; a copy of an event in the same
+    # batch (republished after the duplicate window) must still count once.
+    async with running_pipeline(database_url, nats_server.url, start=False) as p:
+        for _ in range(3):
+            await p.append_goal(goal("gina"))
+        assert await p.relay.publish_batch() == 3
+        js = p.nc.jetstream()
+        first = await js.get_msg("RAPPORT_GOALS", 1)
+        await js.publish(first.subject, first.data, headers={"Nats-Msg-Id": str(uuid4())})
+        pull = await p.consumer.bind()
+        messages = await pull.fetch(10, timeout=2)
+        assert len(messages) == 4
+        assert await p.consumer.process(messages) is None
+        assert await p.counts() == {"gina": 3}
+        assert p.consumer.applied == 3
+        # Everything was acked: nothing comes back.
+        with pytest.raises(TimeoutError):
+            await pull.fetch(1, timeout=0.5)
+
+
 async def test_poison_event_is_dead_lettered_and_later_events_still_apply(
     database_url, nats_server
 ):

@@ -3,6 +3,7 @@ event store reaches exactly the rows the live projection wrote."""
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from goals_support import (
     CLINIC,
     agreed_goal,
@@ -18,6 +19,7 @@ from rapport_goals.tables import (
     goal_progress,
     homework_outcomes,
 )
+from rapport_shared import projection
 from rapport_shared.crypto import client_keys
 from rapport_shared.schema import metadata as core_metadata
 from rapport_shared.testing import eventually
@@ -204,3 +206,19 @@ async def test_rebuild_equals_live_with_statuses_reviews_measures_and_recurrence
         rebuilt = await goals.http.post("/admin/projections/progress/rebuild")
         assert rebuilt.status_code == 200, rebuilt.text
         assert await goals.projection_rows() == live
+
+
+@pytest.mark.parametrize(
+    "scenario",
+    [
+        test_rebuild_from_the_store_equals_the_live_projection,
+        test_rebuild_equals_live_with_statuses_reviews_measures_and_recurrences,
+    ],
+)
+async def test_a_rebuild_that_holds_no_rows_in_memory_reaches_the_same_rows(
+    scenario, database_url, nats_server, monkeypatch
+):
+    # A rebuild writes its rows out whenever it holds too many; later changes to those rows then
+    # go to the database as statements. With a bound of 0 every change after an insert does.
+    monkeypatch.setattr(projection, "MAX_ROWS", 0)
+    await scenario(database_url, nats_server)

@@ -149,7 +149,52 @@ class ConsumerRunner:
                 await asyncio.sleep(min(self._retry_base * 2 ** (retry - 1), 10.0))
 
     async def process(self, messages: Sequence[Msg]) -> int | None:
-        """Apply a batch. Returns the failing message's delivery count when it must be retried."""
+        """Apply a batch. Returns the failing message's delivery count when it must be retried.
+
+        The whole batch first goes in one transaction with its bookkeeping written once (no
+        savepoint, no lookup per event): that halves the cost of an event. If anything in it
+        fails, that transaction is rolled back and the batch goes event by event, each in a
+        savepoint, so a poison event is isolated (dead-lettered or retried) as before.
+        """
+        try:
+            handled = await self._process_together(messages)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # noqa: BLE001 - isolated below, event by event
+            log.info(
+                "batch failed as a whole, applying one by one",
+                consumer=self.name,
+                error=repr(error),
+            )
+            return await self._process_one_by_one(messages)
+        await self._finish(messages, messages)
+        self.applied += handled
+        return None
+
+    async def _process_together(self, messages: Sequence[Msg]) -> int:
+        """Apply every message in one transaction; raises if any of them fails."""
+        async with self._engine.begin() as conn:
+            # A message that does not decode raises here: the one-by-one path dead-letters it.
+            decoded = [decode(message.data, self._registry) for message in messages]
+            done = await self._processed_among(conn, [incoming.event_id for incoming in decoded])
+            now = datetime.now(UTC)
+            applied: list[dict[str, object]] = []
+            for incoming in decoded:
+                handler = self.subscription.handlers.get(incoming.event_type)
+                if handler is None or incoming.event_id in done:
+                    continue
+                done.add(incoming.event_id)  # a copy later in the same batch is a duplicate
+                await self._run_handler(conn, handler, incoming)
+                applied.append(
+                    {"consumer": self.name, "event_id": incoming.event_id, "processed_at": now}
+                )
+            if applied:
+                await conn.execute(insert(processed_table), applied)
+            if messages:
+                await self._save_checkpoint(conn, max(m.metadata.sequence.stream for m in messages))
+        return len(applied)
+
+    async def _process_one_by_one(self, messages: Sequence[Msg]) -> int | None:
         handled: list[Msg] = []
         retry_deliveries: int | None = None
         async with self._engine.begin() as conn:
@@ -161,10 +206,13 @@ class ConsumerRunner:
             if handled:
                 last = max(m.metadata.sequence.stream for m in handled)
                 await self._save_checkpoint(conn, last)
+        await self._finish(messages, handled)
+        return retry_deliveries
+
+    async def _finish(self, messages: Sequence[Msg], handled: Sequence[Msg]) -> None:
         await _settle(messages, handled)
         for callback in self.subscription.after_commit:
             callback()
-        return retry_deliveries
 
     async def _apply(self, conn: AsyncConnection, message: Msg) -> _Outcome:
         deliveries = message.metadata.num_delivered
@@ -196,24 +244,7 @@ class ConsumerRunner:
         if handler is None or await self._already_processed(conn, incoming.event_id):
             return False
         async with conn.begin_nested():
-            with (
-                traced(
-                    f"apply {incoming.event_type}", incoming.traceparent, consumer=self.name
-                ) as traceparent,
-                bound_context(
-                    incoming.correlation_id,
-                    causation_id=incoming.event_id,
-                    actor=f"consumer:{self.name}",
-                    traceparent=traceparent,
-                ),
-            ):
-                await handler(conn, incoming)
-                log.info(
-                    "event applied",
-                    consumer=self.name,
-                    event_type=incoming.event_type,
-                    event_id=incoming.event_id,
-                )
+            await self._run_handler(conn, handler, incoming)
             await conn.execute(
                 insert(processed_table).values(
                     consumer=self.name,
@@ -223,6 +254,39 @@ class ConsumerRunner:
             )
         self.applied += 1
         return True
+
+    async def _run_handler(
+        self, conn: AsyncConnection, handler: Handler, incoming: IncomingEvent
+    ) -> None:
+        with (
+            traced(
+                f"apply {incoming.event_type}", incoming.traceparent, consumer=self.name
+            ) as traceparent,
+            bound_context(
+                incoming.correlation_id,
+                causation_id=incoming.event_id,
+                actor=f"consumer:{self.name}",
+                traceparent=traceparent,
+            ),
+        ):
+            await handler(conn, incoming)
+            log.info(
+                "event applied",
+                consumer=self.name,
+                event_type=incoming.event_type,
+                event_id=incoming.event_id,
+            )
+
+    async def _processed_among(self, conn: AsyncConnection, event_ids: list[str]) -> set[str]:
+        if not event_ids:
+            return set()
+        found = await conn.execute(
+            select(processed_table.c.event_id).where(
+                processed_table.c.consumer == self.name,
+                processed_table.c.event_id.in_(event_ids),
+            )
+        )
+        return set(found.scalars())
 
     async def _failed(
         self,

@@ -1,38 +1,76 @@
 """Database engines: SQLite (aiosqlite) by default, PostgreSQL (asyncpg) by URL."""
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from rapport_shared import sqlite_inline
+
+# How long a writer waits for this process's other writers; SQLite's busy timeout for others.
+WRITER_WAIT_SECONDS = 30
+_WRITE = "rapport_sqlite_write"
 
 
 def is_sqlite(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+class SQLiteEngine(AsyncEngine):
+    """SQLite has one writer at a time. Left to SQLite, writers that find the lock taken sleep
+    in its busy handler (1, 2, 5, ... 100 ms between tries) long after the lock is free again,
+    and under load requests waited seconds for it. So within the process, begin() (a write
+    transaction) queues on an asyncio lock and then takes the write lock at once with BEGIN
+    IMMEDIATE, while connect() (reads) begins a deferred transaction that never waits for
+    writers (WAL). Other processes on the same file still meet the busy timeout."""
+
+    def __init__(self, sync_engine: Any) -> None:
+        super().__init__(sync_engine)
+        self._writer = asyncio.Lock()
+
+    @contextlib.asynccontextmanager
+    async def begin(self) -> AsyncIterator[AsyncConnection]:
+        async with asyncio.timeout(WRITER_WAIT_SECONDS):
+            await self._writer.acquire()
+        try:
+            async with self.connect() as conn:
+                await conn.execution_options(**{_WRITE: True})
+                async with conn.begin():
+                    yield conn
+        finally:
+            self._writer.release()
+
+
 def create_engine(url: str) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+        # No pool_pre_ping: it costs a round trip per transaction (13% of an append). After a
+        # server restart, the first statement on a dead connection fails as a disconnect and
+        # SQLAlchemy then discards every pooled connection opened before it, so one attempt
+        # fails (and is retried by the consumer, the relay, or the client) and the rest reconnect.
+        return create_async_engine(url, pool_size=10, max_overflow=10)
 
-    if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, connect_args={"timeout": 30})
+    database = parsed.database or ":memory:"
+    if database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    # SQLAlchemy's aiosqlite dialect, on a driver that runs SQLite on the loop's thread (see
+    # sqlite_inline: it also sets isolation_level=None, taking transaction control away from the
+    # sqlite3 module so SAVEPOINTs work and write transactions begin IMMEDIATE, below).
+    engine = SQLiteEngine(
+        create_async_engine(url, async_creator=sqlite_inline.creator(database)).sync_engine
+    )
 
     @event.listens_for(engine.sync_engine, "connect")
     def _configure(dbapi_connection: Any, _record: Any) -> None:
-        # Take transaction control away from the sqlite3 module so SAVEPOINTs work and every
-        # transaction starts with BEGIN IMMEDIATE (below): a deferred BEGIN that later upgrades to
-        # a write lock can fail with SQLITE_BUSY at once, whatever the busy timeout.
-        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         # NORMAL in WAL mode survives a process crash; only an OS crash can lose the last commits.
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
         # Deleted rows (an erased client's, a destroyed key) are overwritten with zeros, not left
         # readable in free pages; scrub() then clears the copies still in the WAL.
@@ -41,7 +79,8 @@ def create_engine(url: str) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        write = connection.get_execution_options().get(_WRITE, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine
 

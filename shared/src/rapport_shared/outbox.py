@@ -71,7 +71,7 @@ class OutboxRelay:
             # SQLite has one writer at a time: holding its lock while waiting for acks would
             # stall every command behind a slow broker. Read, publish, then delete; a row
             # published twice (a crash in between) is dropped by the duplicate window.
-            async with self._engine.begin() as conn:
+            async with self._engine.connect() as conn:  # a read: no need to queue with writers
                 rows = await self._pending(conn)
             done = await self._publish(rows)
             if done:

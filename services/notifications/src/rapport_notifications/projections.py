@@ -18,8 +18,9 @@ from rapport_notifications.domain.model import REMINDER_EVENTS, Reminder, Remind
 from rapport_notifications.tables import as_utc, deliveries, reminders, upsert
 from rapport_shared.contracts.base import EventContract
 from rapport_shared.eventstore import EventStore
+from rapport_shared.projection import insert_rows
 
-REBUILD_BATCH = 1000
+REBUILD_BATCH = 5000
 
 
 def _row(reminder: Reminder) -> dict[str, Any]:
@@ -104,14 +105,18 @@ async def rebuild(engine: AsyncEngine, store: EventStore) -> None:
         await conn.execute(delete(reminders))
         histories: dict[str, list[EventContract]] = {}
         after = 0
-        while batch := await store.read_all(conn, after, REBUILD_BATCH):
-            for stored in batch:
-                if isinstance(stored.event, REMINDER_EVENTS):
-                    histories.setdefault(stored.stream_id, []).append(stored.event)
+        while batch := await store.replay(conn, after, REBUILD_BATCH):
+            for replayed in batch:
+                if isinstance(replayed.event, REMINDER_EVENTS):
+                    histories.setdefault(replayed.stream_id, []).append(replayed.event)
             after = batch[-1].position
         erased = await erasure.erased_keys(conn)
-        for history in histories.values():
-            reminder = Reminder.replay(history)
-            if erasure.client_key(reminder.clinic_id, reminder.about.client_id) not in erased:
-                await upsert(conn, reminders, _row(reminder), key=["reminder_id"])
-                await _write_deliveries(conn, reminder)
+        kept = [
+            reminder
+            for reminder in (Reminder.replay(history) for history in histories.values())
+            if erasure.client_key(reminder.clinic_id, reminder.about.client_id) not in erased
+        ]
+        # The table is empty: plain inserts, many per statement, instead of an upsert each.
+        await insert_rows(conn, reminders, (_row(reminder) for reminder in kept))
+        for reminder in kept:
+            await _write_deliveries(conn, reminder)

@@ -1,0 +1,144 @@
+"""Changes to projection tables, as data: executed one statement each when an event is applied
+live, or folded into rows in memory when a projection is rebuilt from the whole store.
+
+A projection says once what an event changes (a list of Insert / Update / Add); both paths apply
+the same list. Rebuilding through the live path cost a few statements per event, each about half
+a millisecond of SQLAlchemy and driver work; folded, a rebuild writes each table with a few
+executemany inserts per 10,000 rows.
+"""
+
+import functools
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Column, Table, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+WRITE_CHUNK = 5000
+# About 1 kB a row: what a rebuild may hold before writing out (a service stays within 150 MB).
+MAX_ROWS = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Insert:
+    """A new row (every column it sets)."""
+
+    table: Table
+    row: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    """Set columns of the row with this primary key, if there is one."""
+
+    table: Table
+    key: Any
+    values: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Add:
+    """Add to counters of the row with this primary key, if there is one."""
+
+    table: Table
+    key: Any
+    counts: dict[str, int]
+
+
+Change = Insert | Update | Add
+
+
+@functools.cache
+def _key_column(table: Table) -> Column[Any]:
+    columns = list(table.primary_key.columns)
+    if len(columns) != 1:
+        raise ValueError(f"{table.name}: Update and Add need a single-column primary key")
+    return columns[0]
+
+
+@functools.cache
+def _insert(table: Table) -> Any:
+    return insert(table)
+
+
+async def execute(conn: AsyncConnection, change: Change) -> None:
+    """Apply one change with one statement (the live path)."""
+    table = change.table
+    if isinstance(change, Insert):
+        await conn.execute(_insert(table), change.row)
+        return
+    where = _key_column(table) == change.key
+    if isinstance(change, Update):
+        if change.values:  # e.g. a revision of a goal's words only: nothing in these columns
+            await conn.execute(update(table).where(where).values(**change.values))
+    else:
+        counters = {name: table.c[name] + amount for name, amount in change.counts.items()}
+        await conn.execute(update(table).where(where).values(counters))
+
+
+class Fold:
+    """The rows of a set of tables, emptied for a rebuild, built in memory from changes.
+
+    Memory is bounded: once more than max_rows rows are held they are written out and
+    forgotten. A later change to a row no longer held is then executed as a statement, as live,
+    and a lookup of such a row reads it back, so the result is the same whatever the bound.
+    """
+
+    def __init__(self, conn: AsyncConnection, tables: Sequence[Table]) -> None:
+        self._conn = conn
+        self._rows: dict[Table, dict[Any, dict[str, Any]]] = {table: {} for table in tables}
+        self._keys = {table: [c.name for c in table.primary_key.columns] for table in tables}
+        self._max_rows = MAX_ROWS
+        self._held = 0
+
+    async def row(self, table: Table, key: Any) -> Any:
+        """The row with this primary key; NoResultFound if there is none (as live)."""
+        held = self._rows[table].get(key)
+        if held is not None:
+            return held
+        found = await self._conn.execute(select(table).where(_key_column(table) == key))
+        return found.one()._mapping
+
+    async def apply(self, changes: Iterable[Change]) -> None:
+        for change in changes:
+            rows = self._rows[change.table]
+            if isinstance(change, Insert):
+                names = self._keys[change.table]
+                key = (
+                    change.row[names[0]]
+                    if len(names) == 1
+                    else tuple(change.row[name] for name in names)
+                )
+                if key in rows:  # live, the primary key would refuse it
+                    raise ValueError(f"{change.table.name}: a second row with key {key!r}")
+                rows[key] = dict(change.row)
+                self._held += 1
+            elif (row := rows.get(change.key)) is None:
+                await execute(self._conn, change)  # written out already (or no such row)
+            elif isinstance(change, Update):
+                row.update(change.values)
+            else:
+                for name, amount in change.counts.items():
+                    row[name] += amount
+        if self._held > self._max_rows:
+            await self.write()
+
+    async def write(self) -> None:
+        """Insert every row held, table by table in the order given, and forget them."""
+        for table, rows in self._rows.items():
+            await insert_rows(self._conn, table, rows.values())
+            rows.clear()
+        self._held = 0
+
+
+async def insert_rows(conn: AsyncConnection, table: Table, rows: Iterable[dict[str, Any]]) -> None:
+    """Insert rows with executemany, WRITE_CHUNK rows a statement."""
+    # executemany needs the same columns in every row: rows that were updated may set more
+    # columns than those that were not, and the rest keep their server defaults.
+    by_columns: dict[frozenset[str], list[dict[str, Any]]] = {}
+    for row in rows:
+        by_columns.setdefault(frozenset(row), []).append(row)
+    for group in by_columns.values():
+        for start in range(0, len(group), WRITE_CHUNK):
+            await conn.execute(_insert(table), group[start : start + WRITE_CHUNK])

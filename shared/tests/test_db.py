@@ -1,0 +1,110 @@
+"""Rapport's engines. SQLite: writers take turns without blocking the event loop, and readers never
+wait for writers. PostgreSQL: without a ping per checkout, the pool still recovers from a server
+that dropped its connections."""
+
+import asyncio
+import sqlite3
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from rapport_shared.db import create_engine
+from rapport_shared.testing import eventually
+
+
+async def _engine_with_table(path):
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    async with engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE t (x INTEGER)"))
+        await conn.execute(text("INSERT INTO t VALUES (1)"))
+    return engine
+
+
+async def test_a_writer_waits_for_another_process_lock_without_blocking_the_loop(tmp_path):
+    engine = await _engine_with_table(tmp_path / "db.sqlite")
+    other = sqlite3.connect(tmp_path / "db.sqlite", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    try:
+
+        async def write():
+            async with engine.begin() as conn:
+                await conn.execute(text("INSERT INTO t VALUES (2)"))
+
+        writer = asyncio.create_task(write())
+        ticks = 0
+        for _ in range(20):  # the loop keeps running other work while the writer waits
+            await asyncio.sleep(0.01)
+            ticks += 1
+        assert ticks == 20 and not writer.done()
+
+        async with engine.connect() as conn:  # a read does not queue behind the lock
+            assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar() == 1
+
+        other.execute("COMMIT")
+        await asyncio.wait_for(writer, 10)
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar() == 2
+    finally:
+        other.close()
+        await engine.dispose()
+
+
+async def test_writers_in_one_process_take_turns_and_all_commit(tmp_path):
+    engine = await _engine_with_table(tmp_path / "db.sqlite")
+    try:
+
+        async def increment():
+            async with engine.begin() as conn:
+                value = (await conn.execute(text("SELECT max(x) FROM t"))).scalar()
+                await asyncio.sleep(0)  # let the others try to get in between
+                await conn.execute(text("INSERT INTO t VALUES (:x)"), {"x": value + 1})
+
+        await asyncio.gather(*(increment() for _ in range(20)))
+
+        async def rows():
+            async with engine.connect() as conn:
+                return sorted((await conn.execute(text("SELECT x FROM t"))).scalars())
+
+        # Serialized: each saw the one before, so no value was written twice.
+        assert await eventually(rows) == list(range(1, 22))
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize("database_kind", ["postgres"])
+async def test_postgres_pool_recovers_after_the_server_dropped_every_connection(database_url):
+    engine = create_engine(database_url)
+    try:
+
+        async def one() -> int:
+            async with engine.begin() as conn:
+                await asyncio.sleep(0.05)  # hold it, so the pool opens several connections
+                return (await conn.execute(text("SELECT 1"))).scalar_one()
+
+        assert await asyncio.gather(*(one() for _ in range(4))) == [1, 1, 1, 1]
+        assert engine.pool.checkedin() >= 2
+        # As a server restart does: every connection of this pool is gone.
+        admin = create_engine(database_url)
+        async with admin.begin() as conn:
+            dropped = await conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+            assert len(dropped.all()) >= 2
+        await admin.dispose()
+
+        failures = 0
+        for _ in range(6):
+            try:
+                assert await one() == 1
+            except DBAPIError as error:
+                assert error.connection_invalidated
+                failures += 1
+        # The first use of a dead connection fails and invalidates the whole pool: the other
+        # dead connections are never handed out, every later transaction reconnects.
+        assert failures <= 1, failures
+    finally:
+        await engine.dispose()
