@@ -24,6 +24,8 @@ PROBLEM = "application/problem+json"
 QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 CORRELATION_HEADER = "X-Correlation-Id"
 log = structlog.get_logger(__name__)
+_FASTAPI_BODY_ERROR = "There was an error parsing the body"
+BODY_UNREADABLE = {"field": "body", "message": "not JSON in UTF-8"}
 
 
 def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
@@ -65,7 +67,9 @@ async def _conflict(_: Request, exc: Exception) -> Response:
 async def _http_error(_: Request, exc: Exception) -> Response:
     # Unknown routes (404) and wrong methods (405, with its Allow header) end up here.
     assert isinstance(exc, HTTPException)
-    response = problem(exc.status_code, str(exc.detail), str(exc.detail))
+    # FastAPI's own answer to a body it cannot even decode (not UTF-8, say): name the body.
+    extra = {"errors": [BODY_UNREADABLE]} if exc.detail == _FASTAPI_BODY_ERROR else {}
+    response = problem(exc.status_code, str(exc.detail), str(exc.detail), **extra)
     response.headers.update(exc.headers or {})
     return response
 

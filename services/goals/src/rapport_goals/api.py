@@ -24,13 +24,11 @@ from rapport_shared.clinic import CLINIC_SLUG_PATTERN
 from rapport_shared.contracts.base import AwareDatetime, PersonId, ShortText
 from rapport_shared.contracts.goals import AchievementStatus, Instrument, LifecycleStatus
 from rapport_shared.contracts.sessions import (
-    GasLevel,
     GoalHorizon,
     GoalType,
     HomeworkType,
-    Milestone,
-    Recurrence,
 )
+from rapport_shared.request_models import GasScale, GasWeight, Milestones, RecurrenceRequest
 from rapport_shared.runtime import ServiceRuntime
 
 
@@ -44,6 +42,8 @@ ClinicId = Annotated[str, Path(pattern=CLINIC_SLUG_PATTERN, max_length=63)]
 ClientId = Annotated[PersonId, Path()]
 Priority = Literal["high", "medium", "low"]
 ReviewEvery = Annotated[int, Field(ge=1, le=365)]
+# The longest instrument (PHQ-9) has nine items; the domain checks the exact count.
+MAX_MEASURE_ITEMS = 20
 
 router = APIRouter(prefix="/clinics/{clinic_id}", tags=["goals"])
 
@@ -70,9 +70,9 @@ class AgreeGoalRequest(_Request):
     horizon: GoalHorizon = "short-term"
     priority: Priority = "medium"
     review_every_days: ReviewEvery | None = None
-    milestones: tuple[Milestone, ...] = ()
-    gas_scale: tuple[GasLevel, ...] | None = None
-    gas_weight: float = Field(default=1.0, gt=0)
+    milestones: Milestones = ()
+    gas_scale: GasScale | None = None
+    gas_weight: GasWeight = 1.0
 
 
 class ReviseGoalRequest(_Request):
@@ -85,8 +85,8 @@ class ReviseGoalRequest(_Request):
     due_date: date | None = None
     priority: Priority | None = None
     review_every_days: ReviewEvery | None = None
-    milestones: tuple[Milestone, ...] | None = None
-    gas_scale: tuple[GasLevel, ...] | None = None
+    milestones: Milestones | None = None
+    gas_scale: GasScale | None = None
 
 
 class ChangeStatusRequest(_Request):
@@ -110,7 +110,7 @@ class AssignHomeworkRequest(_Request):
     # A goal of the same client in this clinic that the homework serves.
     goal_id: UUID | None = None
     type: HomeworkType = "other"
-    recurrence: Recurrence | None = None
+    recurrence: RecurrenceRequest | None = None
     reminder_lead_minutes: int | None = Field(default=None, ge=0, le=7 * 24 * 60)
 
 
@@ -134,7 +134,8 @@ class RecordMeasureRequest(_Request):
     measure_id: UUID | None = None
     instrument: Instrument
     items: tuple[int, ...] = Field(
-        description="Item scores in order, whole numbers: PHQ-9/GAD-7 0-3, ORS/SRS 0-10"
+        description="Item scores in order, whole numbers: PHQ-9/GAD-7 0-3, ORS/SRS 0-10",
+        max_length=MAX_MEASURE_ITEMS,
     )
     session_id: UUID | None = None
     counselor_id: PersonId | None = None

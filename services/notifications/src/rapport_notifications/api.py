@@ -4,7 +4,7 @@ import re
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
-from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from pydantic_core import PydanticCustomError
 
 from rapport_notifications import views
@@ -32,8 +32,12 @@ def _email_address(value: str) -> str:
     return value
 
 
+# "format: email" in the schema tells clients (and the fuzzer) what is expected.
 EmailAddress = Annotated[
-    str, StringConstraints(strip_whitespace=True, max_length=254), AfterValidator(_email_address)
+    str,
+    StringConstraints(strip_whitespace=True, max_length=254),
+    AfterValidator(_email_address),
+    Field(json_schema_extra={"format": "email"}),
 ]
 
 

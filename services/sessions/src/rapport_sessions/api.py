@@ -14,8 +14,9 @@ from rapport_sessions.service_layer import handlers
 from rapport_sessions.views import ClientNotes, ClientRecord, SessionState
 from rapport_shared.clinic import CLINIC_SLUG_PATTERN
 from rapport_shared.contracts.base import AwareDatetime, PersonId
-from rapport_shared.contracts.sessions import AgreedGoal, AgreedHomework, CancellationReason
+from rapport_shared.contracts.sessions import CancellationReason
 from rapport_shared.errors import DomainError
+from rapport_shared.request_models import AgreedGoalRequest, AgreedHomeworkRequest
 from rapport_shared.runtime import ServiceRuntime
 
 # Bounds keep one closing step (and so one event) a sensible size.
@@ -47,6 +48,10 @@ class ScheduleSession(Command):
     starts_at: AwareDatetime
 
 
+SectionName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+SectionText = Annotated[str, StringConstraints(max_length=MAX_SECTION_CHARS)]
+
+
 # Not stripped: a note's own layout (indentation, blank lines) is part of the record; but it must
 # say something, so at least one non-blank character is required.
 NoteBody = Annotated[
@@ -58,7 +63,7 @@ class RecordNote(Command):
     """Either {format, sections} or, as before formats existed, {body} (a free-format note)."""
 
     format: NoteFormat | None = None
-    sections: dict[str, str] | None = Field(None, max_length=10)
+    sections: dict[SectionName, SectionText] | None = Field(None, max_length=10)
     body: NoteBody | None = None
 
     @model_validator(mode="after")
@@ -99,8 +104,8 @@ class CloseSession(Command):
         None, ge=1, description="The version the caller saw; refused with 409 if it moved on"
     )
     next_session_at: AwareDatetime | None = None
-    goals: list[AgreedGoal] = Field(default_factory=list, max_length=MAX_GOALS)
-    homework: list[AgreedHomework] = Field(default_factory=list, max_length=MAX_HOMEWORK)
+    goals: list[AgreedGoalRequest] = Field(default_factory=list, max_length=MAX_GOALS)
+    homework: list[AgreedHomeworkRequest] = Field(default_factory=list, max_length=MAX_HOMEWORK)
 
 
 class NoteReceipt(BaseModel):
