@@ -49,6 +49,11 @@ async def test_plan_collections_and_numbers_are_bounded(database_url, nats_serve
         milestones = [{"description": "a step", "due_date": later}] * 21
         too_many = await goals.http.post(url, json=goal_body(milestones=milestones))
         assert problem_fields(too_many) == ["milestones"]
+        # A due date at the calendar's edge leaves no room for its review dates: refused, not 500.
+        edge = await goals.http.post(
+            url, json=goal_body(due_date="9999-12-31", review_every_days=7)
+        )
+        assert problem_fields(edge) == ["due_date"]
         # Python's JSON reader takes Infinity; it would pass "> 0" and then break every encoder.
         infinite = await goals.http.post(
             url,

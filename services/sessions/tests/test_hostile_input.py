@@ -121,6 +121,9 @@ async def test_careless_requests_get_problem_json_naming_the_field(
         url = f"/clinics/{CLINIC}/sessions"
         naive = {**schedule_body(), "starts_at": "2026-12-01T09:00:00"}
         assert_problem(await svc.http.post(url, json=naive), 422, "starts_at")
+        # At the calendar's edge an offset cannot even be converted to UTC: refused, not a 500.
+        edge = {**schedule_body(), "starts_at": "9999-12-31T23:59:59-12:00"}
+        assert_problem(await svc.http.post(url, json=edge), 422, "starts_at")
         assert_problem(
             await svc.http.post("/clinics/Not_A_Slug/sessions", json=schedule_body()),
             422,

@@ -1,6 +1,6 @@
 """HTTP: parse the request, call a handler in a transaction, answer from the read model."""
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
 
@@ -21,14 +21,21 @@ from rapport_goals.domain.events import JournalText
 from rapport_goals.service_layer import handlers
 from rapport_goals.settings import GoalsSettings
 from rapport_shared.clinic import CLINIC_SLUG_PATTERN
-from rapport_shared.contracts.base import AwareDatetime, PersonId, ShortText
+from rapport_shared.contracts.base import PersonId, ShortText
 from rapport_shared.contracts.goals import AchievementStatus, Instrument, LifecycleStatus
 from rapport_shared.contracts.sessions import (
     GoalHorizon,
     GoalType,
     HomeworkType,
 )
-from rapport_shared.request_models import GasScale, GasWeight, Milestones, RecurrenceRequest
+from rapport_shared.request_models import (
+    GasScale,
+    GasWeight,
+    Milestones,
+    RecurrenceRequest,
+    RequestDate,
+    RequestTime,
+)
 from rapport_shared.runtime import ServiceRuntime
 
 
@@ -65,7 +72,7 @@ class AgreeGoalRequest(_Request):
     description: ShortText
     measure: ShortText
     target: ShortText
-    due_date: date
+    due_date: RequestDate
     type: GoalType = "behavioral"
     horizon: GoalHorizon = "short-term"
     priority: Priority = "medium"
@@ -82,7 +89,7 @@ class ReviseGoalRequest(_Request):
     description: ShortText | None = None
     measure: ShortText | None = None
     target: ShortText | None = None
-    due_date: date | None = None
+    due_date: RequestDate | None = None
     priority: Priority | None = None
     review_every_days: ReviewEvery | None = None
     milestones: Milestones | None = None
@@ -106,7 +113,7 @@ class AssignHomeworkRequest(_Request):
     client_id: PersonId
     counselor_id: PersonId
     instructions: ShortText
-    due_at: AwareDatetime = Field(description="One-off: when due; recurring: the first time")
+    due_at: RequestTime = Field(description="One-off: when due; recurring: the first time")
     # A goal of the same client in this clinic that the homework serves.
     goal_id: UUID | None = None
     type: HomeworkType = "other"
@@ -116,7 +123,7 @@ class AssignHomeworkRequest(_Request):
 
 class CompleteHomeworkRequest(_Request):
     # When the client did it; defaults to now.
-    completed_at: AwareDatetime | None = None
+    completed_at: RequestTime | None = None
     self_rating: int | None = Field(default=None, ge=0, le=10)
     # Private: kept in this service only, never published.
     journal: JournalText | None = None

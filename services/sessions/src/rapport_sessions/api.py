@@ -13,10 +13,10 @@ from rapport_sessions.prep_brief import PrepBrief
 from rapport_sessions.service_layer import handlers
 from rapport_sessions.views import ClientNotes, ClientRecord, SessionState
 from rapport_shared.clinic import CLINIC_SLUG_PATTERN
-from rapport_shared.contracts.base import AwareDatetime, PersonId
+from rapport_shared.contracts.base import PersonId
 from rapport_shared.contracts.sessions import CancellationReason
 from rapport_shared.errors import DomainError
-from rapport_shared.request_models import AgreedGoalRequest, AgreedHomeworkRequest
+from rapport_shared.request_models import AgreedGoalRequest, AgreedHomeworkRequest, RequestTime
 from rapport_shared.runtime import ServiceRuntime
 
 # Bounds keep one closing step (and so one event) a sensible size.
@@ -45,7 +45,7 @@ class ScheduleSession(Command):
     )
     client_id: PersonId
     counselor_id: PersonId
-    starts_at: AwareDatetime
+    starts_at: RequestTime
 
 
 SectionName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
@@ -103,7 +103,7 @@ class CloseSession(Command):
     expected_version: int | None = Field(
         None, ge=1, description="The version the caller saw; refused with 409 if it moved on"
     )
-    next_session_at: AwareDatetime | None = None
+    next_session_at: RequestTime | None = None
     goals: list[AgreedGoalRequest] = Field(default_factory=list, max_length=MAX_GOALS)
     homework: list[AgreedHomeworkRequest] = Field(default_factory=list, max_length=MAX_HOMEWORK)
 
@@ -258,7 +258,7 @@ async def get_prep_brief(clinic_id: ClinicId, client_id: ClientId, runtime: Runt
 async def get_client_record(
     clinic_id: ClinicId,
     client_id: ClientId,
-    as_of: Annotated[AwareDatetime, Query(description="An aware time, e.g. 2026-11-22T09:00Z")],
+    as_of: Annotated[RequestTime, Query(description="An aware time, e.g. 2026-11-22T09:00Z")],
     runtime: Runtime,
 ) -> ClientRecord:
     async with runtime.engine.connect() as conn:
