@@ -31,6 +31,26 @@ from rapport_shared.testing import eventually
 LIMIT = 4096
 
 
+@dataclass(frozen=True)
+class Principal:
+    subject: str
+    clinic: str
+
+
+class PlaysAuthentication:
+    """Stands in for the authentication middleware: a verified principal in the request state,
+    here simply taken from an X-Test-Subject header."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        subject = dict(scope.get("headers", [])).get(b"x-test-subject")
+        if scope["type"] == "http" and subject:
+            scope.setdefault("state", {})["principal"] = Principal(subject.decode(), "a")
+        await self.app(scope, receive, send)
+
+
 class Order(BaseModel):
     item: str
 
@@ -68,6 +88,7 @@ async def harness(database_url: str) -> AsyncIterator[Harness]:
     app = FastAPI()
     app.add_middleware(IdempotencyMiddleware, store=store, max_body_bytes=LIMIT)
     app.add_middleware(RequestLimits, max_body_bytes=LIMIT)
+    app.add_middleware(PlaysAuthentication)
     install_http_plumbing(app, lambda: True)
 
     @app.post("/clinics/{clinic_id}/orders", status_code=201)
@@ -125,6 +146,33 @@ async def test_keys_are_scoped_by_clinic(database_url):
         b = await h.http.post("/clinics/b/orders", json={"item": "soup"}, headers=key("k-1"))
         assert (a.status_code, b.status_code) == (201, 201)
         assert b.json()["clinic"] == "b"
+        assert h.kitchen.cooked == ["soup", "soup"]
+
+
+async def test_keys_are_scoped_by_caller(database_url):
+    async with harness(database_url) as h:
+        order = {"item": "soup"}
+        url = "/clinics/a/orders"
+        kim = await h.http.post(url, json=order, headers={**key("k"), "X-Test-Subject": "kim"})
+        ana = await h.http.post(url, json=order, headers={**key("k"), "X-Test-Subject": "ana"})
+        again = await h.http.post(url, json=order, headers={**key("k"), "X-Test-Subject": "kim"})
+        assert "Idempotent-Replayed" not in ana.headers
+        assert again.headers["Idempotent-Replayed"] == "true"
+        assert again.json() == kim.json() != ana.json()
+        assert h.kitchen.cooked == ["soup", "soup"]
+
+
+async def test_without_a_principal_only_the_same_credentials_get_a_replay(database_url):
+    async with harness(database_url) as h:
+        order = {"item": "soup"}
+        url = "/clinics/a/orders"
+        mine = {**key("k"), "Authorization": "Bearer mine"}
+        first = await h.http.post(url, json=order, headers=mine)
+        stranger = await h.http.post(url, json=order, headers=key("k"))
+        assert "Idempotent-Replayed" not in stranger.headers
+        again = await h.http.post(url, json=order, headers=mine)
+        assert again.headers["Idempotent-Replayed"] == "true"
+        assert again.json() == first.json()
         assert h.kitchen.cooked == ["soup", "soup"]
 
 

@@ -100,17 +100,23 @@ def caller_of(scope: Scope) -> str | None:
 
     Authentication puts the verified principal in the request state (`request.state.principal`,
     i.e. scope["state"]["principal"]) before this middleware runs; its subject (and clinic, when
-    it has one) names the caller. Without a principal every caller of a clinic shares one key
-    space, which is still safe: a different body under the same key is refused, not replayed.
+    it has one) names the caller. Where no principal is set yet (authentication done later, in a
+    route dependency), the credentials stand in for it: a stored response is then only replayed
+    to a request bearing the very same Authorization header, so a replay can never hand a
+    response to someone who could not have made the request. Without either, None: every caller
+    of a clinic shares one key space (a different request under a used key is still refused).
     """
     state = scope.get("state") or {}
     principal = state.get("principal") if isinstance(state, dict) else None
-    if principal is None:
-        return None
-    subject = getattr(principal, "subject", None) or getattr(principal, "sub", None)
-    clinic = getattr(principal, "clinic", None) or getattr(principal, "clinic_id", None)
-    identity = str(subject if subject is not None else principal)
-    return f"{clinic}:{identity}" if clinic else identity
+    if principal is not None:
+        subject = getattr(principal, "subject", None) or getattr(principal, "sub", None)
+        clinic = getattr(principal, "clinic", None) or getattr(principal, "clinic_id", None)
+        identity = str(subject if subject is not None else principal)
+        return f"{clinic}:{identity}" if clinic else identity
+    credentials = header(scope, b"authorization")
+    if credentials:
+        return "credentials:" + hashlib.sha256(credentials.encode("latin-1")).hexdigest()
+    return None
 
 
 def fingerprint(method: str, path: str, query: bytes, body: bytes) -> str:
