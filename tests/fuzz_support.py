@@ -20,6 +20,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.python import asgi
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    negative_data_rejection,
     response_schema_conformance,
     status_code_conformance,
 )
@@ -218,6 +219,7 @@ def _fuzz_operation(
         response = case.call(headers=fuzz_headers())
         label = f"{operation.label}{' (seeded)' if path_parameters else ''}"
         STATS.setdefault(label, Counter())[response.status_code] += 1
-        case.validate_response(response, checks=CHECKS)
+        checks = CHECKS if mode is GenerationMode.POSITIVE else [*CHECKS, negative_data_rejection]
+        case.validate_response(response, checks=checks)
 
     run()
