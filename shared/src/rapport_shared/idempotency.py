@@ -335,19 +335,28 @@ class IdempotencyMiddleware:
             await response(scope, receive, send)
             return
         capture = _Capture()
+        claim = (clinic_id, caller, key, outcome.claim_id)
         try:
             await self.app(scope, replaying(body, receive), capture)
         except BaseException:
-            await self.store.release(clinic_id, caller, key, outcome.claim_id)
+            await self._settle(claim, None)
             raise
-        if capture.status >= 500:
-            await self.store.release(clinic_id, caller, key, outcome.claim_id)
-        else:
-            await self.store.complete(clinic_id, caller, key, outcome.claim_id, capture.stored())
-        await send(
-            {"type": "http.response.start", "status": capture.status, "headers": capture.headers}
-        )
+        await self._settle(claim, capture)
+        start = {"type": "http.response.start", "status": capture.status}
+        await send({**start, "headers": capture.headers})
         await send({"type": "http.response.body", "body": b"".join(capture.chunks)})
+
+    async def _settle(self, claim: tuple[str, str, str, str], capture: _Capture | None) -> None:
+        """Keep the response, or free the key after a failure. A database error here must not
+        turn a command that committed into a 500: the key then stays claimed until its lease
+        ends, and is logged."""
+        try:
+            if capture is None or capture.status >= 500:
+                await self.store.release(*claim)
+            else:
+                await self.store.complete(*claim, capture.stored())
+        except Exception:
+            log.exception("idempotency key not settled", key=claim[2])
 
 
 def create_idempotency_table_v1() -> None:
