@@ -1,6 +1,8 @@
 """Hostile and careless input against the real sessions service (real database, real
 nats-server): Idempotency-Key replays, size limits, edge validation, problem+json everywhere."""
 
+import asyncio
+
 import pytest
 from sessions_support import CLINIC, OTHER_CLINIC, later, plan, running_service
 from sqlalchemy import func, select
@@ -43,6 +45,21 @@ async def test_a_replayed_command_returns_the_first_response_and_stores_one_even
         fresh = await svc.http.post(url, json=body, headers=key("retry-me-2"))
         assert fresh.json()["session_id"] != first.json()["session_id"]
         assert await svc.count_events("session-scheduled") == 2
+
+
+async def test_concurrent_retries_run_the_command_once(database_url, nats_server, tmp_path):
+    async with running_service(database_url, nats_server.url, tmp_path) as svc:
+        body = schedule_body()
+        url = f"/clinics/{CLINIC}/sessions"
+        responses = await asyncio.gather(
+            *(svc.http.post(url, json=body, headers=key("burst")) for _ in range(6))
+        )
+        statuses = sorted(r.status_code for r in responses)
+        # Each one either ran it, found it running (409), or got the stored answer (201).
+        assert set(statuses) <= {201, 409}, statuses
+        created = {r.json()["session_id"] for r in responses if r.status_code == 201}
+        assert len(created) == 1
+        assert await svc.count_events("session-scheduled") == 1
 
 
 async def test_a_key_reused_with_another_body_is_refused_and_writes_nothing(
