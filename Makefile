@@ -20,7 +20,7 @@ test: sync lint
 # schemathesis against each service's OpenAPI, in-process with real SQLite and nats-server, at a
 # larger budget than the suite's (docs/api.md, "Fuzzing"); RAPPORT_FUZZ_EXAMPLES=500 for more.
 fuzz: sync
-	RAPPORT_FUZZ_EXAMPLES=$${RAPPORT_FUZZ_EXAMPLES:-100} $(UV) run --locked pytest -q \
+	RAPPORT_FUZZ_EXAMPLES=$${RAPPORT_FUZZ_EXAMPLES:-50} $(UV) run --locked pytest -q \
 		--timeout=3600 tests/test_fuzz_api.py
 
 bench: sync
