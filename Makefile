@@ -3,7 +3,7 @@ SHELL := /bin/bash
 # uv may be missing on a fresh machine: fall back to the module the `uv` target installs.
 UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 
-.PHONY: run test lint format sync uv bench
+.PHONY: run test lint format sync uv bench fuzz
 
 uv:
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -16,6 +16,12 @@ run: sync
 
 test: sync lint
 	$(UV) run --locked pytest
+
+# schemathesis against each service's OpenAPI, in-process with real SQLite and nats-server, at a
+# larger budget than the suite's (docs/api.md, "Fuzzing"); RAPPORT_FUZZ_EXAMPLES=500 for more.
+fuzz: sync
+	RAPPORT_FUZZ_EXAMPLES=$${RAPPORT_FUZZ_EXAMPLES:-50} $(UV) run --locked pytest -q \
+		--timeout=3600 tests/test_fuzz_api.py
 
 bench: sync
 	$(UV) run --locked python -m bench.run

@@ -21,6 +21,7 @@ from rapport_goals.tables import (
 )
 from rapport_shared import projection
 from rapport_shared.crypto import client_keys
+from rapport_shared.idempotency import idempotency_keys
 from rapport_shared.schema import metadata as core_metadata
 from rapport_shared.testing import eventually
 
@@ -90,8 +91,8 @@ async def test_the_migration_creates_exactly_the_declared_tables(database_url, n
         goals.runtime.engine.connect() as conn,
     ):
         migrated = await conn.run_sync(lambda sync: _schema(inspect(sync)))
-    expected_tables = {t.name for t in PROJECTION_TABLES} | set(core_metadata.tables)
-    expected_tables |= {client_keys.name}
+    shared_tables = set(core_metadata.tables) | {idempotency_keys.name, client_keys.name}
+    expected_tables = {t.name for t in PROJECTION_TABLES} | shared_tables
     assert set(migrated) == expected_tables | {"alembic_version"}
     for table in PROJECTION_TABLES:
         columns, indexes = migrated[table.name]

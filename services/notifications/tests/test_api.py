@@ -10,6 +10,7 @@ from sqlalchemy import MetaData, select
 from rapport_notifications.bootstrap import MIGRATIONS
 from rapport_notifications.tables import metadata, recipients
 from rapport_shared.db import create_engine
+from rapport_shared.idempotency import add_idempotency_table
 from rapport_shared.migrations import migrate
 from rapport_shared.schema import add_access_tables, add_core_tables
 
@@ -133,6 +134,7 @@ async def test_the_migration_creates_exactly_the_declared_tables(database_url):
     declared = MetaData()
     add_core_tables(declared)
     add_access_tables(declared)
+    add_idempotency_table(declared)
     for table in metadata.tables.values():
         table.to_metadata(declared)
     engine = create_engine(database_url)

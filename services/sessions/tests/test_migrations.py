@@ -9,6 +9,7 @@ from rapport_sessions.bootstrap import MIGRATIONS
 from rapport_sessions.tables import metadata
 from rapport_shared.crypto import client_keys
 from rapport_shared.db import create_engine
+from rapport_shared.idempotency import idempotency_keys
 from rapport_shared.migrations import migrate
 from rapport_shared.schema import metadata as core_metadata
 
@@ -45,6 +46,7 @@ async def test_the_migration_creates_the_declared_projection_tables(database_url
             created = await conn.run_sync(_describe)
     finally:
         await engine.dispose()
-    core = set(core_metadata.tables) | {"alembic_version"}
+    # Shared tables every service has: the core ones and the Idempotency-Key store.
+    core = set(core_metadata.tables) | {"alembic_version", idempotency_keys.name}
     assert core <= set(created)
     assert {name: created[name] for name in set(created) - core} == _declared()

@@ -3,9 +3,9 @@
 
 import dataclasses
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Path, Query, Response
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -17,6 +17,12 @@ from rapport_shared.schema import dead_letters_table
 
 if TYPE_CHECKING:
     from rapport_shared.runtime import ServiceRuntime
+
+
+# Bounded at the edge: a larger id overflows the database's integer and answered 500.
+DeadLetterId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+ProjectionName = Annotated[str, Path(max_length=100)]
+ConsumerName = Annotated[str | None, Query(max_length=200)]
 
 
 class ServiceUnavailable(DomainError):
@@ -37,7 +43,7 @@ def admin_router(runtime: "ServiceRuntime") -> APIRouter:
         }
 
     @router.get("/dead-letters")
-    async def list_dead_letters(consumer: str | None = None) -> list[dict[str, Any]]:
+    async def list_dead_letters(consumer: ConsumerName = None) -> list[dict[str, Any]]:
         query = select(dead_letters_table).order_by(dead_letters_table.c.id)
         if consumer is not None:
             query = query.where(dead_letters_table.c.consumer == consumer)
@@ -45,7 +51,7 @@ def admin_router(runtime: "ServiceRuntime") -> APIRouter:
             return [_summary(row._mapping) for row in await conn.execute(query)]
 
     @router.get("/dead-letters/{dead_letter_id}")
-    async def show_dead_letter(dead_letter_id: int) -> dict[str, Any]:
+    async def show_dead_letter(dead_letter_id: DeadLetterId) -> dict[str, Any]:
         async with runtime.engine.connect() as conn:
             row = await _dead_letter(conn, dead_letter_id)
         return {
@@ -55,7 +61,7 @@ def admin_router(runtime: "ServiceRuntime") -> APIRouter:
         }
 
     @router.post("/dead-letters/{dead_letter_id}/replay")
-    async def replay_dead_letter(dead_letter_id: int) -> dict[str, Any]:
+    async def replay_dead_letter(dead_letter_id: DeadLetterId) -> dict[str, Any]:
         """Run the event through its consumer's handler again, e.g. after a fix was deployed."""
         async with runtime.transaction() as conn:
             row = await _dead_letter(conn, dead_letter_id)
@@ -76,7 +82,7 @@ def admin_router(runtime: "ServiceRuntime") -> APIRouter:
         return {"id": dead_letter_id, "replayed": applied, "already_applied": not applied}
 
     @router.delete("/dead-letters/{dead_letter_id}", status_code=204)
-    async def discard_dead_letter(dead_letter_id: int) -> Response:
+    async def discard_dead_letter(dead_letter_id: DeadLetterId) -> Response:
         async with runtime.transaction() as conn:
             await _dead_letter(conn, dead_letter_id)
             await conn.execute(
@@ -85,7 +91,7 @@ def admin_router(runtime: "ServiceRuntime") -> APIRouter:
         return Response(status_code=204)
 
     @router.post("/projections/{name}/rebuild")
-    async def rebuild(name: str) -> dict[str, Any]:
+    async def rebuild(name: ProjectionName) -> dict[str, Any]:
         rebuild_projection = runtime.projections.get(name)
         if rebuild_projection is None:
             known = ", ".join(sorted(runtime.projections)) or "none"

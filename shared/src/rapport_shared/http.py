@@ -24,6 +24,8 @@ PROBLEM = "application/problem+json"
 QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 CORRELATION_HEADER = "X-Correlation-Id"
 log = structlog.get_logger(__name__)
+_FASTAPI_BODY_ERROR = "There was an error parsing the body"
+BODY_UNREADABLE = {"field": "body", "message": "not JSON in UTF-8"}
 
 
 def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
@@ -38,9 +40,16 @@ def _field_name(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
+def _error_field(error: dict[str, Any]) -> str:
+    # Malformed JSON is located at a character offset of the body; the field is the body itself.
+    if error.get("type") == "json_invalid":
+        return "body"
+    return _field_name(tuple(error["loc"]))
+
+
 async def _validation_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    errors = [{"field": _field_name(tuple(e["loc"])), "message": e["msg"]} for e in exc.errors()]
+    errors = [{"field": _error_field(e), "message": e["msg"]} for e in exc.errors()]
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
     return problem(422, "Invalid request", detail, errors=errors)
 
@@ -56,8 +65,13 @@ async def _conflict(_: Request, exc: Exception) -> Response:
 
 
 async def _http_error(_: Request, exc: Exception) -> Response:
+    # Unknown routes (404) and wrong methods (405, with its Allow header) end up here.
     assert isinstance(exc, HTTPException)
-    return problem(exc.status_code, str(exc.detail), str(exc.detail))
+    # FastAPI's own answer to a body it cannot even decode (not UTF-8, say): name the body.
+    extra = {"errors": [BODY_UNREADABLE]} if exc.detail == _FASTAPI_BODY_ERROR else {}
+    response = problem(exc.status_code, str(exc.detail), str(exc.detail), **extra)
+    response.headers.update(exc.headers or {})
+    return response
 
 
 async def _unexpected(_: Request, exc: Exception) -> Response:

@@ -53,9 +53,7 @@ async def take_snapshot(
                         dead_letters_table.c.consumer
                     )
                 )
-            )
-            .tuples()
-            .all()
+            ).all()
         )
         checkpoints = {row.consumer: row for row in await conn.execute(select(checkpoints_table))}
     snapshot = ServiceSnapshot(events, backlog, _age(now, oldest))

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -27,11 +28,14 @@ from rapport_shared.contracts.base import EventRegistry
 from rapport_shared.db import create_engine
 from rapport_shared.eventstore import EventStore
 from rapport_shared.http import install_http_plumbing
+from rapport_shared.idempotency import IdempotencyMiddleware, IdempotencyStore
 from rapport_shared.logging import configure_logging
 from rapport_shared.messaging import connect_with_retry, ensure_stream, redacted
 from rapport_shared.metrics import ServiceMetrics, take_snapshot
 from rapport_shared.migrations import migrate
+from rapport_shared.openapi_errors import document_errors
 from rapport_shared.outbox import OutboxRelay
+from rapport_shared.request_limits import RequestLimits
 from rapport_shared.settings import ServiceSettings
 from rapport_shared.tracing import configure_tracing, shutdown_tracing
 
@@ -64,6 +68,14 @@ class ServiceRuntime:
         self.projections: dict[str, Rebuild] = {}
         self._loops: list[BackgroundLoop] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self.idempotency = IdempotencyStore(
+            self.engine,
+            retention=timedelta(hours=settings.idempotency_retention_hours),
+            lease=timedelta(seconds=settings.idempotency_lease_seconds),
+        )
+        self.add_loop(
+            partial(self.idempotency.purge_forever, settings.idempotency_cleanup_interval_seconds)
+        )
 
     def subscribe(self, subscription: Subscription) -> None:
         self.subscriptions.append(subscription)
@@ -188,8 +200,15 @@ class ServiceRuntime:
                 await self.stop()
 
         app = FastAPI(title=title, lifespan=lifespan)
+        # Each middleware added wraps the ones before it: RequestLimits bounds the body before
+        # IdempotencyMiddleware reads it, and both answer inside the correlation/metrics ones,
+        # after authentication (installed by install_http_plumbing) has named the caller.
+        limit = self.settings.max_body_bytes
+        app.add_middleware(IdempotencyMiddleware, store=self.idempotency, max_body_bytes=limit)
+        app.add_middleware(RequestLimits, max_body_bytes=limit)
         verifier = verifier_for(self.settings)
         install_http_plumbing(app, self.is_ready, partial(authenticate, verifier=verifier))
+        document_errors(app)
         app.state.runtime = self
 
         @app.middleware("http")

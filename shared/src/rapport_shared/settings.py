@@ -42,6 +42,14 @@ class ServiceSettings(BaseSettings):
     consumer_batch_size: int = Field(100, ge=1)
     consumer_max_deliveries: int = Field(5, ge=1)
     consumer_retry_base_seconds: float = Field(0.2, gt=0)
+    # Hostile and careless input (docs/api.md, "Errors and limits"). A note of ten full sections
+    # (10 x 20,000 characters) must still fit, hence more than the usual 64 KiB.
+    max_body_bytes: int = Field(256 * 1024, ge=1024)
+    # A completed Idempotency-Key answers replays this long, then it is forgotten.
+    idempotency_retention_hours: float = Field(24.0, gt=0)
+    # A key claimed by a request that never finished (its process died) is free again after this.
+    idempotency_lease_seconds: float = Field(60.0, gt=0)
+    idempotency_cleanup_interval_seconds: float = Field(600.0, gt=0)
 
     def resolved_database_url(self, service: str) -> str:
         return self.database_url or f"sqlite+aiosqlite:///{self.data_dir}/{service}.db"

@@ -18,7 +18,7 @@ from rapport_shared.clinic import is_clinic_slug
 T = TypeVar("T")
 
 # The HS256 secret the tests configure the services with (RAPPORT_AUTH_SECRET / auth_secret).
-TEST_AUTH_SECRET = "rapport-tests-only-hs256-secret-0123456789abcdef"
+TEST_AUTH_SECRET = "rapport-tests-only-hs256-secret-0123456789abcdef-0123456789abcdef"
 
 
 def mint_test_token(

@@ -1,6 +1,6 @@
 """HTTP: parse the request, call a handler in a transaction, answer from the read model."""
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
 
@@ -26,11 +26,18 @@ from rapport_goals.settings import GoalsSettings
 from rapport_shared import audit
 from rapport_shared.access import FromPath, FromStream, authorize, authorize_create
 from rapport_shared.clinic import CLINIC_SLUG_PATTERN
-from rapport_shared.contracts.base import AwareDatetime, PersonId, ShortText
+from rapport_shared.contracts.base import PersonId, ShortText
 from rapport_shared.contracts.goals import AchievementStatus, Instrument, LifecycleStatus
-from rapport_shared.contracts.sessions import GoalHorizon, GoalType, HomeworkType, Recurrence
-from rapport_shared.plan import GasLevel, Milestone
+from rapport_shared.contracts.sessions import GoalHorizon, GoalType, HomeworkType
 from rapport_shared.policy import Action
+from rapport_shared.request_models import (
+    GasScale,
+    GasWeight,
+    Milestones,
+    RecurrenceRequest,
+    RequestDate,
+    RequestTime,
+)
 from rapport_shared.runtime import ServiceRuntime
 
 
@@ -44,6 +51,8 @@ ClinicId = Annotated[str, Path(pattern=CLINIC_SLUG_PATTERN, max_length=63)]
 ClientId = Annotated[PersonId, Path()]
 Priority = Literal["high", "medium", "low"]
 ReviewEvery = Annotated[int, Field(ge=1, le=365)]
+# The longest instrument (PHQ-9) has nine items; the domain checks the exact count.
+MAX_MEASURE_ITEMS = 20
 
 router = APIRouter(prefix="/clinics/{clinic_id}", tags=["goals"])
 
@@ -71,14 +80,14 @@ class AgreeGoalRequest(_Request):
     description: ShortText
     measure: ShortText
     target: ShortText
-    due_date: date
+    due_date: RequestDate
     type: GoalType = "behavioral"
     horizon: GoalHorizon = "short-term"
     priority: Priority = "medium"
     review_every_days: ReviewEvery | None = None
-    milestones: tuple[Milestone, ...] = ()
-    gas_scale: tuple[GasLevel, ...] | None = None
-    gas_weight: float = Field(default=1.0, gt=0)
+    milestones: Milestones = ()
+    gas_scale: GasScale | None = None
+    gas_weight: GasWeight = 1.0
 
 
 class ReviseGoalRequest(_Request):
@@ -88,11 +97,11 @@ class ReviseGoalRequest(_Request):
     description: ShortText | None = None
     measure: ShortText | None = None
     target: ShortText | None = None
-    due_date: date | None = None
+    due_date: RequestDate | None = None
     priority: Priority | None = None
     review_every_days: ReviewEvery | None = None
-    milestones: tuple[Milestone, ...] | None = None
-    gas_scale: tuple[GasLevel, ...] | None = None
+    milestones: Milestones | None = None
+    gas_scale: GasScale | None = None
 
 
 class ChangeStatusRequest(_Request):
@@ -112,17 +121,17 @@ class AssignHomeworkRequest(_Request):
     client_id: PersonId
     counselor_id: PersonId
     instructions: ShortText
-    due_at: AwareDatetime = Field(description="One-off: when due; recurring: the first time")
+    due_at: RequestTime = Field(description="One-off: when due; recurring: the first time")
     # A goal of the same client in this clinic that the homework serves.
     goal_id: UUID | None = None
     type: HomeworkType = "other"
-    recurrence: Recurrence | None = None
+    recurrence: RecurrenceRequest | None = None
     reminder_lead_minutes: int | None = Field(default=None, ge=0, le=7 * 24 * 60)
 
 
 class CompleteHomeworkRequest(_Request):
     # When the client did it; defaults to now.
-    completed_at: AwareDatetime | None = None
+    completed_at: RequestTime | None = None
     self_rating: int | None = Field(default=None, ge=0, le=10)
     # Private: kept in this service only, never published.
     journal: JournalText | None = None
@@ -140,7 +149,8 @@ class RecordMeasureRequest(_Request):
     measure_id: UUID | None = None
     instrument: Instrument
     items: tuple[int, ...] = Field(
-        description="Item scores in order, whole numbers: PHQ-9/GAD-7 0-3, ORS/SRS 0-10"
+        description="Item scores in order, whole numbers: PHQ-9/GAD-7 0-3, ORS/SRS 0-10",
+        max_length=MAX_MEASURE_ITEMS,
     )
     session_id: UUID | None = None
     counselor_id: PersonId | None = None

@@ -73,8 +73,12 @@ def _webhook_secret(value: str) -> str:
     return value
 
 
+# "format: email" in the schema tells clients (and the fuzzer) what is expected.
 EmailAddress = Annotated[
-    str, StringConstraints(strip_whitespace=True, max_length=254), AfterValidator(_email_address)
+    str,
+    StringConstraints(strip_whitespace=True, max_length=254),
+    AfterValidator(_email_address),
+    Field(json_schema_extra={"format": "email"}),
 ]
 TimeZone = Annotated[str, StringConstraints(max_length=64), AfterValidator(_time_zone)]
 

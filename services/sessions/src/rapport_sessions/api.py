@@ -16,12 +16,12 @@ from rapport_sessions.views import ClientNotes, ClientRecord, SessionState
 from rapport_shared import audit, care_team
 from rapport_shared.access import FromPath, FromStream, authorize, authorize_create, principal_of
 from rapport_shared.clinic import CLINIC_SLUG_PATTERN
-from rapport_shared.contracts.base import AwareDatetime, PersonId
+from rapport_shared.contracts.base import PersonId
 from rapport_shared.contracts.sessions import CancellationReason
 from rapport_shared.db import scrub
 from rapport_shared.errors import DomainError, NotFound
-from rapport_shared.plan import AgreedGoal, AgreedHomework
 from rapport_shared.policy import Action
+from rapport_shared.request_models import AgreedGoalRequest, AgreedHomeworkRequest, RequestTime
 from rapport_shared.runtime import ServiceRuntime
 
 # Bounds keep one closing step (and so one event) a sensible size.
@@ -53,7 +53,11 @@ class ScheduleSession(Command):
     )
     client_id: PersonId
     counselor_id: PersonId
-    starts_at: AwareDatetime
+    starts_at: RequestTime
+
+
+SectionName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+SectionText = Annotated[str, StringConstraints(max_length=MAX_SECTION_CHARS)]
 
 
 # Not stripped: a note's own layout (indentation, blank lines) is part of the record; but it must
@@ -67,7 +71,7 @@ class RecordNote(Command):
     """Either {format, sections} or, as before formats existed, {body} (a free-format note)."""
 
     format: NoteFormat | None = None
-    sections: dict[str, str] | None = Field(None, max_length=10)
+    sections: dict[SectionName, SectionText] | None = Field(None, max_length=10)
     body: NoteBody | None = None
 
     @model_validator(mode="after")
@@ -107,9 +111,9 @@ class CloseSession(Command):
     expected_version: int | None = Field(
         None, ge=1, description="The version the caller saw; refused with 409 if it moved on"
     )
-    next_session_at: AwareDatetime | None = None
-    goals: list[AgreedGoal] = Field(default_factory=list, max_length=MAX_GOALS)
-    homework: list[AgreedHomework] = Field(default_factory=list, max_length=MAX_HOMEWORK)
+    next_session_at: RequestTime | None = None
+    goals: list[AgreedGoalRequest] = Field(default_factory=list, max_length=MAX_GOALS)
+    homework: list[AgreedHomeworkRequest] = Field(default_factory=list, max_length=MAX_HOMEWORK)
 
 
 class NoteReceipt(BaseModel):
@@ -275,7 +279,7 @@ async def get_prep_brief(clinic_id: ClinicId, client_id: ClientId, runtime: Runt
 async def get_client_record(
     clinic_id: ClinicId,
     client_id: ClientId,
-    as_of: Annotated[AwareDatetime, Query(description="An aware time, e.g. 2026-11-22T09:00Z")],
+    as_of: Annotated[RequestTime, Query(description="An aware time, e.g. 2026-11-22T09:00Z")],
     runtime: Runtime,
 ) -> ClientRecord:
     async with runtime.engine.connect() as conn:

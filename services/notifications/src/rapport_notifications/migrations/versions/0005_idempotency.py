@@ -1,0 +1,20 @@
+"""Idempotency keys: the first response to each Idempotency-Key, kept for replays.
+
+Revision ID: 0003
+Revises: 0001
+"""
+
+from rapport_shared.idempotency import create_idempotency_table_v1, drop_idempotency_table_v1
+
+revision = "0005"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    create_idempotency_table_v1()
+
+
+def downgrade() -> None:
+    drop_idempotency_table_v1()

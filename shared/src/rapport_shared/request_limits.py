@@ -1,0 +1,115 @@
+"""The edge of every service: request bodies are JSON and bounded in size.
+
+A pure ASGI middleware rather than a FastAPI dependency, so the cap holds while the body is being
+read: a client announcing (or streaming) more than the limit is refused with 413 after at most
+limit + one chunk has been buffered, never after the whole upload has been taken in.
+"""
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from rapport_shared.http import problem
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+# Media types a body may have: JSON itself, or any structured "+json" type (merge-patch).
+_JSON_TYPES = ("application/json",)
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def header(scope: Scope, name: bytes) -> str | None:
+    """The first value of a request header (name in lower case), decoded as latin-1."""
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+def is_json_media_type(content_type: str) -> bool:
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type in _JSON_TYPES or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    )
+
+
+async def read_body(receive: Receive, limit: int) -> bytes:
+    """The whole request body, or BodyTooLarge as soon as more than limit bytes have arrived."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def replaying(body: bytes, receive: Receive) -> Receive:
+    """A receive channel that yields the already-read body once, then defers to the real one
+    (which reports the client's disconnect)."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+def too_large(limit: int) -> Any:
+    return problem(
+        413,
+        "Request body too large",
+        f"the request body exceeds {limit} bytes",
+        errors=[{"field": "body", "message": f"at most {limit} bytes"}],
+    )
+
+
+class RequestLimits:
+    """413 for bodies over max_body_bytes, 415 for a body that is not JSON."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.limit = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in {"GET", "HEAD", "OPTIONS", "DELETE"}:
+            await self.app(scope, receive, send)
+            return
+        declared = header(scope, b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await too_large(self.limit)(scope, receive, send)
+            return
+        try:
+            body = await read_body(receive, self.limit)
+        except BodyTooLarge:
+            await too_large(self.limit)(scope, receive, send)
+            return
+        content_type = header(scope, b"content-type")
+        # An empty body needs no type (POST .../start carries none); any other must be JSON.
+        if body and not (content_type and is_json_media_type(content_type)):
+            response = problem(
+                415,
+                "Unsupported media type",
+                f"the request body must be application/json, not {content_type or 'untyped'}",
+                errors=[{"field": "Content-Type", "message": "must be application/json"}],
+            )
+            await response(scope, receive, send)
+            return
+        await self.app(scope, replaying(body, receive), send)
