@@ -33,6 +33,7 @@ class Subject:
     counselor: str
     session_id: str = ""
     goal_id: str = ""
+    homework_id: str = ""
 
     @property
     def marker(self) -> str:
@@ -147,6 +148,29 @@ async def _set_contact(w: World, s: Subject, _: str, h: dict[str, str]) -> httpx
     return await w.http.put(url, json={"email": f"{s.client}@example.org"}, headers=h)
 
 
+async def _read_profile(w: World, s: Subject, _: str, h: dict[str, str]) -> httpx.Response:
+    return await w.http.get(w.url("sessions", s, f"/clients/{s.client}/profile"), headers=h)
+
+
+async def _set_profile(w: World, s: Subject, me: str, h: dict[str, str]) -> httpx.Response:
+    url = w.url("sessions", s, f"/clients/{s.client}/profile")
+    body = {"display_name": f"Name {s.marker}", "updated_by": me}
+    return await w.http.put(url, json=body, headers=h)
+
+
+async def _read_journal(w: World, s: Subject, _: str, h: dict[str, str]) -> httpx.Response:
+    return await w.http.get(w.url("goals", s, f"/homework/{s.homework_id}/journal"), headers=h)
+
+
+async def _read_feed(w: World, s: Subject, _: str, h: dict[str, str]) -> httpx.Response:
+    return await w.http.get(w.url("notifications", s, f"/recipients/{s.client}/feed"), headers=h)
+
+
+async def _mark_feed_read(w: World, s: Subject, _: str, h: dict[str, str]) -> httpx.Response:
+    url = w.url("notifications", s, f"/recipients/{s.client}/feed/read")
+    return await w.http.post(url, json={"item_ids": [str(uuid.uuid4())]}, headers=h)
+
+
 # (action, kind, success status). Kinds: staff reads, client-facing reads, writes to the
 # clinical record, client-facing writes, the care team.
 ACTIONS: list[tuple[Call, str, int]] = [
@@ -165,6 +189,11 @@ ACTIONS: list[tuple[Call, str, int]] = [
     (_complete_homework, "client-write", 200),
     (_read_reminders, "client-read", 200),
     (_set_contact, "client-write", 200),
+    (_read_profile, "client-read", 200),
+    (_set_profile, "write", 200),
+    (_read_journal, "client-read", 200),
+    (_read_feed, "client-read", 200),
+    (_mark_feed_read, "client-write", 200),
 ]
 
 # role -> kind -> (on alice: own client / assigned client, on bob: another client).
@@ -231,6 +260,12 @@ async def _build_world(running_suite: dict[str, object]) -> World:
         agreed = await world.http.post(world.url("goals", s, "/goals"), json=_goal(s, "x"))
         assert agreed.status_code == 201, agreed.text
         s.goal_id = agreed.json()["goal_id"]
+        assigned = await world.http.post(
+            world.url("goals", s, "/homework"), json=_homework(s, s.counselor)
+        )
+        assert assigned.status_code == 201, assigned.text
+        s.homework_id = assigned.json()["homework_id"]
+        assert (await _set_profile(world, s, "admin-ann", {})).status_code == 200
     # Goals and notifications learn the care teams from care-team-changed: wait until kim's
     # write on alice's record is no longer refused in each (both are idempotent here).
     kim = bearer(mint_test_token("counselor", CLINIC, "kim"))
@@ -310,5 +345,32 @@ async def test_nobody_acts_in_another_counselors_name_and_audit_sees_the_attempt
         assert (await world.http.get(audit_url, headers=alice_token)).status_code == 403
         riverside_audit = f"{world.urls['sessions']}/clinics/{OTHER_CLINIC}/audit"
         assert (await world.http.get(riverside_audit, headers=auditor)).status_code == 404
+    finally:
+        await world.http.aclose()
+
+
+async def test_only_a_clinic_admin_erases_a_client(running_suite) -> None:
+    world = await _build_world(running_suite)
+    try:
+        alice, carol = world.subjects["alice"], world.subjects["carol"]
+
+        async def erase(s: Subject, me: str, headers: dict[str, str]) -> httpx.Response:
+            url = world.url("sessions", s, f"/clients/{s.client}/erasure")
+            return await world.http.post(url, json={"erased_by": me}, headers=headers)
+
+        for role, sub in CALLERS.items():
+            if role == "clinic-admin":
+                continue
+            caller = bearer(mint_test_token(role, CLINIC, sub))
+            expected = NOT_FOUND if role == "operator" else FORBIDDEN
+            # Even alice herself, and kim on his own client's record: erasure is the admin's.
+            assert (await erase(alice, sub, caller)).status_code == expected, role
+        admin = bearer(mint_test_token("clinic-admin", CLINIC, "admin-ann"))
+        assert (await erase(carol, "admin-ann", admin)).status_code == NOT_FOUND
+        # Nobody erased anything so far: alice's words are still there.
+        profile = await _read_profile(world, alice, "", {})
+        assert alice.marker in profile.json()["display_name"]
+        assert (await erase(alice, "admin-ann", admin)).status_code == 201
+        assert (await _read_profile(world, alice, "", {})).json()["display_name"] == ""
     finally:
         await world.http.aclose()
