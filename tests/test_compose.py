@@ -79,3 +79,12 @@ def test_the_image_recipe_is_multi_stage_non_root_and_health_checked():
     for service in SETTINGS:
         build = COMPOSE["services"][service]["build"]
         assert build["dockerfile"] == "deploy/Dockerfile" and build["args"]["SERVICE"] == service
+
+
+def test_services_share_the_token_secret_and_only_sessions_and_goals_the_seal_key():
+    env = {name: COMPOSE["services"][name]["environment"] for name in SETTINGS}
+    # One secret for every service's tokens, or a token minted for one is refused by another.
+    assert len({e["RAPPORT_AUTH_SECRET"] for e in env.values()}) == 1
+    assert env["sessions"]["RAPPORT_PLAN_SEAL_KEY"] == env["goals"]["RAPPORT_PLAN_SEAL_KEY"]
+    assert "${RAPPORT_PLAN_SEAL_KEY:?" in env["sessions"]["RAPPORT_PLAN_SEAL_KEY"]
+    assert "RAPPORT_PLAN_SEAL_KEY" not in env["notifications"]

@@ -59,3 +59,19 @@ def test_kustomization_lists_every_manifest_but_the_secret_template():
     listed = set(yaml.safe_load((K8S / "kustomization.yaml").read_text())["resources"])
     on_disk = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml", "secret.template.yaml"}
     assert listed == on_disk
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_only_sessions_and_goals_get_the_plan_seal_key(service):
+    container = _find("Deployment", service)["spec"]["template"]["spec"]["containers"][0]
+    sealed = [e for e in container["env"] if e["name"] == "RAPPORT_PLAN_SEAL_KEY"]
+    if service == "notifications":
+        assert sealed == []  # it never sees the plan's words
+    else:
+        [env] = sealed
+        assert env["valueFrom"]["secretKeyRef"] == {
+            "name": "rapport-secrets",
+            "key": "RAPPORT_PLAN_SEAL_KEY",
+        }
+        template = _find("Secret", "rapport-secrets")["stringData"]
+        assert "RAPPORT_PLAN_SEAL_KEY" in template
