@@ -161,6 +161,9 @@ async def test_reads_writes_and_refusals_are_audited_and_can_be_paged(
     assert (await service.http.get(AUDIT, params={"since": future})).json()["entries"] == []
     bad = await service.http.get(AUDIT, params={"limit": 0})
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "limit"
+    # Past the database's integers (found by the fuzzer: it was a 500).
+    huge = await service.http.get(AUDIT, params={"after": 2**63})
+    assert huge.status_code == 422 and huge.json()["errors"][0]["field"] == "after"
 
 
 async def test_the_audit_log_cannot_be_changed_or_emptied(service: RunningService) -> None:

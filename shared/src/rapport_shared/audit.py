@@ -102,7 +102,10 @@ def audit_router() -> APIRouter:
         status: Annotated[int | None, Query(ge=100, le=599)] = None,
         since: AwareDatetime | None = None,
         until: AwareDatetime | None = None,
-        after: Annotated[int, Query(ge=0, description="The last id of the previous page")] = 0,
+        after: Annotated[
+            # A database integer: a larger one cannot name an entry (and would not bind).
+            int, Query(ge=0, le=2**63 - 1, description="The last id of the previous page")
+        ] = 0,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
     ) -> AuditPage:
         query = select(table).where(table.c.clinic_id == clinic_id, table.c.id > after)
