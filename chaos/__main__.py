@@ -11,7 +11,7 @@ import sys
 import time
 
 from chaos.faults import FAULTS
-from chaos.report import print_table
+from chaos.report import table
 from chaos.run import Result, run_fault
 
 
@@ -37,7 +37,7 @@ def cli() -> int:
     if unknown:
         parser.error(f"unknown faults {sorted(unknown)}; known: {[f.key for f in FAULTS]}")
     results = asyncio.run(main(keys, args.commands, args.keep))
-    print_table(results)
+    print(table(results))
     return 0 if all(r.ok for r in results) else 1
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import nats
 
 from chaos.load import Load
+from chaos.observe import Databases
 from chaos.suite import Suite
 
 # Which durable consumer reads which injected subject: (service, consumer) per event.
@@ -61,7 +62,8 @@ async def kill_services(suite: Suite, load: Load, rng: random.Random) -> Notes:
     victims: list[str] = []
     for _ in range(2):  # each round kills every service once, in its own random order
         victims += rng.sample(list(suite.processes), len(suite.processes))
-    moments = sorted(rng.uniform(0.1, 0.85) for _ in victims)
+    # Spread over the load (each kill stalls it a while), each moment jittered.
+    moments = [0.05 + 0.8 * (k + rng.random()) / len(victims) for k in range(len(victims))]
     for victim, moment in zip(victims, moments, strict=True):
         await load.wait_for(moment)
         if load.finished_at is not None:
@@ -86,9 +88,18 @@ async def stop_nats(suite: Suite, load: Load, rng: random.Random) -> Notes:
     suite.nats.stop()
     await asyncio.sleep(10)
     during = _accepted(load) - before
+    databases = Databases(suite.database_urls)
+    try:
+        backlog = await databases.outbox_backlog()
+    finally:
+        await databases.dispose()
     suite.nats.start()
-    notes.add(f"nats-server down 10 s at 30 % of the load; {during} commands accepted meanwhile")
+    notes.add(
+        f"nats-server down 10 s at 30 % of the load; {during} commands accepted meanwhile, "
+        f"{backlog} events waiting in the outboxes when it came back (drained: see converge)"
+    )
     notes.checks.append(("commands accepted while NATS was down", during > 0))
+    notes.checks.append(("events kept in the outboxes while NATS was down", backlog > 0))
     return notes
 
 
@@ -185,14 +196,15 @@ async def republish(suite: Suite, load: Load, rng: random.Random) -> Notes:
                     seen += 1
                     if rng.random() >= 0.10:
                         continue
+                    subject, data = str(message.subject), message.data or b""
                     copy = {**headers, "Chaos-Copy": "1"}
                     if rng.random() < 0.5:
-                        ack = await js.publish(message.subject, message.data, headers=copy)
+                        ack = await js.publish(subject, data, headers=copy)
                         same += 1
                         same_dropped += bool(ack.duplicate)
                     else:
                         copy["Nats-Msg-Id"] = str(uuid.uuid4())
-                        await js.publish(message.subject, message.data or b"", headers=copy)
+                        await js.publish(subject, data, headers=copy)
                         fresh += 1
                 read[stream] = last
             if finished:

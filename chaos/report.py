@@ -41,15 +41,19 @@ def rows(results: list["Result"]) -> list[list[str]]:
     return table
 
 
-def print_table(results: list["Result"]) -> None:
-    print()
-    print(" | ".join(name.ljust(width) for name, width in COLUMNS))
-    print("-+-".join("-" * width for _, width in COLUMNS))
+def table(results: list["Result"]) -> str:
+    lines = [
+        "",
+        " | ".join(name.ljust(width) for name, width in COLUMNS),
+        "-+-".join("-" * width for _, width in COLUMNS),
+    ]
     for row in rows(results):
-        print(" | ".join(cell.ljust(width) for cell, (_, width) in zip(row, COLUMNS, strict=True)))
-    print()
+        lines.append(
+            " | ".join(cell.ljust(width) for cell, (_, width) in zip(row, COLUMNS, strict=True))
+        )
+    lines.append("")
     for r in results:
-        print(f"{r.fault.title} (load {r.load_seconds:.0f} s)")
-        print(f"    refused / in doubt: {r.answers}")
-        for line in r.notes.text + r.verdict.examples + r.problems:
-            print(f"    {line}")
+        lines.append(f"{r.fault.title} (load {r.load_seconds:.0f} s)")
+        lines.append(f"    refused / in doubt: {r.answers}")
+        lines += [f"    {line}" for line in r.notes.text + r.verdict.examples + r.problems]
+    return "\n".join(lines)
