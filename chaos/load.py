@@ -4,7 +4,7 @@ Each worker repeats a *unit*: schedule a session, close it with a plan (one goal
 the goals service derives both, notifications schedules a reminder, sessions shows them), record
 a PHQ-9; a little later the plan's homework is completed (goals, then notifications and sessions
 react). Completing homework the goals service has not derived yet is refused (404) and tried
-again a second later. Every 50th command is one the services must refuse: closing an unknown
+again later, backing off. Every 50th command is one the services must refuse: closing an unknown
 session, an invalid measure, closing a session twice.
 """
 
@@ -94,7 +94,8 @@ class Load:
         client = f"client-{unit // len(CLINICS) % CLIENTS_PER_CLINIC}"
         session_id = uuid4()
         scheduled = await self._send(commands.schedule(clinic, session_id, client))
-        if scheduled.outcome is not Outcome.IN_DOUBT and scheduled.status != 201 or self._done():
+        refused = scheduled.outcome is Outcome.REJECTED
+        if refused or self._done():  # in doubt: closing it shows whether it was applied
             return
         closed = await self._send(commands.close(clinic, session_id))
         if closed.outcome is not Outcome.REJECTED:
@@ -108,7 +109,8 @@ class Load:
         # Not derived yet (404), or the service was away: try again shortly.
         retry = command.status == 404 or (command.status or 0) >= 500
         if retry and attempts + 1 < COMPLETE_ATTEMPTS:
-            self._later(clinic, session_id, attempts + 1, delay=1.0)
+            # Backing off (1, 2, 4, 8, 8 ... s) keeps retries from crowding out new units.
+            self._later(clinic, session_id, attempts + 1, delay=min(2.0**attempts, 8.0))
 
     def _later(self, clinic: str, session_id: UUID, attempts: int, delay: float = 0.0) -> None:
         moment = time.monotonic() + COMPLETE_AFTER_SECONDS + delay

@@ -4,6 +4,7 @@ and the check of every command against the databases."""
 import asyncio
 import random
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 
 from chaos.faults import Fault, Notes
@@ -100,6 +101,11 @@ async def _dead_letter_problems(databases: Databases, notes: Notes) -> list[str]
     """Each expected dead letter once, with its reason, at the consumer that read it; none else
     (every real event was processed)."""
     found = await databases.dead_letters()
+    if found:
+        at = Counter(f"{d.service}/{d.consumer}" for d in found)
+        notes.add(f"dead letters: {', '.join(f'{c} x{n}' for c, n in sorted(at.items()))}")
+        reasons = {d.error.split(":")[0][:70] for d in found}
+        notes.add(f"their reasons: {'; '.join(sorted(reasons)[:4])}")
     unexpected = list(found)
     problems = []
     for service, consumer, payload in notes.dead_letters:

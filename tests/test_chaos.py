@@ -9,6 +9,7 @@ import asyncio
 import pytest
 
 from chaos.faults import FAULTS
+from chaos.ledger import Command, Outcome, judge, missing_effects
 from chaos.report import table
 from chaos.run import Result, run_fault
 
@@ -43,3 +44,35 @@ async def test_no_command_is_lost_or_applied_twice_under_faults():
         "goals",
         "notifications",
     }, kill
+
+
+# --- the check itself (pure): a harness that cannot see a loss proves nothing ----------------
+
+EVENT = ("goals", "event:homework-completed", "homework-1")
+ROW = ("sessions", "row:notes_homework.completed", "1")
+
+
+def _command(outcome: Outcome) -> Command:
+    return Command("complete-homework", [EVENT, ROW], outcome=outcome, status=200)
+
+
+def test_the_check_sees_a_lost_effect_a_duplicate_and_a_leak():
+    accepted = _command(Outcome.ACCEPTED)
+    assert judge([accepted], {EVENT: 1, ROW: 1}).ok
+    assert judge([accepted], {EVENT: 1}).lost == 1  # the projection never got it
+    assert judge([accepted], {EVENT: 2, ROW: 1}).duplicated == 1  # stored twice
+    leaked = judge([_command(Outcome.REJECTED)], {EVENT: 1})
+    assert (leaked.leaked, leaked.ok) == (1, False)
+    assert missing_effects([accepted], {EVENT: 1}) == 1
+    assert missing_effects([accepted], {EVENT: 1, ROW: 1}) == 0
+
+
+def test_a_command_in_doubt_is_judged_by_its_own_event_store():
+    in_doubt = _command(Outcome.IN_DOUBT)
+    nowhere = judge([in_doubt], {})
+    assert (nowhere.ok, nowhere.in_doubt, nowhere.in_doubt_committed) == (True, 1, 0)
+    committed = judge([in_doubt], {EVENT: 1})  # applied, but downstream never saw it
+    assert (committed.in_doubt_committed, committed.lost) == (1, 1)
+    # Beside an accepted command with the same effects, one copy is the accepted one's.
+    both = judge([in_doubt, _command(Outcome.ACCEPTED)], {EVENT: 1, ROW: 1})
+    assert (both.ok, both.in_doubt_committed) == (True, 0)
