@@ -264,6 +264,17 @@ async def _stream_messages(js: Any) -> int:
     return int(total)
 
 
+async def no_fault(suite: Suite, load: Load, rng: random.Random) -> Notes:
+    """The same load undisturbed: what the faults' rows compare with."""
+    return Notes()
+
+
+# Not run by default (`--faults calm,calm-postgres` asks for them).
+BASELINES = [
+    Fault("calm", "0. no fault", no_fault),
+    Fault("calm-postgres", "0. no fault, goals on PostgreSQL", no_fault, goals_on_postgres=True),
+]
+
 FAULTS = [
     Fault("kill", "1. kill -9 each service (x2), restart", kill_services),
     Fault("nats", "2. NATS stopped 10 s, restarted", stop_nats),
