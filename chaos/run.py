@@ -34,9 +34,12 @@ class Result:
 async def run_fault(
     fault: Fault, commands: int, *, seed: int = 6, deadline: float = 180.0, keep: bool = False
 ) -> Result:
-    suite = await asyncio.to_thread(
-        Suite(cluster=fault.cluster, goals_on_postgres=fault.goals_on_postgres).start
-    )
+    suite = Suite(cluster=fault.cluster, goals_on_postgres=fault.goals_on_postgres)
+    try:
+        await asyncio.to_thread(suite.start)
+    except BaseException:
+        await asyncio.to_thread(suite.stop, keep)  # what did start must not outlive the run
+        raise
     api = Api(suite.urls)
     databases = Databases(suite.database_urls)
     try:

@@ -49,13 +49,17 @@ class Suite:
         }
         for name in ("SESSIONS", "GOALS", "NOTIFICATIONS"):
             env[f"RAPPORT_{name}_RELAY_POLL_INTERVAL_SECONDS"] = "0.2"
+        # Assigned before starting, so stop() also ends a broker that failed to come up.
         if self.cluster:
-            self.nats_cluster = NatsCluster(self.root / "nats").start()
+            self.nats_cluster = NatsCluster(self.root / "nats")
+            self.nats_cluster.start()
             env["RAPPORT_STREAM_REPLICAS"] = "3"
         else:
-            self.nats = NatsServer(self.root / "nats").start()
+            self.nats = NatsServer(self.root / "nats")
+            self.nats.start()
         env["RAPPORT_NATS_URL"] = self.nats_url
-        self.smtp = SmtpCollector().start()
+        self.smtp = SmtpCollector()
+        self.smtp.start()
         env["RAPPORT_NOTIFICATIONS_SMTP_HOST"] = "127.0.0.1"
         env["RAPPORT_NOTIFICATIONS_SMTP_PORT"] = str(self.smtp.port)
         self.database_urls = {
