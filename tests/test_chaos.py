@@ -1,4 +1,4 @@
-"""The small chaos run in `make test`: faults 1, 2, 4 and 5 of `make chaos` (docs/CHAOS.md), a
+"""The small chaos run in `make test`: faults 1, 2, 4, 5a and 5b of `make chaos` (docs/CHAOS.md), a
 few hundred commands each, every fault on its own fresh suite of processes. Each must end with
 every accepted command's effects in every store and projection exactly once, nothing left by a
 refused command, and the fault's own checks held (bad messages dead-lettered with a reason,
@@ -16,7 +16,7 @@ from chaos.run import Result, run_fault
 COMMANDS = 250
 # Two lanes side by side: the kill run mostly waits (a killed consumer's messages in hand are
 # redelivered only after the 30 s ack wait), the others run one after another beside it.
-LANES = [("kill",), ("nats", "malformed", "republish")]
+LANES = [("kill",), ("nats", "malformed", "same-id", "new-id")]
 
 
 async def _lane(keys: tuple[str, ...]) -> list[Result]:
