@@ -20,7 +20,7 @@ test: sync lint
 bench: sync
 	$(UV) run --locked python -m bench.run
 
-# Fault injection under load (docs/CHAOS.md): six faults, 5,000 commands each; about 15 minutes.
+# Fault injection under load (docs/CHAOS.md): six faults, 5,000 commands each; about 17 minutes.
 chaos: sync
 	$(UV) run --locked python -m chaos
 
