@@ -3,7 +3,7 @@ SHELL := /bin/bash
 # uv may be missing on a fresh machine: fall back to the module the `uv` target installs.
 UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 
-.PHONY: run test lint format sync uv bench fuzz
+.PHONY: run test lint format sync uv bench fuzz chaos
 
 uv:
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -25,6 +25,10 @@ fuzz: sync
 
 bench: sync
 	$(UV) run --locked python -m bench.run
+
+# Fault injection under load (docs/CHAOS.md): six faults, 5,000 commands each; about 17 minutes.
+chaos: sync
+	$(UV) run --locked python -m chaos
 
 lint: sync
 	$(UV) run --locked ruff check .

@@ -1,0 +1,1 @@
+"""Fault injection under load: `make chaos` (see docs/CHAOS.md)."""
