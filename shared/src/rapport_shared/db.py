@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import pydantic_core
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -46,6 +47,16 @@ class SQLiteEngine(AsyncEngine):
             self._writer.release()
 
 
+def _to_json(value: Any) -> str:
+    return pydantic_core.to_json(value).decode()
+
+
+# JSON columns (event data, metadata, projections' nested terms) through pydantic-core's encoder
+# and parser instead of the json module's: compact and 3-4 times faster per value. The json
+# module's dumps was a third of a rebuild's writes and part of every append.
+_JSON = {"json_serializer": _to_json, "json_deserializer": pydantic_core.from_json}
+
+
 def create_engine(url: str) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
@@ -53,7 +64,7 @@ def create_engine(url: str) -> AsyncEngine:
         # server restart, the first statement on a dead connection fails as a disconnect and
         # SQLAlchemy then discards every pooled connection opened before it, so one attempt
         # fails (and is retried by the consumer, the relay, or the client) and the rest reconnect.
-        return create_async_engine(url, pool_size=10, max_overflow=10)
+        return create_async_engine(url, pool_size=10, max_overflow=10, **_JSON)
 
     database = parsed.database or ":memory:"
     if database != ":memory:":
@@ -62,7 +73,7 @@ def create_engine(url: str) -> AsyncEngine:
     # sqlite_inline: it also sets isolation_level=None, taking transaction control away from the
     # sqlite3 module so SAVEPOINTs work and write transactions begin IMMEDIATE, below).
     engine = SQLiteEngine(
-        create_async_engine(url, async_creator=sqlite_inline.creator(database)).sync_engine
+        create_async_engine(url, async_creator=sqlite_inline.creator(database), **_JSON).sync_engine
     )
 
     @event.listens_for(engine.sync_engine, "connect")

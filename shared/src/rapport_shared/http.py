@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from rapport_shared.context import bound_context
+from rapport_shared.contracts.base import TIMEZONE_REQUIRED
 from rapport_shared.errors import DomainError
 from rapport_shared.eventstore import ConcurrencyConflict
 from rapport_shared.tracing import traced
@@ -47,9 +48,15 @@ def _error_field(error: dict[str, Any]) -> str:
     return _field_name(tuple(error["loc"]))
 
 
+def _message(error: dict[str, Any]) -> str:
+    if error.get("type") == "timezone_aware":
+        return TIMEZONE_REQUIRED  # pydantic's "Input should have timezone info", with an example
+    return str(error["msg"])
+
+
 async def _validation_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    errors = [{"field": _error_field(e), "message": e["msg"]} for e in exc.errors()]
+    errors = [{"field": _error_field(e), "message": _message(e)} for e in exc.errors()]
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
     return problem(422, "Invalid request", detail, errors=errors)
 
