@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Column, Table, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -61,6 +62,22 @@ def _key_column(table: Table) -> Column[Any]:
 @functools.cache
 def _insert(table: Table) -> Any:
     return insert(table)
+
+
+@functools.cache
+def upsert_statement(
+    dialect_name: str, table: Table, key: tuple[str, ...], replace: tuple[str, ...]
+) -> Any:
+    """INSERT ... ON CONFLICT (key) DO UPDATE SET the replace columns to the new row's (DO
+    NOTHING when there are none). Built once per shape and executed with rows as parameters:
+    building it per call was about half of what a consumer spent on an event."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    statement = dialect.insert(table)
+    if replace:
+        return statement.on_conflict_do_update(
+            index_elements=list(key), set_={name: statement.excluded[name] for name in replace}
+        )
+    return statement.on_conflict_do_nothing(index_elements=list(key))
 
 
 async def execute(conn: AsyncConnection, change: Change) -> None:
