@@ -2,13 +2,15 @@
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import functools
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pydantic_core
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from rapport_shared import sqlite_inline
@@ -122,3 +124,35 @@ async def _checkpoint_truncate(engine: AsyncEngine) -> bool:
         busy, _log_frames, _checkpointed = await cursor.fetchone()
         await cursor.close()
     return bool(busy == 0)
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+@dataclass(frozen=True)
+class DriverStatement:
+    """A statement compiled once for a dialect, with per parameter (in the SQL's order) the
+    bound type's own conversion to what the driver takes. Executed with
+    conn.exec_driver_sql(sql, parameters(row)), it skips SQLAlchemy rebuilding the parameters
+    through its compiler on every execution: a third of a rebuild's writes, a fifth of an
+    append."""
+
+    sql: str
+    converters: tuple[tuple[str, Callable[[Any], Any]], ...]
+
+    def parameters(self, row: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple([convert(row[name]) for name, convert in self.converters])
+
+
+@functools.cache
+def driver_statement(statement: Any, names: tuple[str, ...], dialect: Dialect) -> DriverStatement:
+    """statement (built once by the caller) for rows with exactly these keys."""
+    compiled = statement.compile(dialect=dialect, column_keys=list(names))
+    if compiled.positiontup is None:  # pragma: no cover - both our drivers are positional
+        raise ValueError(f"{dialect.name}: named parameters are not supported here")
+    converters = []
+    for name in compiled.positiontup:
+        bound_type = compiled.binds[name].type.dialect_impl(dialect)
+        converters.append((name, bound_type.bind_processor(dialect) or _same))
+    return DriverStatement(str(compiled), tuple(converters))

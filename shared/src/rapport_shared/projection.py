@@ -8,14 +8,15 @@ executemany inserts per 10,000 rows.
 """
 
 import functools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Column, Table, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from rapport_shared.db import driver_statement
 
 WRITE_CHUNK = 5000
 # About 1 kB a row: what a rebuild may hold before writing out (a service stays within 150 MB).
@@ -158,31 +159,7 @@ async def insert_rows(conn: AsyncConnection, table: Table, rows: Iterable[dict[s
     for row in rows:
         by_columns.setdefault(frozenset(row), []).append(row)
     for names, group in by_columns.items():
-        sql, converters = _driver_insert(table, tuple(sorted(names)), conn.dialect)
+        statement = driver_statement(_insert(table), tuple(sorted(names)), conn.dialect)
         for start in range(0, len(group), WRITE_CHUNK):
-            chunk = [
-                tuple([convert(row[name]) for name, convert in converters])
-                for row in group[start : start + WRITE_CHUNK]
-            ]
-            await conn.exec_driver_sql(sql, chunk)
-
-
-def _same(value: Any) -> Any:
-    return value
-
-
-@functools.cache
-def _driver_insert(
-    table: Table, names: tuple[str, ...], dialect: Dialect
-) -> tuple[str, list[tuple[str, Callable[[Any], Any]]]]:
-    """The insert of these columns as the driver takes it, and per parameter (in the SQL's order)
-    the column type's own conversion to the stored form: SQLAlchemy's executemany rebuilt every
-    row's parameters through its compiler, a third of a rebuild's writes."""
-    compiled = insert(table).compile(dialect=dialect, column_keys=list(names))
-    if compiled.positiontup is None:  # pragma: no cover - both our drivers are positional
-        raise ValueError(f"{dialect.name}: named parameters are not supported here")
-    converters: list[tuple[str, Callable[[Any], Any]]] = []
-    for name in compiled.positiontup:
-        column_type = table.c[name].type.dialect_impl(dialect)
-        converters.append((name, column_type.bind_processor(dialect) or _same))
-    return str(compiled), converters
+            chunk = [statement.parameters(row) for row in group[start : start + WRITE_CHUNK]]
+            await conn.exec_driver_sql(statement.sql, chunk)
