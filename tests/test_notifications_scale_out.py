@@ -118,5 +118,6 @@ async def test_three_instances_deliver_2000_reminders_exactly_once(
     assert max(message_ids.values()) == 1  # exactly once each
     # The work really was shared: more than one instance consumed events and delivered mail.
     logs = [i.log_path.read_text() for i in instances]
-    assert sum('"event applied"' in log for log in logs) >= 2
+    # (one "events applied" line per batch committed; the per-event line is debug)
+    assert sum('"events applied"' in log for log in logs) >= 2
     assert sum('"reminder delivered"' in log for log in logs) >= 2

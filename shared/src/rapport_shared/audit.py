@@ -7,19 +7,24 @@ is known, in their own transaction, so a refused or failed request is recorded a
 Auditors and clinic admins read their clinic's entries at GET /clinics/{clinic_id}/audit.
 """
 
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import structlog
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rapport_shared.access import authorize
 from rapport_shared.auth import Principal
 from rapport_shared.clinic import CLINIC_SLUG_PATTERN
 from rapport_shared.contracts.base import AwareDatetime, PersonId
+from rapport_shared.http import CORRELATION_HEADER
 from rapport_shared.policy import Action
 from rapport_shared.schema import audit_log_table as table
 
@@ -33,7 +38,48 @@ def created(request: Request, **ids: object) -> None:
     request.state.audit_created = {name: str(value) for name, value in ids.items()}
 
 
-async def record(engine: AsyncEngine, request: Request, response: Response) -> None:
+class RecordedRequests:
+    """Pure ASGI middleware: when a request's response is complete, observe its latency
+    (metrics) and append its audit entry, then let the last part of the response go out, so a
+    client that has its answer finds the entry (as with the BaseHTTPMiddleware pair this
+    replaces, each of which cost a task, a stream and a copy of the response per request).
+
+    Outermost of the application's middleware: it sees the final status and correlation id."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        engine: AsyncEngine,
+        observe: Callable[[str, str, int, float], None],
+    ) -> None:
+        self.app = app
+        self.engine = engine
+        self.observe = observe
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status, correlation_id = 500, None
+
+        async def send_recorded(message: Message) -> None:
+            nonlocal status, correlation_id
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                correlation_id = Headers(raw=message.get("headers", [])).get(CORRELATION_HEADER)
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                route = getattr(scope.get("route"), "path", "unmatched")
+                self.observe(scope["method"], route, status, started)
+                await record(self.engine, Request(scope), status, correlation_id)
+            await send(message)
+
+        await self.app(scope, receive, send_recorded)
+
+
+async def record(
+    engine: AsyncEngine, request: Request, status: int, correlation_id: str | None
+) -> None:
     """Append the entry for a finished request, if it is one the audit log covers."""
     principal = getattr(request.state, "principal", None)
     if not isinstance(principal, Principal) or not request.url.path.startswith(AUDITED_PREFIX):
@@ -56,8 +102,8 @@ async def record(engine: AsyncEngine, request: Request, response: Response) -> N
         },
         "client_id": getattr(request.state, "audit_client", None),
         "client_address": request.client.host if request.client else None,
-        "status": response.status_code,
-        "correlation_id": response.headers.get("X-Correlation-Id"),
+        "status": status,
+        "correlation_id": correlation_id,
     }
     try:
         async with engine.begin() as conn:

@@ -157,7 +157,7 @@ class ConsumerRunner:
         savepoint, so a poison event is isolated (dead-lettered or retried) as before.
         """
         try:
-            handled = await self._process_together(messages)
+            correlations = await self._process_together(messages)
         except asyncio.CancelledError:
             raise
         except Exception as error:  # noqa: BLE001 - isolated below, event by event
@@ -168,17 +168,24 @@ class ConsumerRunner:
             )
             return await self._process_one_by_one(messages)
         await self._finish(messages, messages)
-        self.applied += handled
+        self.applied += len(correlations)
+        if correlations:
+            # One line per batch, still naming every command's correlation id it carried on.
+            ids = sorted({c for c in correlations if c})
+            count = len(correlations)
+            log.info("events applied", consumer=self.name, count=count, correlations=ids)
         return None
 
-    async def _process_together(self, messages: Sequence[Msg]) -> int:
-        """Apply every message in one transaction; raises if any of them fails."""
+    async def _process_together(self, messages: Sequence[Msg]) -> list[str | None]:
+        """Apply every message in one transaction; raises if any of them fails. Returns the
+        correlation ids of the events applied (one per event)."""
         async with self._engine.begin() as conn:
             # A message that does not decode raises here: the one-by-one path dead-letters it.
             decoded = [decode(message.data, self._registry) for message in messages]
             done = await self._processed_among(conn, [incoming.event_id for incoming in decoded])
             now = datetime.now(UTC)
             applied: list[dict[str, object]] = []
+            correlations: list[str | None] = []
             for incoming in decoded:
                 handler = self.subscription.handlers.get(incoming.event_type)
                 if handler is None or incoming.event_id in done:
@@ -188,11 +195,12 @@ class ConsumerRunner:
                 applied.append(
                     {"consumer": self.name, "event_id": incoming.event_id, "processed_at": now}
                 )
+                correlations.append(incoming.correlation_id)
             if applied:
                 await conn.execute(insert(processed_table), applied)
             if messages:
                 await self._save_checkpoint(conn, max(m.metadata.sequence.stream for m in messages))
-        return len(applied)
+        return correlations
 
     async def _process_one_by_one(self, messages: Sequence[Msg]) -> int | None:
         handled: list[Msg] = []
@@ -270,7 +278,9 @@ class ConsumerRunner:
             ),
         ):
             await handler(conn, incoming)
-            log.info(
+            # Debug: an info line per event was a fifth of a consumer's time; each batch
+            # committed gets one info line instead (process()).
+            log.debug(
                 "event applied",
                 consumer=self.name,
                 event_type=incoming.event_type,

@@ -26,7 +26,17 @@ from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import Column, DateTime, LargeBinary, MetaData, String, Table, select, update
+from sqlalchemy import (
+    Column,
+    DateTime,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -249,12 +259,16 @@ class KeyRing:
         return decrypt_text(await self.key(conn, clinic_id, client_id), clinic_id, client_id, value)
 
     async def _row(self, conn: AsyncConnection, clinic_id: str, client_id: str) -> Any:
-        result = await conn.execute(
-            select(client_keys.c.key, client_keys.c.erased_at).where(
-                client_keys.c.clinic_id == clinic_id, client_keys.c.client_id == client_id
-            )
-        )
+        result = await conn.execute(_KEY_ROW, {"clinic_id": clinic_id, "client_id": client_id})
         return result.first()
+
+
+# Built once (looked up for every encrypted write and every event a projection applies):
+# building the select per call was half of the lookup.
+_KEY_ROW = select(client_keys.c.key, client_keys.c.erased_at).where(
+    client_keys.c.clinic_id == bindparam("clinic_id"),
+    client_keys.c.client_id == bindparam("client_id"),
+)
 
 
 def _owner(event: EventContract) -> tuple[str, str]:

@@ -2,12 +2,15 @@
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import functools
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pydantic_core
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from rapport_shared import sqlite_inline
@@ -46,6 +49,16 @@ class SQLiteEngine(AsyncEngine):
             self._writer.release()
 
 
+def _to_json(value: Any) -> str:
+    return pydantic_core.to_json(value).decode()
+
+
+# JSON columns (event data, metadata, projections' nested terms) through pydantic-core's encoder
+# and parser instead of the json module's: compact and 3-4 times faster per value. The json
+# module's dumps was a third of a rebuild's writes and part of every append.
+_JSON = {"json_serializer": _to_json, "json_deserializer": pydantic_core.from_json}
+
+
 def create_engine(url: str) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
@@ -53,7 +66,7 @@ def create_engine(url: str) -> AsyncEngine:
         # server restart, the first statement on a dead connection fails as a disconnect and
         # SQLAlchemy then discards every pooled connection opened before it, so one attempt
         # fails (and is retried by the consumer, the relay, or the client) and the rest reconnect.
-        return create_async_engine(url, pool_size=10, max_overflow=10)
+        return create_async_engine(url, pool_size=10, max_overflow=10, **_JSON)
 
     database = parsed.database or ":memory:"
     if database != ":memory:":
@@ -62,7 +75,7 @@ def create_engine(url: str) -> AsyncEngine:
     # sqlite_inline: it also sets isolation_level=None, taking transaction control away from the
     # sqlite3 module so SAVEPOINTs work and write transactions begin IMMEDIATE, below).
     engine = SQLiteEngine(
-        create_async_engine(url, async_creator=sqlite_inline.creator(database)).sync_engine
+        create_async_engine(url, async_creator=sqlite_inline.creator(database), **_JSON).sync_engine
     )
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -111,3 +124,35 @@ async def _checkpoint_truncate(engine: AsyncEngine) -> bool:
         busy, _log_frames, _checkpointed = await cursor.fetchone()
         await cursor.close()
     return bool(busy == 0)
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+@dataclass(frozen=True)
+class DriverStatement:
+    """A statement compiled once for a dialect, with per parameter (in the SQL's order) the
+    bound type's own conversion to what the driver takes. Executed with
+    conn.exec_driver_sql(sql, parameters(row)), it skips SQLAlchemy rebuilding the parameters
+    through its compiler on every execution: a third of a rebuild's writes, a fifth of an
+    append."""
+
+    sql: str
+    converters: tuple[tuple[str, Callable[[Any], Any]], ...]
+
+    def parameters(self, row: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple([convert(row[name]) for name, convert in self.converters])
+
+
+@functools.cache
+def driver_statement(statement: Any, names: tuple[str, ...], dialect: Dialect) -> DriverStatement:
+    """statement (built once by the caller) for rows with exactly these keys."""
+    compiled = statement.compile(dialect=dialect, column_keys=list(names))
+    if compiled.positiontup is None:  # pragma: no cover - both our drivers are positional
+        raise ValueError(f"{dialect.name}: named parameters are not supported here")
+    converters = []
+    for name in compiled.positiontup:
+        bound_type = compiled.binds[name].type.dialect_impl(dialect)
+        converters.append((name, bound_type.bind_processor(dialect) or _same))
+    return DriverStatement(str(compiled), tuple(converters))

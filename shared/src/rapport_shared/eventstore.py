@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from rapport_shared import envelope
 from rapport_shared.context import EventMetadata, current_metadata
 from rapport_shared.contracts.base import EventContract, EventRegistry
+from rapport_shared.db import driver_statement
 from rapport_shared.schema import events_table, outbox_table
 
 
@@ -139,9 +140,9 @@ class EventStore:
             # One round trip for both rows; no outbox row when the event was not inserted.
             position = (await conn.execute(statements.event_and_outbox, row | outbox)).scalar()
         else:
-            position = (await conn.execute(statements.event, row)).scalar()
+            position = (await _execute(conn, statements.event, row)).scalar()
             if position is not None and outbox is not None:
-                await conn.execute(statements.outbox, outbox | {"position": position})
+                await _execute(conn, statements.outbox, outbox | {"position": position})
         if position is None:
             return None
         return StoredEvent(int(position), event_id, stream_id, version, now, meta, event)
@@ -215,6 +216,12 @@ class EventStore:
             metadata=row["metadata"],
             event=self.registry.load(row["event_type"], row["schema_version"], row["data"]),
         )
+
+
+async def _execute(conn: AsyncConnection, statement: Any, row: dict[str, Any]) -> Any:
+    """Execute a prebuilt insert with one row through the driver."""
+    driver = driver_statement(statement, tuple(row), conn.dialect)
+    return await conn.exec_driver_sql(driver.sql, driver.parameters(row))
 
 
 @dataclass(frozen=True)

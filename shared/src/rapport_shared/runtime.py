@@ -4,7 +4,6 @@ its subscriptions and loops, and gets its FastAPI app from it."""
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from functools import partial
@@ -13,7 +12,7 @@ from typing import Any
 
 import structlog
 import uvicorn
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -211,23 +210,10 @@ class ServiceRuntime:
         document_errors(app)
         app.state.runtime = self
 
-        @app.middleware("http")
-        async def measure(
-            request: Request, call_next: Callable[[Request], Awaitable[Response]]
-        ) -> Response:
-            started = time.perf_counter()
-            response = await call_next(request)
-            route = getattr(request.scope.get("route"), "path", "unmatched")
-            self.metrics.observe_request(request.method, route, response.status_code, started)
-            return response
-
-        @app.middleware("http")
-        async def audited(
-            request: Request, call_next: Callable[[Request], Awaitable[Response]]
-        ) -> Response:
-            response = await call_next(request)
-            await audit.record(self.engine, request, response)
-            return response
+        # Request latency and the audit entry, once the response is complete (outermost).
+        app.add_middleware(
+            audit.RecordedRequests, engine=self.engine, observe=self.metrics.observe_request
+        )
 
         @app.get("/asyncapi.json", tags=["docs"], include_in_schema=False)
         async def asyncapi() -> dict[str, Any]:

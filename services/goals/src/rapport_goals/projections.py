@@ -164,7 +164,9 @@ def _goal_event(
         "occurred_at": to_utc(at),
         "actor": actor,
         "changes": terms,
-        "attained_level": getattr(event, "attained_level", None),
+        # Not getattr(event, ..., None): a missing attribute goes through pydantic's
+        # __getattr__ and an exception, a tenth of a rebuild's time for goal-agreed.
+        "attained_level": event.attained_level if isinstance(event, GoalReviewed) else None,
     }
     return [change, Insert(goal_history, history)]
 

@@ -18,8 +18,9 @@ from sqlalchemy import (
     Text,
     Uuid,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from rapport_shared.projection import upsert_statement
 
 metadata = MetaData()
 
@@ -146,8 +147,6 @@ async def upsert(
     """Insert, or update on a key conflict; several rows (with the same columns) in one go. The
     rows go as parameters, not in the statement, so its compiled form is cached."""
     rows = [dict(values)] if isinstance(values, Mapping) else [dict(v) for v in values]
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    statement = insert(table)
-    changes = {name: statement.excluded[name] for name in rows[0] if name not in key}
-    upsert = statement.on_conflict_do_update(index_elements=key, set_=changes)
-    await conn.execute(upsert, rows[0] if len(rows) == 1 else rows)
+    replace = tuple(name for name in rows[0] if name not in key)
+    statement = upsert_statement(conn.dialect.name, table, tuple(key), replace)
+    await conn.execute(statement, rows[0] if len(rows) == 1 else rows)
