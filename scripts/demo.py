@@ -119,6 +119,7 @@ def load_demo(
                             "display_name": client.removeprefix("client-").title(),
                             "updated_by": counselor,
                         },
+                        headers=as_counselor,
                     )
                 )
                 session_id = str(uuid.uuid5(DEMO, f"{clinic}/{client}/session-1"))
