@@ -11,11 +11,11 @@ import functools
 import json
 import secrets
 import time
-from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from rapport_shared.auth import ALL_CLINICS, mint_token
+from rapport_shared.auth import mint_token
+from rapport_shared.testing import admin_for
 
 # uvicorn closes a keep-alive connection after 5 idle seconds: reconnect before that.
 IDLE_SECONDS = 4.0
@@ -27,26 +27,22 @@ AUTH_ENV = {"RAPPORT_AUTH_SECRET": AUTH_SECRET}
 
 
 @functools.cache
-def _authorization(clinic: str) -> str:
-    role, sub = (
-        ("operator", "bench-operator") if clinic == ALL_CLINICS else ("clinic-admin", "bench")
+def _authorization(role: str, clinic: str) -> str:
+    token = mint_token(
+        AUTH_SECRET, sub=f"bench-{role}", clinic=clinic, role=role, ttl=timedelta(days=1)
     )
-    token = mint_token(AUTH_SECRET, sub=sub, clinic=clinic, role=role, ttl=timedelta(days=1))
     return f"Authorization: Bearer {token}\r\n"
 
 
 def authorization_for(path: str) -> str:
-    parts = path.split("/")
-    return _authorization(parts[2] if len(parts) > 2 and parts[1] == "clinics" else ALL_CLINICS)
+    return _authorization(*admin_for(path))
 
 
 class HttpClient:
-    """Every bench request is built in request() below: headers the services come to require
-    (a bearer token, say) are passed here, once per client, and sent with every request."""
+    """Every bench request is built in request() below, with the bearer token for its path."""
 
-    def __init__(self, host: str, port: int, headers: Mapping[str, str] | None = None) -> None:
+    def __init__(self, host: str, port: int) -> None:
         self.host, self.port = host, port
-        self._extra_headers = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._last_used = 0.0
@@ -61,8 +57,7 @@ class HttpClient:
         head = (
             f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
             f"{authorization_for(path)}"
-            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
-            f"{self._extra_headers}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
         )
         self._writer.write(head.encode() + payload)
         try:
@@ -116,10 +111,6 @@ class HttpClient:
         self._reader = self._writer = None
 
 
-# What every bench request sends besides the body's headers: the one place to add credentials.
-BENCH_HEADERS: dict[str, str] = {}
-
-
 def service_client(port: int) -> HttpClient:
     """A client for a service the bench started on this machine."""
-    return HttpClient("127.0.0.1", port, headers=BENCH_HEADERS)
+    return HttpClient("127.0.0.1", port)

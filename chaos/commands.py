@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4, uuid5
 
+from bench.load import plan  # the closing step the benchmarks send: one goal, one homework
 from chaos.ledger import Command, Effect
 
 PHQ9_ITEMS = [1, 2, 0, 1, 1, 0, 2, 1, 0]
@@ -35,24 +36,6 @@ def derived(session_id: UUID, kind: str) -> UUID:
     """The goal (kind "goal") or homework ("homework") the goals service derives from the first
     item of a session's plan (rapport_goals.domain.model._derived_id)."""
     return uuid5(session_id, f"{kind}-0")
-
-
-def plan_body() -> dict[str, Any]:
-    """The closing step: one agreed goal, and homework serving it, due in six days."""
-    return {
-        "next_session_at": _soon(7),
-        "goals": [
-            {
-                "description": "Walk for twenty minutes after lunch",
-                "measure": "days walked per week",
-                "target": "5 days a week",
-                "due_date": "2030-01-01",
-            }
-        ],
-        "homework": [
-            {"instructions": "Log every walk in the diary", "due_at": _soon(6), "goal_index": 0}
-        ],
-    }
 
 
 def schedule(clinic: str, session_id: UUID, client: str) -> Sent:
@@ -89,7 +72,8 @@ def close(clinic: str, session_id: UUID) -> Sent:
         ("notifications", "reminder:homework-due", str(homework)),
     ]
     path = f"/clinics/{clinic}/sessions/{session_id}/close"
-    return Sent("close-session", effects, request=Request("sessions", "POST", path, plan_body()))
+    request = Request("sessions", "POST", path, plan(homework=True))
+    return Sent("close-session", effects, request=request)
 
 
 def complete(clinic: str, session_id: UUID) -> Sent:

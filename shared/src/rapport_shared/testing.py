@@ -38,6 +38,15 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+def admin_for(path: str) -> tuple[str, str]:
+    """(role, clinic) of the caller a test or load generator acts as on `path`: the clinic
+    admin of the clinic the path names, or an operator (all clinics) on anything else."""
+    parts = path.split("/")
+    if len(parts) > 2 and parts[1] == "clinics":
+        return "clinic-admin", parts[2] if is_clinic_slug(parts[2]) else "northside"
+    return "operator", ALL_CLINICS
+
+
 class ClinicAdminAuth(httpx.Auth):
     """The test clients' default caller: a clinic admin of whichever clinic the path names (an
     operator on /admin). A request that brings its own Authorization header keeps it."""
@@ -47,12 +56,8 @@ class ClinicAdminAuth(httpx.Auth):
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         if "Authorization" not in request.headers:
-            parts = request.url.path.split("/")
-            if len(parts) > 2 and parts[1] == "clinics":
-                clinic = parts[2] if is_clinic_slug(parts[2]) else "northside"
-                token = mint_test_token(clinic=clinic, secret=self.secret)
-            else:
-                token = mint_test_token("operator", secret=self.secret)
+            role, clinic = admin_for(request.url.path)
+            token = mint_test_token(role, clinic, secret=self.secret)
             request.headers["Authorization"] = f"Bearer {token}"
         yield request
 
