@@ -75,9 +75,15 @@ class NatsCluster:
         return next(node for node in self.nodes if node.server.port == port)
 
     def start(self, timeout: float = 20.0) -> "NatsCluster":
-        for node in self.nodes:
-            node.server.start()
-        self.wait_for_meta_leader(timeout)
+        try:
+            for node in self.nodes:
+                node.server.start()
+            self.wait_for_meta_leader(timeout)
+        except BaseException:
+            # A node that could not start (e.g. a free port taken in between) must not leave
+            # the others running: the caller never gets a cluster to stop.
+            self.stop()
+            raise
         return self
 
     def wait_for_meta_leader(self, timeout: float) -> str:
