@@ -108,3 +108,92 @@ async def test_postgres_pool_recovers_after_the_server_dropped_every_connection(
         assert failures <= 1, failures
     finally:
         await engine.dispose()
+
+
+async def _store_engine(path):
+    from sqlalchemy import MetaData
+
+    from rapport_shared.schema import add_core_tables
+
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    tables = MetaData()
+    add_core_tables(tables)
+    async with engine.begin() as conn:
+        await conn.run_sync(tables.create_all)
+        await conn.execute(text("CREATE TABLE projection (x INTEGER)"))
+    return engine
+
+
+async def _counts(engine) -> tuple[int, int, int]:
+    async with engine.connect() as conn:
+        row = await conn.execute(
+            text(
+                "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM outbox),"
+                " (SELECT count(*) FROM projection)"
+            )
+        )
+        return tuple(row.one())
+
+
+async def test_an_append_and_statements_through_sqlalchemy_commit_or_roll_back_together(tmp_path):
+    # The append goes to the driver's connection, the projection row through SQLAlchemy: one
+    # transaction all the same.
+    from shared_tests_support import goal
+
+    from rapport_shared.contracts import public_registry
+    from rapport_shared.eventstore import EventStore
+
+    engine = await _store_engine(tmp_path / "db.sqlite")
+    store = EventStore(public_registry())
+    try:
+        with pytest.raises(RuntimeError):
+            async with engine.begin() as conn:
+                await store.append(conn, "goal-1", 0, [goal()])
+                await conn.execute(text("INSERT INTO projection VALUES (1)"))
+                raise RuntimeError("the handler failed after both writes")
+        assert await _counts(engine) == (0, 0, 0)
+
+        async with engine.begin() as conn:  # the next writer finds a clean connection
+            await store.append(conn, "goal-1", 0, [goal()])
+            await conn.execute(text("INSERT INTO projection VALUES (1)"))
+        async with engine.begin() as conn:  # an append alone, nothing through SQLAlchemy
+            await store.append(conn, "goal-2", 0, [goal()])
+        assert await _counts(engine) == (2, 2, 1)
+    finally:
+        await engine.dispose()
+
+
+async def test_a_writer_cancelled_mid_transaction_leaves_nothing_and_frees_the_lock(tmp_path):
+    from shared_tests_support import goal
+
+    from rapport_shared.contracts import public_registry
+    from rapport_shared.eventstore import EventStore
+
+    engine = await _store_engine(tmp_path / "db.sqlite")
+    store = EventStore(public_registry())
+    inside = asyncio.Event()
+    try:
+
+        async def stuck_writer():
+            async with engine.begin() as conn:
+                await store.append(conn, "goal-1", 0, [goal()])
+                inside.set()
+                await asyncio.Event().wait()  # never set: cancelled here
+
+        task = asyncio.create_task(stuck_writer())
+        await asyncio.wait_for(inside.wait(), 5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert await _counts(engine) == (0, 0, 0)
+
+        async with engine.begin() as conn:
+            await store.append(conn, "goal-1", 0, [goal()])
+        assert await _counts(engine) == (1, 1, 0)
+        # Another process can write once this one is done: no transaction left open.
+        other = sqlite3.connect(tmp_path / "db.sqlite", isolation_level=None, timeout=0)
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("ROLLBACK")
+        other.close()
+    finally:
+        await engine.dispose()

@@ -17,7 +17,6 @@ from rapport_shared import sqlite_inline
 
 # How long a writer waits for this process's other writers; SQLite's busy timeout for others.
 WRITER_WAIT_SECONDS = 30
-_WRITE = "rapport_sqlite_write"
 
 
 def is_sqlite(engine: AsyncEngine) -> bool:
@@ -30,23 +29,71 @@ class SQLiteEngine(AsyncEngine):
     and under load requests waited seconds for it. So within the process, begin() (a write
     transaction) queues on an asyncio lock and then takes the write lock at once with BEGIN
     IMMEDIATE, while connect() (reads) begins a deferred transaction that never waits for
-    writers (WAL). Other processes on the same file still meet the busy timeout."""
+    writers (WAL). Other processes on the same file still meet the busy timeout.
+
+    Since writers take turns anyway, every write transaction runs on one connection kept open
+    for them, begun and ended on the driver itself: a pool checkout and return, and
+    SQLAlchemy's transaction around them, cost more than the two inserts of an append. A
+    statement executed through SQLAlchemy inside begin() joins that transaction (the "begin"
+    listener below issues nothing then), and begin() ends SQLAlchemy's side too."""
 
     def __init__(self, sync_engine: Any) -> None:
         super().__init__(sync_engine)
         self._writer = asyncio.Lock()
+        self._write_connection: AsyncConnection | None = None
 
     @contextlib.asynccontextmanager
     async def begin(self) -> AsyncIterator[AsyncConnection]:
         async with asyncio.timeout(WRITER_WAIT_SECONDS):
             await self._writer.acquire()
         try:
-            async with self.connect() as conn:
-                await conn.execution_options(**{_WRITE: True})
-                async with conn.begin():
-                    yield conn
+            conn = await self._writing_connection()
+            driver = sqlite_driver(conn)
+            await driver.begin_write()
+            try:
+                yield conn
+            except BaseException:
+                await self._end_write(conn, driver, commit=False)
+                raise
+            await self._end_write(conn, driver, commit=True)
         finally:
             self._writer.release()
+
+    async def _writing_connection(self) -> AsyncConnection:
+        conn = self._write_connection
+        if conn is None or conn.closed or conn.invalidated:
+            conn = self._write_connection = await self.connect()
+        return conn
+
+    async def _end_write(
+        self, conn: AsyncConnection, driver: sqlite_inline.Connection, commit: bool
+    ) -> None:
+        try:
+            if conn.in_transaction():  # SQLAlchemy's own, begun by a statement through it
+                await (conn.commit() if commit else conn.rollback())
+            await driver.end_write(commit)
+        except BaseException:
+            # In an unknown state (a failed commit, a cancellation while waiting to commit):
+            # closing the connection rolls back whatever is open; the next writer opens another.
+            self._write_connection = None
+            with contextlib.suppress(Exception):
+                await conn.invalidate()
+            raise
+
+    async def dispose(self, close: bool = True) -> None:
+        conn, self._write_connection = self._write_connection, None
+        if conn is not None:
+            await conn.close()
+        await super().dispose(close)
+
+
+def sqlite_driver(conn: AsyncConnection) -> sqlite_inline.Connection:
+    """The inline driver's connection under an SQLAlchemy connection of a SQLite engine."""
+    sync = conn.sync_connection
+    assert sync is not None, "a started connection"
+    driver = sync.connection.driver_connection
+    assert isinstance(driver, sqlite_inline.Connection)
+    return driver
 
 
 def _to_json(value: Any) -> str:
@@ -92,8 +139,9 @@ def create_engine(url: str) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _begin(connection: Any) -> None:
-        write = connection.get_execution_options().get(_WRITE, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        # Inside begin()'s write transaction already: the statement joins it. Otherwise a read.
+        if not connection.connection.driver_connection.in_write_transaction:
+            connection.exec_driver_sql("BEGIN")
 
     return engine
 
@@ -146,13 +194,17 @@ class DriverStatement:
 
 
 @functools.cache
-def driver_statement(statement: Any, names: tuple[str, ...], dialect: Dialect) -> DriverStatement:
-    """statement (built once by the caller) for rows with exactly these keys."""
+def driver_statement(
+    statement: Any, names: tuple[str, ...], dialect: Dialect, encoded: frozenset[str] = frozenset()
+) -> DriverStatement:
+    """statement (built once by the caller) for rows with exactly these keys; the values named
+    in `encoded` come already in their stored form (JSON columns given their JSON text)."""
     compiled = statement.compile(dialect=dialect, column_keys=list(names))
     if compiled.positiontup is None:  # pragma: no cover - both our drivers are positional
         raise ValueError(f"{dialect.name}: named parameters are not supported here")
     converters = []
     for name in compiled.positiontup:
         bound_type = compiled.binds[name].type.dialect_impl(dialect)
-        converters.append((name, bound_type.bind_processor(dialect) or _same))
+        convert = None if name in encoded else bound_type.bind_processor(dialect)
+        converters.append((name, convert or _same))
     return DriverStatement(str(compiled), tuple(converters))

@@ -102,6 +102,7 @@ class Connection:
 
     def __init__(self, connection: sqlite3.Connection) -> None:
         self._connection: sqlite3.Connection | None = connection
+        self._writing = False
 
     @property
     def _conn(self) -> sqlite3.Connection:
@@ -112,6 +113,31 @@ class Connection:
     @property
     def isolation_level(self) -> str | None:
         return self._conn.isolation_level
+
+    @property
+    def sqlite(self) -> sqlite3.Connection:
+        """The sqlite3 connection itself, for the event store's appends (see db.SQLiteEngine)."""
+        return self._conn
+
+    @property
+    def in_write_transaction(self) -> bool:
+        """Inside a transaction begun IMMEDIATE by begin_write(): this connection holds the
+        database's write lock until end_write()."""
+        return self._writing and self._conn.in_transaction
+
+    async def begin_write(self) -> None:
+        await _retrying(lambda: self._conn.execute("BEGIN IMMEDIATE"))
+        self._writing = True
+
+    async def end_write(self, commit: bool) -> None:
+        """Commit or roll back what begin_write() began, if it is still open."""
+        self._writing = False
+        if not self._conn.in_transaction:
+            return
+        if commit:
+            await _retrying(self._conn.commit)
+        else:
+            self._conn.rollback()
 
     def cursor(self) -> Cursor:
         return Cursor(self._conn.cursor())
