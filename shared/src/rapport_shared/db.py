@@ -44,7 +44,10 @@ class SQLiteEngine(AsyncEngine):
 
     @contextlib.asynccontextmanager
     async def begin(self) -> AsyncIterator[AsyncConnection]:
-        async with asyncio.timeout(WRITER_WAIT_SECONDS):
+        if self._writer.locked():  # the deadline's timer only when there is a wait
+            async with asyncio.timeout(WRITER_WAIT_SECONDS):
+                await self._writer.acquire()
+        else:
             await self._writer.acquire()
         try:
             conn = await self._writing_connection()

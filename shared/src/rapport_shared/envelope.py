@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import pydantic_core
+
 from rapport_shared.contracts.base import EventContract, EventRegistry, UnknownEventType
 from rapport_shared.subjects import event_subject
 
@@ -49,7 +51,9 @@ def encode(
     stream_id: str,
     occurred_at: datetime,
     metadata: dict[str, str],
+    data_json: str | None = None,
 ) -> OutgoingMessage:
+    """data_json: the event's own JSON when the caller has it already (the event store does)."""
     cloudevent: dict[str, Any] = {
         "specversion": SPEC_VERSION,
         "id": event_id,
@@ -60,7 +64,6 @@ def encode(
         "datacontenttype": "application/json",
         "clinicid": event.clinic_id,
         "correlationid": metadata.get("correlation_id"),
-        "data": event.model_dump(mode="json"),
     }
     if metadata.get("causation_id"):
         cloudevent["causationid"] = metadata["causation_id"]
@@ -68,9 +71,13 @@ def encode(
     if metadata.get("traceparent"):
         cloudevent["traceparent"] = metadata["traceparent"]
         headers["traceparent"] = metadata["traceparent"]
+    # The data member spliced in as the event's own JSON: encoding the event once, not as a
+    # dict and then again as part of the whole.
+    attributes = pydantic_core.to_json(cloudevent)
+    data = event.model_dump_json() if data_json is None else data_json
     return OutgoingMessage(
         subject=event_subject(event.clinic_id, event.service, event.event_type),
-        payload=json.dumps(cloudevent, separators=(",", ":")).encode(),
+        payload=b"".join((attributes[:-1], b',"data":', data.encode(), b"}")),
         headers=headers,
     )
 

@@ -58,6 +58,14 @@ class ReplayedEvent(NamedTuple):
     event: EventContract
 
 
+class _Written(NamedTuple):
+    """What every event of one append shares."""
+
+    metadata: dict[str, Any]
+    metadata_json: str
+    at: datetime
+
+
 class EventStore:
     def __init__(self, registry: EventRegistry) -> None:
         self.registry = registry
@@ -76,12 +84,12 @@ class EventStore:
         (stream_id, version) constraint decides, so the check and the write are one step.
         """
         meta = (metadata or current_metadata()).as_dict()
-        now = datetime.now(UTC)
+        written = _Written(meta, _to_json(meta), datetime.now(UTC))
         statements = _statements(conn.dialect.name)
         if len(events) == 1:
             # The common case needs no savepoint: a conflict writes nothing (see _insert).
             only = await self._insert(
-                conn, statements, stream_id, expected_version + 1, events[0], meta, now
+                conn, statements, stream_id, expected_version + 1, events[0], written
             )
             if only is None:
                 raise ConcurrencyConflict(stream_id, expected_version)
@@ -92,7 +100,7 @@ class EventStore:
         async with conn.begin_nested():  # rolled back by the exception
             for offset, event in enumerate(events, start=1):
                 inserted = await self._insert(
-                    conn, statements, stream_id, expected_version + offset, event, meta, now
+                    conn, statements, stream_id, expected_version + offset, event, written
                 )
                 if inserted is None:
                     raise ConcurrencyConflict(stream_id, expected_version)
@@ -106,8 +114,7 @@ class EventStore:
         stream_id: str,
         version: int,
         event: EventContract,
-        meta: dict[str, Any],
-        now: datetime,
+        written: "_Written",
     ) -> StoredEvent | None:
         """Insert one event (and its outbox row); None when (stream_id, version) is taken.
 
@@ -115,8 +122,10 @@ class EventStore:
         to keep the caller's transaction usable after a conflict (PostgreSQL aborts a
         transaction on any error), which saves two round trips per append.
         """
+        meta, now = written.metadata, written.at
         event_id = str(uuid.uuid4())
-        meta_json = _to_json(meta)
+        # A transport-only field (a sealed copy for the bus) is not kept in the log.
+        stored = event.model_dump_json(exclude=set(event.transport_only) or None)
         row = {
             "event_id": event_id,
             "stream_id": stream_id,
@@ -125,14 +134,18 @@ class EventStore:
             "schema_version": event.schema_version,
             "clinic_id": event.clinic_id,
             "occurred_at": now,
-            # A transport-only field (a sealed copy for the bus) is not kept in the log.
-            "data": event.model_dump_json(exclude=set(event.transport_only)),
-            "metadata": meta_json,
+            "data": stored,
+            "metadata": written.metadata_json,
         }
         outbox: dict[str, Any] | None = None
         if event.public:
             message = envelope.encode(
-                event, event_id=event_id, stream_id=stream_id, occurred_at=now, metadata=meta
+                event,
+                event_id=event_id,
+                stream_id=stream_id,
+                occurred_at=now,
+                metadata=meta,
+                data_json=None if event.transport_only else stored,
             )
             outbox = {
                 "subject": message.subject,

@@ -38,7 +38,6 @@ def add_core_tables(metadata: MetaData) -> dict[str, Table]:
         Column("metadata", JSON, nullable=False),
         UniqueConstraint("stream_id", "version", name="uq_events_stream_version"),
     )
-    Index("ix_events_clinic_time", events.c.clinic_id, events.c.occurred_at)
     outbox = Table(
         "outbox",
         metadata,
