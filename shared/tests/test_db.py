@@ -110,12 +110,12 @@ async def test_postgres_pool_recovers_after_the_server_dropped_every_connection(
         await engine.dispose()
 
 
-async def _store_engine(path):
+async def _store_engine(url):
     from sqlalchemy import MetaData
 
     from rapport_shared.schema import add_core_tables
 
-    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    engine = create_engine(url)
     tables = MetaData()
     add_core_tables(tables)
     async with engine.begin() as conn:
@@ -135,21 +135,28 @@ async def _counts(engine) -> tuple[int, int, int]:
         return tuple(row.one())
 
 
-async def test_an_append_and_statements_through_sqlalchemy_commit_or_roll_back_together(tmp_path):
+async def test_an_append_and_statements_through_sqlalchemy_commit_or_roll_back_together(
+    database_url,
+):
     # The append goes to the driver's connection, the projection row through SQLAlchemy: one
-    # transaction all the same.
+    # transaction all the same, whichever comes first.
     from shared_tests_support import goal
 
     from rapport_shared.contracts import public_registry
     from rapport_shared.eventstore import EventStore
 
-    engine = await _store_engine(tmp_path / "db.sqlite")
+    engine = await _store_engine(database_url)
     store = EventStore(public_registry())
     try:
         with pytest.raises(RuntimeError):
             async with engine.begin() as conn:
                 await store.append(conn, "goal-1", 0, [goal()])
                 await conn.execute(text("INSERT INTO projection VALUES (1)"))
+                raise RuntimeError("the handler failed after both writes")
+        with pytest.raises(RuntimeError):
+            async with engine.begin() as conn:
+                await conn.execute(text("INSERT INTO projection VALUES (1)"))
+                await store.append(conn, "goal-1", 0, [goal()])
                 raise RuntimeError("the handler failed after both writes")
         assert await _counts(engine) == (0, 0, 0)
 
@@ -169,7 +176,7 @@ async def test_a_writer_cancelled_mid_transaction_leaves_nothing_and_frees_the_l
     from rapport_shared.contracts import public_registry
     from rapport_shared.eventstore import EventStore
 
-    engine = await _store_engine(tmp_path / "db.sqlite")
+    engine = await _store_engine(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}")
     store = EventStore(public_registry())
     inside = asyncio.Event()
     try:

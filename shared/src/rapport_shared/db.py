@@ -99,6 +99,24 @@ def sqlite_driver(conn: AsyncConnection) -> sqlite_inline.Connection:
     return driver
 
 
+async def postgres_driver(conn: AsyncConnection) -> Any | None:
+    """The asyncpg connection under conn, inside conn's transaction: statements run on it
+    directly join that transaction. None when conn is not in one (the caller then goes through
+    SQLAlchemy, which begins one). SQLAlchemy's asyncpg adapter begins its transaction lazily,
+    at the first statement; it is begun here if nothing has run yet. This reaches into the
+    adapter (its transaction and its lock for the connection), which the pinned SQLAlchemy
+    version keeps as they are; the PostgreSQL tests of the event store fail if that changes."""
+    if not conn.in_transaction():
+        return None
+    sync = conn.sync_connection
+    assert sync is not None, "a started connection"
+    adapter: Any = sync.connection.dbapi_connection
+    async with adapter._execute_mutex:
+        if adapter._transaction is None:
+            await adapter._start_transaction()
+    return adapter._connection
+
+
 def _to_json(value: Any) -> str:
     return pydantic_core.to_json(value).decode()
 

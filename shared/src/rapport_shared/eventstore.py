@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from rapport_shared import envelope
 from rapport_shared.context import EventMetadata, current_metadata
 from rapport_shared.contracts.base import EventContract, EventRegistry
-from rapport_shared.db import driver_statement, sqlite_driver
+from rapport_shared.db import driver_statement, postgres_driver, sqlite_driver
 from rapport_shared.schema import events_table, outbox_table
 
 
@@ -155,7 +155,14 @@ class EventStore:
             }
         if outbox is not None and statements.event_and_outbox is not None:
             # One round trip for both rows; no outbox row when the event was not inserted.
-            position = (await _execute(conn, statements.event_and_outbox, row | outbox)).scalar()
+            both = row | outbox
+            if (driver := await postgres_driver(conn)) is not None:
+                statement = driver_statement(
+                    statements.event_and_outbox, tuple(both), conn.dialect, _ENCODED
+                )
+                position = await driver.fetchval(statement.sql, *statement.parameters(both))
+            else:
+                position = (await _execute(conn, statements.event_and_outbox, both)).scalar()
         elif (writing := _sqlite_writing(conn)) is not None:
             position = _insert_on_sqlite(writing, conn.dialect, statements, row, outbox)
         else:
