@@ -160,9 +160,12 @@ def create_engine(url: str) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _begin(connection: Any) -> None:
-        # Inside begin()'s write transaction already: the statement joins it. Otherwise a read.
-        if not connection.connection.driver_connection.in_write_transaction:
-            connection.exec_driver_sql("BEGIN")
+        # Inside begin()'s write transaction already: the statement joins it. Otherwise a read:
+        # a deferred transaction (one snapshot for all its statements), begun on the driver
+        # (through SQLAlchemy's execution layer it cost more than a small query).
+        driver = connection.connection.driver_connection
+        if not driver.in_write_transaction:
+            driver.sqlite.execute("BEGIN")
 
     return engine
 
