@@ -180,6 +180,7 @@ async def exercise(
     sampler.sample()
     before = {name: round(mb, 1) for name, mb in sampler.peak_mb.items()}
     report.note("rss", peak_mb_before_the_overload_run=before)
+    cpu, started = CpuMeter(processes), time.perf_counter()
     e2e = await load.end_to_end(
         sessions.port,
         data / "goals.db",
@@ -188,6 +189,14 @@ async def exercise(
         E2E_WARM_UP_SECONDS,
         E2E_DRAIN_SECONDS,
     )
+    used, elapsed = cpu.used(), time.perf_counter() - started
+    # Each service is one process on one event loop: a share near 1 is the one that queues.
+    e2e["service_cpu_ms_per_command"] = {
+        name: round(1000 * seconds / len(session_ids), 1) for name, seconds in used.items()
+    }
+    e2e["service_cpu_share_of_one_core"] = {
+        name: round(seconds / elapsed, 2) for name, seconds in used.items()
+    }
     reason = f"{e2e['not_visible_within_drain']} commands not visible within {E2E_DRAIN_SECONDS} s"
     report.set("e2e_p50_ms", e2e["p50_ms"], reason)
     report.set("e2e_p99_ms", e2e["p99_ms"], reason)
