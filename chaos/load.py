@@ -28,8 +28,19 @@ COMPLETE_ATTEMPTS = 20
 
 
 class Load:
-    def __init__(self, api: Api, target: int, workers: int = 12, seed: int = 6) -> None:
+    def __init__(
+        self,
+        api: Api,
+        target: int,
+        workers: int = 12,
+        seed: int = 6,
+        per_second: float | None = None,
+    ) -> None:
+        """per_second: at most that many commands a second (None: as fast as the workers go),
+        so that a short load still lasts as long as a fault needs to play out."""
         self.api, self.target, self.workers = api, target, workers
+        self.per_second = per_second
+        self._started = time.monotonic()
         self.sent: list[Sent] = []
         self._random = random.Random(seed)
         self._units = itertools.count()
@@ -47,6 +58,7 @@ class Load:
         return len(self.sent) >= self.target
 
     async def run(self) -> list[Sent]:
+        self._started = time.monotonic()
         await asyncio.gather(*(self._worker() for _ in range(self.workers)))
         self.finished_at = time.monotonic()
         return self.sent
@@ -57,6 +69,9 @@ class Load:
             await asyncio.sleep(0.05)
 
     async def _send(self, command: Sent) -> Sent:
+        if self.per_second is not None:  # pacing the load generator itself, not a wait on it
+            due = self._started + len(self.sent) / self.per_second
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
         self.sent.append(command)
         await self.api.send(command)
         if command.outcome is Outcome.IN_DOUBT or (command.status or 0) >= 500:

@@ -32,7 +32,13 @@ class Result:
 
 
 async def run_fault(
-    fault: Fault, commands: int, *, seed: int = 6, deadline: float = 180.0, keep: bool = False
+    fault: Fault,
+    commands: int,
+    *,
+    seed: int = 6,
+    deadline: float = 180.0,
+    keep: bool = False,
+    per_second: float | None = None,
 ) -> Result:
     suite = Suite(cluster=fault.cluster, goals_on_postgres=fault.goals_on_postgres)
     try:
@@ -43,7 +49,7 @@ async def run_fault(
     api = Api(suite.urls)
     databases = Databases(suite.database_urls)
     try:
-        load = Load(api, commands, seed=seed)
+        load = Load(api, commands, seed=seed, per_second=per_second)
         started = time.monotonic()
         sent, notes = await asyncio.gather(
             load.run(), fault.inject(suite, load, random.Random(seed))

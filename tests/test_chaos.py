@@ -17,11 +17,17 @@ COMMANDS = 250
 # Two lanes side by side: the kill run mostly waits (a killed consumer's messages in hand are
 # redelivered only after the 30 s ack wait), the others run one after another beside it.
 LANES = [("kill",), ("nats", "malformed", "same-id", "new-id")]
+# Six kills, each followed by a restart of a few seconds, must all fall within the load: unpaced,
+# a few hundred commands can be over before the second one.
+PACE = {"kill": 10.0}
 
 
 async def _lane(keys: tuple[str, ...]) -> list[Result]:
     by_key = {fault.key: fault for fault in FAULTS}
-    return [await run_fault(by_key[key], COMMANDS, deadline=90) for key in keys]
+    return [
+        await run_fault(by_key[key], COMMANDS, deadline=90, per_second=PACE.get(key))
+        for key in keys
+    ]
 
 
 @pytest.mark.e2e
