@@ -204,3 +204,30 @@ async def test_a_writer_cancelled_mid_transaction_leaves_nothing_and_frees_the_l
         other.close()
     finally:
         await engine.dispose()
+
+
+@pytest.mark.parametrize("database_kind", ["postgres"])
+async def test_postgres_pool_keeps_its_connections_under_more_writers_than_it_has(database_url):
+    from sqlalchemy import event
+
+    engine = create_engine(database_url)
+    opened = 0
+
+    def count(*_):
+        nonlocal opened
+        opened += 1
+
+    event.listen(engine.sync_engine, "connect", count)
+    try:
+
+        async def writer():
+            for _ in range(20):
+                async with engine.begin() as conn:
+                    await conn.execute(text("SELECT 1"))
+
+        await asyncio.gather(*(writer() for _ in range(32)))
+        # 32 writers share the pool's 20 connections, each opened once; a pool that closed
+        # connections on return under pressure would have reopened them again and again.
+        assert opened <= 20, opened
+    finally:
+        await engine.dispose()
