@@ -39,6 +39,7 @@ from rapport_shared.tracing import traced
 log = structlog.get_logger(__name__)
 
 Handler = Callable[[AsyncConnection, IncomingEvent], Awaitable[None]]
+BatchHandler = Callable[[AsyncConnection, Sequence[IncomingEvent]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,11 @@ class Subscription:
     source_service: str
     handlers: Mapping[str, Handler]
     after_commit: Sequence[Callable[[], None]] = field(default=())
+    # Optional: applies a batch's events (new ones, in stream order) at once, to the same effect
+    # as handlers one by one. Only for work that appends no events and needs no per-event
+    # context (correlation, causation, trace span): it runs under the batch's. The handlers
+    # still apply the events one by one when a batch fails, and replay dead letters.
+    apply_batch: BatchHandler | None = None
 
     @property
     def stream(self) -> str:
@@ -184,18 +190,23 @@ class ConsumerRunner:
             decoded = [decode(message.data, self._registry) for message in messages]
             done = await self._processed_among(conn, [incoming.event_id for incoming in decoded])
             now = datetime.now(UTC)
-            applied: list[dict[str, object]] = []
-            correlations: list[str | None] = []
+            handlers = self.subscription.handlers
+            todo: list[IncomingEvent] = []
             for incoming in decoded:
-                handler = self.subscription.handlers.get(incoming.event_type)
-                if handler is None or incoming.event_id in done:
+                if incoming.event_type not in handlers or incoming.event_id in done:
                     continue
                 done.add(incoming.event_id)  # a copy later in the same batch is a duplicate
-                await self._run_handler(conn, handler, incoming)
-                applied.append(
-                    {"consumer": self.name, "event_id": incoming.event_id, "processed_at": now}
-                )
-                correlations.append(incoming.correlation_id)
+                todo.append(incoming)
+            if self.subscription.apply_batch is not None:
+                await self._run_batch(conn, self.subscription.apply_batch, todo)
+            else:
+                for incoming in todo:
+                    await self._run_handler(conn, handlers[incoming.event_type], incoming)
+            applied = [
+                {"consumer": self.name, "event_id": incoming.event_id, "processed_at": now}
+                for incoming in todo
+            ]
+            correlations = [incoming.correlation_id for incoming in todo]
             if applied:
                 await conn.execute(insert(processed_table), applied)
             if messages:
@@ -286,6 +297,22 @@ class ConsumerRunner:
                 event_type=incoming.event_type,
                 event_id=incoming.event_id,
             )
+
+    async def _run_batch(
+        self, conn: AsyncConnection, apply_batch: BatchHandler, todo: list[IncomingEvent]
+    ) -> None:
+        if not todo:
+            return
+        correlations = {incoming.correlation_id for incoming in todo}
+        with (
+            traced(f"apply {len(todo)} events", None, consumer=self.name) as traceparent,
+            bound_context(
+                correlations.pop() if len(correlations) == 1 else None,
+                actor=f"consumer:{self.name}",
+                traceparent=traceparent,
+            ),
+        ):
+            await apply_batch(conn, todo)
 
     async def _processed_among(self, conn: AsyncConnection, event_ids: list[str]) -> set[str]:
         if not event_ids:
