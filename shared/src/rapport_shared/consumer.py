@@ -24,7 +24,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -32,6 +32,7 @@ from rapport_shared.context import bound_context
 from rapport_shared.contracts.base import EventRegistry, UnknownEventType
 from rapport_shared.envelope import IncomingEvent, MalformedEvent, decode
 from rapport_shared.errors import DomainError
+from rapport_shared.projection import insert_rows
 from rapport_shared.schema import checkpoints_table, dead_letters_table, processed_table
 from rapport_shared.subjects import event_subjects, stream_name
 from rapport_shared.tracing import traced
@@ -207,8 +208,7 @@ class ConsumerRunner:
                 for incoming in todo
             ]
             correlations = [incoming.correlation_id for incoming in todo]
-            if applied:
-                await conn.execute(insert(processed_table), applied)
+            await insert_rows(conn, processed_table, applied)
             if messages:
                 await self._save_checkpoint(conn, max(m.metadata.sequence.stream for m in messages))
         return correlations
@@ -379,23 +379,28 @@ class ConsumerRunner:
         )
 
     async def _save_checkpoint(self, conn: AsyncConnection, sequence: int) -> None:
-        now = datetime.now(UTC)
-        table = checkpoints_table
-        result = await conn.execute(
-            update(table)
-            .where(table.c.consumer == self.name, table.c.stream_sequence < sequence)
-            .values(stream_sequence=sequence, updated_at=now)
-        )
-        if result.rowcount == 0:
-            exists = await conn.execute(
-                select(table.c.consumer).where(table.c.consumer == self.name)
-            )
+        values = {"name": self.name, "sequence": sequence, "now": datetime.now(UTC)}
+        if (await conn.execute(_ADVANCE_CHECKPOINT, values)).rowcount == 0:
+            exists = await conn.execute(_CHECKPOINT, values)
             if exists.first() is None:
-                await conn.execute(
-                    insert(table).values(
-                        consumer=self.name, stream_sequence=sequence, updated_at=now
-                    )
-                )
+                await conn.execute(_NEW_CHECKPOINT, values)
+
+
+# Built once per process rather than per batch.
+_ADVANCE_CHECKPOINT = (
+    update(checkpoints_table)
+    .where(
+        checkpoints_table.c.consumer == bindparam("name"),
+        checkpoints_table.c.stream_sequence < bindparam("sequence"),
+    )
+    .values(stream_sequence=bindparam("sequence"), updated_at=bindparam("now"))
+)
+_CHECKPOINT = select(checkpoints_table.c.consumer).where(
+    checkpoints_table.c.consumer == bindparam("name")
+)
+_NEW_CHECKPOINT = insert(checkpoints_table).values(
+    consumer=bindparam("name"), stream_sequence=bindparam("sequence"), updated_at=bindparam("now")
+)
 
 
 async def _settle(messages: Sequence[Msg], handled: Sequence[Msg]) -> None:
