@@ -317,12 +317,7 @@ class ConsumerRunner:
     async def _processed_among(self, conn: AsyncConnection, event_ids: list[str]) -> set[str]:
         if not event_ids:
             return set()
-        found = await conn.execute(
-            select(processed_table.c.event_id).where(
-                processed_table.c.consumer == self.name,
-                processed_table.c.event_id.in_(event_ids),
-            )
-        )
+        found = await conn.execute(_PROCESSED_AMONG, {"name": self.name, "event_ids": event_ids})
         return set(found.scalars())
 
     async def _failed(
@@ -387,6 +382,10 @@ class ConsumerRunner:
 
 
 # Built once per process rather than per batch.
+_PROCESSED_AMONG = select(processed_table.c.event_id).where(
+    processed_table.c.consumer == bindparam("name"),
+    processed_table.c.event_id.in_(bindparam("event_ids", expanding=True)),
+)
 _ADVANCE_CHECKPOINT = (
     update(checkpoints_table)
     .where(
