@@ -53,8 +53,9 @@ class Subscription:
     after_commit: Sequence[Callable[[], None]] = field(default=())
     # Optional: applies a batch's events (new ones, in stream order) at once, to the same effect
     # as handlers one by one. Only for work that appends no events and needs no per-event
-    # context (correlation, causation, trace span): it runs under the batch's. The handlers
-    # still apply the events one by one when a batch fails, and replay dead letters.
+    # context (correlation, causation): it runs under the batch's, in one trace span linked to
+    # the events' traces. The handlers still apply the events one by one when a batch fails,
+    # and replay dead letters.
     apply_batch: BatchHandler | None = None
 
     @property
@@ -305,7 +306,15 @@ class ConsumerRunner:
             return
         correlations = {incoming.correlation_id for incoming in todo}
         with (
-            traced(f"apply {len(todo)} events", None, consumer=self.name) as traceparent,
+            # One span for the batch, linked to each event's trace (a span per event is what the
+            # batch handler saves).
+            traced(
+                "apply batch",
+                None,
+                links=[incoming.traceparent for incoming in todo],
+                consumer=self.name,
+                events=str(len(todo)),
+            ) as traceparent,
             bound_context(
                 correlations.pop() if len(correlations) == 1 else None,
                 actor=f"consumer:{self.name}",
