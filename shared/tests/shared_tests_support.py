@@ -3,7 +3,7 @@ counts them into a projection table. The shared library's tests drive it."""
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -65,6 +65,16 @@ async def count_goal(conn: AsyncConnection, incoming: IncomingEvent) -> None:
         )
 
 
+async def count_goals(conn: AsyncConnection, batch: Sequence[IncomingEvent]) -> None:
+    """count_goal as a batch handler: records what it is given in batches_applied."""
+    batches_applied.append([incoming.event_id for incoming in batch])
+    for incoming in batch:
+        await count_goal(conn, incoming)
+
+
+batches_applied: list[list[str]] = []
+
+
 @dataclass
 class Pipeline:
     engine: AsyncEngine
@@ -94,8 +104,10 @@ async def running_pipeline(
     start: bool = True,
     replicas: int = 1,
     ack_wait_seconds: float = 30.0,
+    batched: bool = False,
 ) -> AsyncIterator[Pipeline]:
-    """nats_url may list several servers (a cluster), comma-separated."""
+    """nats_url may list several servers (a cluster), comma-separated. batched: the consumer
+    applies whole batches with count_goals."""
     engine = create_engine(database_url)
     async with engine.begin() as conn:
         await conn.run_sync(test_metadata.create_all)
@@ -104,8 +116,12 @@ async def running_pipeline(
     await messaging.ensure_stream(js, "goals", replicas=replicas)
     registry = public_registry()
     subscription = Subscription(
-        durable="test-counter", source_service="goals", handlers={"goal-agreed": count_goal}
+        durable="test-counter",
+        source_service="goals",
+        handlers={"goal-agreed": count_goal},
+        apply_batch=count_goals if batched else None,
     )
+    batches_applied.clear()
     pipeline = Pipeline(
         engine=engine,
         nc=nc,

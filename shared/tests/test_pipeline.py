@@ -4,9 +4,11 @@ import asyncio
 from uuid import uuid4
 
 import pytest
-from shared_tests_support import POISON_COUNSELOR, goal, running_pipeline
+from shared_tests_support import POISON_COUNSELOR, batches_applied, goal, running_pipeline
 from sqlalchemy import func, select
 
+from rapport_shared import envelope
+from rapport_shared.contracts import public_registry
 from rapport_shared.eventstore import ConcurrencyConflict
 from rapport_shared.natsserver import NatsServer
 from rapport_shared.schema import dead_letters_table, events_table, outbox_table
@@ -81,10 +83,11 @@ async def test_duplicates_and_redeliveries_change_nothing(database_url, nats_ser
         assert p.consumer.applied == 2
 
 
-async def test_a_copy_within_one_fetched_batch_is_applied_once(database_url, nats_server):
+@pytest.mark.parametrize("batched", [False, True], ids=["handlers", "apply_batch"])
+async def test_a_copy_within_one_fetched_batch_is_applied_once(database_url, nats_server, batched):
     # The consumer applies a whole batch in one transaction; a copy of an event in the same
     # batch (republished after the duplicate window) must still count once.
-    async with running_pipeline(database_url, nats_server.url, start=False) as p:
+    async with running_pipeline(database_url, nats_server.url, start=False, batched=batched) as p:
         for _ in range(3):
             await p.append_goal(goal("gina"))
         assert await p.relay.publish_batch() == 3
@@ -97,15 +100,20 @@ async def test_a_copy_within_one_fetched_batch_is_applied_once(database_url, nat
         assert await p.consumer.process(messages) is None
         assert await p.counts() == {"gina": 3}
         assert p.consumer.applied == 3
+        # A batch handler is given each event once, in stream order.
+        copied = [envelope.decode(m.data, public_registry()).event_id for m in messages[:3]]
+        assert batches_applied == ([copied] if batched else [])
         # Everything was acked: nothing comes back.
         with pytest.raises(TimeoutError):
             await pull.fetch(1, timeout=0.5)
 
 
+@pytest.mark.parametrize("batched", [False, True], ids=["handlers", "apply_batch"])
 async def test_poison_event_is_dead_lettered_and_later_events_still_apply(
-    database_url, nats_server
+    database_url, nats_server, batched
 ):
-    async with running_pipeline(database_url, nats_server.url, max_deliveries=3) as p:
+    pipeline = running_pipeline(database_url, nats_server.url, max_deliveries=3, batched=batched)
+    async with pipeline as p:
         js = p.nc.jetstream()
         await js.publish("rapport.northside.goals.goal-agreed", b"{not json")
         await p.append_goal(goal("frank", counselor_id=POISON_COUNSELOR))

@@ -24,7 +24,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -32,6 +32,7 @@ from rapport_shared.context import bound_context
 from rapport_shared.contracts.base import EventRegistry, UnknownEventType
 from rapport_shared.envelope import IncomingEvent, MalformedEvent, decode
 from rapport_shared.errors import DomainError
+from rapport_shared.projection import insert_rows
 from rapport_shared.schema import checkpoints_table, dead_letters_table, processed_table
 from rapport_shared.subjects import event_subjects, stream_name
 from rapport_shared.tracing import traced
@@ -39,6 +40,7 @@ from rapport_shared.tracing import traced
 log = structlog.get_logger(__name__)
 
 Handler = Callable[[AsyncConnection, IncomingEvent], Awaitable[None]]
+BatchHandler = Callable[[AsyncConnection, Sequence[IncomingEvent]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,12 @@ class Subscription:
     source_service: str
     handlers: Mapping[str, Handler]
     after_commit: Sequence[Callable[[], None]] = field(default=())
+    # Optional: applies a batch's events (new ones, in stream order) at once, to the same effect
+    # as handlers one by one. Only for work that appends no events and needs no per-event
+    # context (correlation, causation): it runs under the batch's, in one trace span linked to
+    # the events' traces. The handlers still apply the events one by one when a batch fails,
+    # and replay dead letters.
+    apply_batch: BatchHandler | None = None
 
     @property
     def stream(self) -> str:
@@ -184,20 +192,24 @@ class ConsumerRunner:
             decoded = [decode(message.data, self._registry) for message in messages]
             done = await self._processed_among(conn, [incoming.event_id for incoming in decoded])
             now = datetime.now(UTC)
-            applied: list[dict[str, object]] = []
-            correlations: list[str | None] = []
+            handlers = self.subscription.handlers
+            todo: list[IncomingEvent] = []
             for incoming in decoded:
-                handler = self.subscription.handlers.get(incoming.event_type)
-                if handler is None or incoming.event_id in done:
+                if incoming.event_type not in handlers or incoming.event_id in done:
                     continue
                 done.add(incoming.event_id)  # a copy later in the same batch is a duplicate
-                await self._run_handler(conn, handler, incoming)
-                applied.append(
-                    {"consumer": self.name, "event_id": incoming.event_id, "processed_at": now}
-                )
-                correlations.append(incoming.correlation_id)
-            if applied:
-                await conn.execute(insert(processed_table), applied)
+                todo.append(incoming)
+            if self.subscription.apply_batch is not None:
+                await self._run_batch(conn, self.subscription.apply_batch, todo)
+            else:
+                for incoming in todo:
+                    await self._run_handler(conn, handlers[incoming.event_type], incoming)
+            applied = [
+                {"consumer": self.name, "event_id": incoming.event_id, "processed_at": now}
+                for incoming in todo
+            ]
+            correlations = [incoming.correlation_id for incoming in todo]
+            await insert_rows(conn, processed_table, applied)
             if messages:
                 await self._save_checkpoint(conn, max(m.metadata.sequence.stream for m in messages))
         return correlations
@@ -287,15 +299,34 @@ class ConsumerRunner:
                 event_id=incoming.event_id,
             )
 
+    async def _run_batch(
+        self, conn: AsyncConnection, apply_batch: BatchHandler, todo: list[IncomingEvent]
+    ) -> None:
+        if not todo:
+            return
+        correlations = {incoming.correlation_id for incoming in todo}
+        with (
+            # One span for the batch, linked to each event's trace (a span per event is what the
+            # batch handler saves).
+            traced(
+                "apply batch",
+                None,
+                links=[incoming.traceparent for incoming in todo],
+                consumer=self.name,
+                events=str(len(todo)),
+            ) as traceparent,
+            bound_context(
+                correlations.pop() if len(correlations) == 1 else None,
+                actor=f"consumer:{self.name}",
+                traceparent=traceparent,
+            ),
+        ):
+            await apply_batch(conn, todo)
+
     async def _processed_among(self, conn: AsyncConnection, event_ids: list[str]) -> set[str]:
         if not event_ids:
             return set()
-        found = await conn.execute(
-            select(processed_table.c.event_id).where(
-                processed_table.c.consumer == self.name,
-                processed_table.c.event_id.in_(event_ids),
-            )
-        )
+        found = await conn.execute(_PROCESSED_AMONG, {"name": self.name, "event_ids": event_ids})
         return set(found.scalars())
 
     async def _failed(
@@ -352,23 +383,32 @@ class ConsumerRunner:
         )
 
     async def _save_checkpoint(self, conn: AsyncConnection, sequence: int) -> None:
-        now = datetime.now(UTC)
-        table = checkpoints_table
-        result = await conn.execute(
-            update(table)
-            .where(table.c.consumer == self.name, table.c.stream_sequence < sequence)
-            .values(stream_sequence=sequence, updated_at=now)
-        )
-        if result.rowcount == 0:
-            exists = await conn.execute(
-                select(table.c.consumer).where(table.c.consumer == self.name)
-            )
+        values = {"name": self.name, "sequence": sequence, "now": datetime.now(UTC)}
+        if (await conn.execute(_ADVANCE_CHECKPOINT, values)).rowcount == 0:
+            exists = await conn.execute(_CHECKPOINT, values)
             if exists.first() is None:
-                await conn.execute(
-                    insert(table).values(
-                        consumer=self.name, stream_sequence=sequence, updated_at=now
-                    )
-                )
+                await conn.execute(_NEW_CHECKPOINT, values)
+
+
+# Built once per process rather than per batch.
+_PROCESSED_AMONG = select(processed_table.c.event_id).where(
+    processed_table.c.consumer == bindparam("name"),
+    processed_table.c.event_id.in_(bindparam("event_ids", expanding=True)),
+)
+_ADVANCE_CHECKPOINT = (
+    update(checkpoints_table)
+    .where(
+        checkpoints_table.c.consumer == bindparam("name"),
+        checkpoints_table.c.stream_sequence < bindparam("sequence"),
+    )
+    .values(stream_sequence=bindparam("sequence"), updated_at=bindparam("now"))
+)
+_CHECKPOINT = select(checkpoints_table.c.consumer).where(
+    checkpoints_table.c.consumer == bindparam("name")
+)
+_NEW_CHECKPOINT = insert(checkpoints_table).values(
+    consumer=bindparam("name"), stream_sequence=bindparam("sequence"), updated_at=bindparam("now")
+)
 
 
 async def _settle(messages: Sequence[Msg], handled: Sequence[Msg]) -> None:

@@ -19,7 +19,7 @@ another client's record does not decrypt.
 import base64
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -202,6 +202,16 @@ class KeyRing:
         row = await self._row(conn, clinic_id, client_id)
         return row is not None and row.erased_at is not None
 
+    async def erased_among(
+        self, conn: AsyncConnection, owners: Iterable[tuple[str, str]]
+    ) -> set[tuple[str, str]]:
+        """Which of these (clinic id, client id) pairs are erased clients, in one query."""
+        wanted = set(owners)
+        if not wanted:
+            return set()
+        found = await conn.execute(_ERASED, {"client_ids": sorted({c for _, c in wanted})})
+        return {(row.clinic_id, row.client_id) for row in found} & wanted
+
     async def destroy(
         self, conn: AsyncConnection, clinic_id: str, client_id: str, at: datetime
     ) -> None:
@@ -268,6 +278,11 @@ class KeyRing:
 _KEY_ROW = select(client_keys.c.key, client_keys.c.erased_at).where(
     client_keys.c.clinic_id == bindparam("clinic_id"),
     client_keys.c.client_id == bindparam("client_id"),
+)
+
+_ERASED = select(client_keys.c.clinic_id, client_keys.c.client_id).where(
+    client_keys.c.client_id.in_(bindparam("client_ids", expanding=True)),
+    client_keys.c.erased_at.is_not(None),
 )
 
 

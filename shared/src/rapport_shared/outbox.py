@@ -12,7 +12,7 @@ from typing import Any
 
 import structlog
 from nats.js import JetStreamContext
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from rapport_shared.db import is_sqlite
@@ -90,10 +90,8 @@ class OutboxRelay:
         return len(done)
 
     async def _pending(self, conn: AsyncConnection, skip_locked: bool = False) -> list[Any]:
-        query = select(outbox_table).order_by(outbox_table.c.position).limit(self._batch_size)
-        if skip_locked:
-            query = query.with_for_update(skip_locked=True)
-        return list((await conn.execute(query)).all())
+        query = _PENDING.with_for_update(skip_locked=True) if skip_locked else _PENDING
+        return list((await conn.execute(query, {"limit": self._batch_size})).all())
 
     async def _publish(self, rows: list[Any]) -> list[int]:
         """Send every row, then await the acks together; returns the positions acknowledged."""
@@ -119,4 +117,20 @@ class OutboxRelay:
 
     async def _forget(self, conn: AsyncConnection, positions: list[int]) -> None:
         if positions:
-            await conn.execute(delete(outbox_table).where(outbox_table.c.position.in_(positions)))
+            await conn.execute(_FORGET, {"positions": positions})
+
+
+# Built once per process rather than per batch, and only the columns a publish needs.
+_PENDING = (
+    select(
+        outbox_table.c.position,
+        outbox_table.c.subject,
+        outbox_table.c.headers,
+        outbox_table.c.payload,
+    )
+    .order_by(outbox_table.c.position)
+    .limit(bindparam("limit"))
+)
+_FORGET = delete(outbox_table).where(
+    outbox_table.c.position.in_(bindparam("positions", expanding=True))
+)

@@ -8,6 +8,7 @@ executemany inserts per 10,000 rows.
 """
 
 import functools
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -159,7 +160,26 @@ async def insert_rows(conn: AsyncConnection, table: Table, rows: Iterable[dict[s
     for row in rows:
         by_columns.setdefault(frozenset(row), []).append(row)
     for names, group in by_columns.items():
-        statement = driver_statement(_insert(table), tuple(sorted(names)), conn.dialect)
-        for start in range(0, len(group), WRITE_CHUNK):
-            chunk = [statement.parameters(row) for row in group[start : start + WRITE_CHUNK]]
-            await conn.exec_driver_sql(statement.sql, chunk)
+        await _execute_many(conn, _insert(table), names, group)
+
+
+async def upsert_rows(
+    conn: AsyncConnection, table: Table, rows: Iterable[dict[str, Any]], replace: tuple[str, ...]
+) -> None:
+    """Upsert rows (as upsert_statement) in their order, with executemany: the driver executes
+    the statement once per row, so a later row with the same key lands on the earlier one just
+    as a statement each would, for a fraction of SQLAlchemy's cost per statement."""
+    key = tuple(column.name for column in table.primary_key)
+    statement = upsert_statement(conn.dialect.name, table, key, tuple(sorted(replace)))
+    # Consecutive rows with the same columns share a statement; the order is never changed.
+    for names, group in itertools.groupby(rows, key=frozenset):
+        await _execute_many(conn, statement, names, list(group))
+
+
+async def _execute_many(
+    conn: AsyncConnection, statement: Any, names: frozenset[str], rows: list[dict[str, Any]]
+) -> None:
+    compiled = driver_statement(statement, tuple(sorted(names)), conn.dialect)
+    for start in range(0, len(rows), WRITE_CHUNK):
+        chunk = [compiled.parameters(row) for row in rows[start : start + WRITE_CHUNK]]
+        await conn.exec_driver_sql(compiled.sql, chunk)

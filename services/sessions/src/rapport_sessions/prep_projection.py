@@ -5,12 +5,12 @@ words: the brief takes a goal's and a homework's words from the notes projection
 service's own record of the plan), so its description and target columns stay empty now.
 
 Every update is an insert keyed by the fact's own identity (redeliveries change nothing) or an
-upsert of columns no other event writes (so arrival order does not matter)."""
+upsert of columns no other event writes (so arrival order does not matter): they commute, so a
+batch of them may be written a table at a time (upsert.write_all). Each is described (Upsert),
+not executed, by a function of the event alone."""
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
-
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport_sessions.tables import (
     prep_alliance_alerts,
@@ -20,7 +20,7 @@ from rapport_sessions.tables import (
     prep_measures,
     to_utc,
 )
-from rapport_sessions.upsert import upsert
+from rapport_sessions.upsert import Upsert
 from rapport_shared.contracts.base import EventContract
 from rapport_shared.contracts.goals import (
     AllianceAlertRaised,
@@ -40,14 +40,13 @@ def _owner(event: Any) -> dict[str, Any]:
     return {"clinic_id": event.clinic_id, "client_id": event.client_id}
 
 
-async def _goal_fact(conn: AsyncConnection, event: Any, kind: str, at: Any, **facts: Any) -> None:
+def _goal_fact(event: Any, kind: str, at: Any, **facts: Any) -> Upsert:
     row = {"goal_id": event.goal_id, "kind": kind, "at": to_utc(at), **_owner(event), **facts}
-    await upsert(conn, prep_goal_facts, row, replace=())
+    return Upsert(prep_goal_facts, row)
 
 
-async def goal_agreed(conn: AsyncConnection, event: GoalAgreed) -> None:
-    await _goal_fact(
-        conn,
+def goal_agreed(event: GoalAgreed) -> Upsert:
+    return _goal_fact(
         event,
         "agreed",
         event.agreed_at,
@@ -57,9 +56,8 @@ async def goal_agreed(conn: AsyncConnection, event: GoalAgreed) -> None:
     )
 
 
-async def goal_revised(conn: AsyncConnection, event: GoalRevised) -> None:
-    await _goal_fact(
-        conn,
+def goal_revised(event: GoalRevised) -> Upsert:
+    return _goal_fact(
         event,
         "revised",
         event.revised_at,
@@ -67,9 +65,8 @@ async def goal_revised(conn: AsyncConnection, event: GoalRevised) -> None:
     )
 
 
-async def goal_status_changed(conn: AsyncConnection, event: GoalStatusChanged) -> None:
-    await _goal_fact(
-        conn,
+def goal_status_changed(event: GoalStatusChanged) -> Upsert:
+    return _goal_fact(
         event,
         "status",
         event.changed_at,
@@ -78,9 +75,8 @@ async def goal_status_changed(conn: AsyncConnection, event: GoalStatusChanged) -
     )
 
 
-async def goal_reviewed(conn: AsyncConnection, event: GoalReviewed) -> None:
-    await _goal_fact(
-        conn,
+def goal_reviewed(event: GoalReviewed) -> Upsert:
+    return _goal_fact(
         event,
         "reviewed",
         event.reviewed_at,
@@ -89,23 +85,23 @@ async def goal_reviewed(conn: AsyncConnection, event: GoalReviewed) -> None:
     )
 
 
-async def homework_assigned(conn: AsyncConnection, event: HomeworkAssigned) -> None:
+def homework_assigned(event: HomeworkAssigned) -> Upsert:
     row = {
         "homework_id": event.homework_id,
         **_owner(event),
         "goal_id": event.goal_id,
         "due_at": to_utc(event.due_at),
     }
-    await upsert(conn, prep_homework, row, replace=("goal_id", "due_at"))
+    return Upsert(prep_homework, row, replace=("goal_id", "due_at"))
 
 
-async def homework_cancelled(conn: AsyncConnection, event: HomeworkCancelled) -> None:
+def homework_cancelled(event: HomeworkCancelled) -> Upsert:
     row = {"homework_id": event.homework_id, **_owner(event)}
     row["cancelled_at"] = to_utc(event.cancelled_at)
-    await upsert(conn, prep_homework, row, replace=("cancelled_at",))
+    return Upsert(prep_homework, row, replace=("cancelled_at",))
 
 
-async def _outcome(conn: AsyncConnection, event: Any, outcome: str, at: Any, **extra: Any) -> None:
+def _outcome(event: Any, outcome: str, at: Any, **extra: Any) -> Upsert:
     row = {
         "homework_id": event.homework_id,
         "due_at": to_utc(event.due_at),
@@ -115,18 +111,18 @@ async def _outcome(conn: AsyncConnection, event: Any, outcome: str, at: Any, **e
         "at": to_utc(at),
         **extra,
     }
-    await upsert(conn, prep_homework_outcomes, row, replace=())
+    return Upsert(prep_homework_outcomes, row)
 
 
-async def homework_completed(conn: AsyncConnection, event: HomeworkCompleted) -> None:
-    await _outcome(conn, event, "done", event.completed_at, self_rating=event.self_rating)
+def homework_completed(event: HomeworkCompleted) -> Upsert:
+    return _outcome(event, "done", event.completed_at, self_rating=event.self_rating)
 
 
-async def homework_missed(conn: AsyncConnection, event: HomeworkMissed) -> None:
-    await _outcome(conn, event, "missed", event.recorded_at)
+def homework_missed(event: HomeworkMissed) -> Upsert:
+    return _outcome(event, "missed", event.recorded_at)
 
 
-async def measure_recorded(conn: AsyncConnection, event: MeasureRecorded) -> None:
+def measure_recorded(event: MeasureRecorded) -> Upsert:
     row = {
         "measure_id": event.measure_id,
         **_owner(event),
@@ -135,10 +131,10 @@ async def measure_recorded(conn: AsyncConnection, event: MeasureRecorded) -> Non
         "band": event.band,
         "recorded_at": to_utc(event.recorded_at),
     }
-    await upsert(conn, prep_measures, row, replace=())
+    return Upsert(prep_measures, row)
 
 
-async def alliance_alert_raised(conn: AsyncConnection, event: AllianceAlertRaised) -> None:
+def alliance_alert_raised(event: AllianceAlertRaised) -> Upsert:
     row = {
         "alert_id": event.alert_id,
         **_owner(event),
@@ -146,10 +142,10 @@ async def alliance_alert_raised(conn: AsyncConnection, event: AllianceAlertRaise
         "threshold": event.threshold,
         "raised_at": to_utc(event.raised_at),
     }
-    await upsert(conn, prep_alliance_alerts, row, replace=())
+    return Upsert(prep_alliance_alerts, row)
 
 
-PREP_UPDATES: Mapping[type[EventContract], Callable[[AsyncConnection, Any], Awaitable[None]]] = {
+PREP_CHANGES: Mapping[type[EventContract], Callable[[Any], Upsert]] = {
     GoalAgreed: goal_agreed,
     GoalRevised: goal_revised,
     GoalStatusChanged: goal_status_changed,

@@ -204,12 +204,22 @@ def _now() -> datetime:
 
 
 async def update_notes_projection(conn: AsyncConnection, incoming: IncomingEvent) -> None:
-    event = incoming.contract
+    await update_notes_projection_batch(conn, (incoming,))
+
+
+async def update_notes_projection_batch(
+    conn: AsyncConnection, batch: Sequence[IncomingEvent]
+) -> None:
+    """A batch of goals events, in order, with one lookup of the erased clients among them."""
+    events = [incoming.contract for incoming in batch]
     # An erased client's rows are purged: a goals event still in flight must not bring any back.
+    erased = await _KEYS.erased_among(conn, filter(None, map(_client, events)))
+    await projections.project_all(conn, (e for e in events if _client(e) not in erased))
+
+
+def _client(event: EventContract) -> tuple[str, str] | None:
     client_id = getattr(event, "client_id", None)
-    if client_id and await _KEYS.is_erased(conn, event.clinic_id, client_id):
-        return
-    await projections.project(conn, event)
+    return (event.clinic_id, client_id) if client_id else None
 
 
 _KEYS = KeyRing()
@@ -223,4 +233,5 @@ def notes_subscription() -> Subscription:
         handlers={
             contract.event_type: update_notes_projection for contract in projections.GOALS_SHOWN
         },
+        apply_batch=update_notes_projection_batch,
     )
