@@ -5,7 +5,6 @@ Content-Type: application/cloudevents+json. Nats-Msg-Id carries the event id so 
 a republished copy inside its duplicate window; consumers drop later copies by event id.
 """
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
