@@ -29,6 +29,8 @@ from rapport_shared.policy import Action
 from rapport_shared.schema import audit_log_table as table
 
 log = structlog.get_logger(__name__)
+# Built once: insert(table).values(**entry) per request built and cache-keyed a new statement.
+_INSERT = insert(table)
 AUDITED_PREFIX = "/clinics/"
 MAX_PAGE = 500
 
@@ -107,7 +109,7 @@ async def record(
     }
     try:
         async with engine.begin() as conn:
-            await conn.execute(insert(table).values(**entry))
+            await conn.execute(_INSERT, entry)
     except Exception:
         # The response is already decided; losing its audit entry must at least be loud.
         log.exception("audit entry not written", route=entry["route"], sub=entry["sub"])
