@@ -8,24 +8,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from shared_tests_support import engine_with
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rapport_shared.audit_writer import AuditWriter
-from rapport_shared.db import create_engine
 from rapport_shared.schema import audit_log_table
 from rapport_shared.testing import eventually
 
 
 @pytest.fixture
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(database_url)
-    async with engine.begin() as conn:
-        await conn.run_sync(audit_log_table.create)
-    try:
+    async with engine_with(database_url, audit_log_table) as engine:
         yield engine
-    finally:
-        await engine.dispose()
 
 
 def entry(n: int, **overrides: Any) -> dict[str, Any]:

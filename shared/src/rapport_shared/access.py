@@ -10,6 +10,7 @@ client is in the path, checked for a clinic admin, reads nothing.
 """
 
 import contextlib
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -17,7 +18,7 @@ from uuid import UUID
 
 from fastapi import Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from rapport_shared import care_team
@@ -33,6 +34,15 @@ PUBLIC_PATHS = frozenset(
 )
 ADMIN_PREFIX = "/admin"
 StreamOf = Callable[[UUID], str]
+Owner = tuple[str, str | None]  # (clinic, client) of a stream
+# Owners remembered per engine: a stream's first event is never changed or deleted (the store
+# is append-only), so its owner, once read, holds for good. A stream not found is not
+# remembered: it may be created the next moment.
+_OWNERS: "weakref.WeakKeyDictionary[AsyncEngine, dict[str, Owner]]" = weakref.WeakKeyDictionary()
+OWNERS_REMEMBERED = 4096
+_OWNER = select(events_table.c.clinic_id, events_table.c.data).where(
+    events_table.c.stream_id == bindparam("stream_id"), events_table.c.version == 1
+)
 # Declares the bearer scheme in OpenAPI (the /docs "Authorize" button, fuzzers); the token itself
 # was checked by the middleware before any route runs.
 _BEARER = HTTPBearer(auto_error=False, description="A JWT: docs/security.md")
@@ -98,6 +108,17 @@ class Reads:
             self._conn = await self._opened.enter_async_context(self.engine.connect())
         return self._conn
 
+    async def stream_owner(self, stream_id: str) -> Owner | None:
+        owners = _OWNERS.setdefault(self.engine, {})
+        owner = owners.get(stream_id)
+        if owner is None:
+            owner = await stream_owner(await self.conn(), stream_id)
+            if owner is not None:
+                if len(owners) >= OWNERS_REMEMBERED:
+                    del owners[next(iter(owners))]
+                owners[stream_id] = owner
+        return owner
+
     async def close(self) -> None:
         if self._opened is not None:
             await self._opened.aclose()
@@ -124,7 +145,7 @@ class FromStream:
 
     async def resolve(self, request: Request, reads: Reads, clinic: str) -> str | None:
         resource_id = _uuid(request.path_params[self.param], self.param)
-        owner = await stream_owner(await reads.conn(), self.stream_of(resource_id))
+        owner = await reads.stream_owner(self.stream_of(resource_id))
         if owner is None or owner[0] != clinic:
             raise NotFound(f"no {self.param.removesuffix('_id')} {resource_id}", field=self.param)
         return owner[1]
@@ -146,15 +167,9 @@ class FromBody:
 ClientSource = FromPath | FromStream | FromBody
 
 
-async def stream_owner(conn: AsyncConnection, stream_id: str) -> tuple[str, str | None] | None:
+async def stream_owner(conn: AsyncConnection, stream_id: str) -> Owner | None:
     """(clinic, client) of the stream's first event, or None when there is no such stream."""
-    row = (
-        await conn.execute(
-            select(events_table.c.clinic_id, events_table.c.data).where(
-                events_table.c.stream_id == stream_id, events_table.c.version == 1
-            )
-        )
-    ).first()
+    row = (await conn.execute(_OWNER, {"stream_id": stream_id})).first()
     if row is None:
         return None
     client = row.data.get("client_id") if isinstance(row.data, dict) else None
@@ -247,7 +262,7 @@ async def _refuse_foreign_id(
     value = (await _body(request)).get(field)
     if value is None:
         return
-    owner = await stream_owner(await reads.conn(), stream_of(_uuid(value, field)))
+    owner = await reads.stream_owner(stream_of(_uuid(value, field)))
     if owner is None:
         return
     # Someone the caller may not know of owns the id: another clinic, or another client.
