@@ -96,6 +96,19 @@ class Pipeline:
 
 
 @contextlib.asynccontextmanager
+async def engine_with(database_url: str, *tables: Table) -> AsyncIterator[AsyncEngine]:
+    """An engine on the test's database with these tables created."""
+    engine = create_engine(database_url)
+    async with engine.begin() as conn:
+        for table in tables:
+            await conn.run_sync(table.create)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+@contextlib.asynccontextmanager
 async def running_pipeline(
     database_url: str,
     nats_url: str,

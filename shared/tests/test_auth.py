@@ -16,9 +16,11 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from rapport_shared.auth import (
+    LEEWAY_SECONDS,
     InvalidToken,
     Principal,
     TokenVerifier,
+    VerifiedTokens,
     local_secret,
     mint_token,
     verifier_for,
@@ -82,6 +84,84 @@ async def test_a_minted_token_verifies_to_its_subject_clinic_and_role() -> None:
 async def test_tokens_that_are_refused(token: str) -> None:
     with pytest.raises(InvalidToken):
         await TokenVerifier(secret=SECRET).verify(token)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC).timestamp()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Watched:
+    """A verifier whose cache runs on a clock of the test's, a token of five minutes, and the
+    tokens PyJWT decodes (that is, checks in full) from here on."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, cache_seconds: float) -> None:
+        self.clock = Clock()
+        self.verifier = TokenVerifier(secret=SECRET)
+        self.verifier.verified = VerifiedTokens(seconds=cache_seconds, clock=self.clock)
+        self.token = mint_token(
+            SECRET, sub="kim", clinic="northside", role="counselor", ttl=timedelta(minutes=5)
+        )
+        self.claims = jwt.decode(self.token, options={"verify_signature": False})
+        self.decoded: list[str] = []
+        real = jwt.decode
+
+        def decode(token: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+            self.decoded.append(token)
+            return real(token, *args, **kwargs)
+
+        monkeypatch.setattr(jwt, "decode", decode)
+
+    async def checks_after_verifying_at(self, now: float) -> int:
+        self.clock.now = now
+        assert (await self.verifier.verify(self.token)).sub == "kim"
+        return len(self.decoded)
+
+
+async def test_a_verified_token_is_checked_again_only_once_it_may_have_expired(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    watched = Watched(monkeypatch, cache_seconds=3600)
+    now, expires = watched.clock.now, watched.claims["exp"]
+    assert [await watched.checks_after_verifying_at(now) for _ in range(3)] == [1, 1, 1]
+    # PyJWT still accepts it a second before exp + leeway, and refuses it from then on: so does
+    # the cache (the check after it is PyJWT's, on the real clock).
+    assert await watched.checks_after_verifying_at(expires + LEEWAY_SECONDS - 1) == 1
+    assert await watched.checks_after_verifying_at(expires + LEEWAY_SECONDS) == 2
+
+
+async def test_a_token_is_checked_again_before_it_was_valid_and_after_the_cache_period(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    watched = Watched(monkeypatch, cache_seconds=60)
+    assert await watched.checks_after_verifying_at(watched.clock.now) == 1
+    # A clock set back before the token's time; then within the cache period, and past it
+    # (though the token itself is still valid).
+    set_back = watched.claims["iat"] - LEEWAY_SECONDS - 1
+    assert await watched.checks_after_verifying_at(set_back) == 2
+    assert await watched.checks_after_verifying_at(set_back + 59) == 2
+    assert await watched.checks_after_verifying_at(set_back + 61) == 3
+
+
+async def test_refused_tokens_are_not_remembered_and_the_cache_is_bounded() -> None:
+    verifier = TokenVerifier(secret=SECRET)
+    verifier.verified = VerifiedTokens(size=3)
+    forged = mint_token(SECRET + "x", sub="kim", clinic="northside", role="counselor")
+    for _ in range(2):
+        with pytest.raises(InvalidToken):
+            await verifier.verify(forged)
+    assert len(verifier.verified) == 0
+    tokens = [
+        mint_token(SECRET, sub=f"person-{n}", clinic="northside", role="counselor")
+        for n in range(5)
+    ]
+    for token in tokens:
+        await verifier.verify(token)
+    assert len(verifier.verified) == 3
+    assert [(await verifier.verify(t)).sub for t in tokens] == [f"person-{n}" for n in range(5)]
 
 
 async def test_issuer_and_audience_are_checked_when_configured() -> None:

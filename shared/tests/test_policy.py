@@ -5,7 +5,7 @@ record and someone else's."""
 import pytest
 
 from rapport_shared.auth import Principal
-from rapport_shared.policy import Action, Decision, Target, decide
+from rapport_shared.policy import Action, Decision, Target, decide, needs_care_team
 
 ALLOW, FORBIDDEN, NOT_FOUND = Decision.ALLOW, Decision.FORBIDDEN, Decision.NOT_FOUND
 CLINIC = "northside"
@@ -86,3 +86,22 @@ def test_a_client_naming_a_counselor_is_not_impersonating() -> None:
     # A self-report may say which counselor it is about (SRS rates the alliance with one).
     about_kim = Target(CLINIC, "alice", acting_as=frozenset({"kim"}))
     assert decide(ALICE_HERSELF, Action.CLIENT_WRITE, about_kim) is ALLOW
+
+
+@pytest.mark.parametrize(("principal", "action", "target", "decision"), CASES)
+def test_the_care_team_is_only_looked_up_when_the_decision_can_depend_on_it(
+    principal: Principal, action: Action, target: Target, decision: Decision
+) -> None:
+    # The dependency skips the query when needs_care_team says no: the decision must then be
+    # the same whoever is on the team, the caller included.
+    if needs_care_team(principal, action):
+        return
+    for team in (frozenset(), frozenset({principal.sub}), frozenset({"kim", "lee"})):
+        variant = Target(target.clinic_id, target.client_id, team, target.acting_as)
+        assert decide(principal, action, variant) is decision
+
+
+def test_a_counselors_writes_need_the_care_team() -> None:
+    assert needs_care_team(KIM, Action.WRITE) and needs_care_team(KIM, Action.CLIENT_WRITE)
+    assert not needs_care_team(KIM, Action.READ)
+    assert not needs_care_team(ADMIN, Action.WRITE)

@@ -4,9 +4,13 @@
 metrics and the docs needs a valid bearer token, and /admin needs an operator's. Each clinical
 route then declares what it does with `authorize(action, client=...)`: the dependency finds the
 client the request touches (from the path, from the resource's own stream, or from the body),
-looks up that client's care team and asks the pure policy (rapport_shared.policy).
+looks up that client's care team (when the policy can depend on it) and asks the pure policy
+(rapport_shared.policy). The database is read only for what a check needs: a route whose
+client is in the path, checked for a clinic admin, reads nothing.
 """
 
+import contextlib
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -14,14 +18,14 @@ from uuid import UUID
 
 from fastapi import Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import bindparam, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from rapport_shared import care_team
 from rapport_shared.auth import InvalidToken, Principal, TokenVerifier
 from rapport_shared.clinic import is_clinic_slug
 from rapport_shared.errors import DomainError, NotFound
-from rapport_shared.policy import Action, Decision, Target, decide
+from rapport_shared.policy import Action, Decision, Target, decide, needs_care_team
 from rapport_shared.schema import events_table
 
 PUBLIC_PATHS = frozenset(
@@ -30,6 +34,15 @@ PUBLIC_PATHS = frozenset(
 )
 ADMIN_PREFIX = "/admin"
 StreamOf = Callable[[UUID], str]
+Owner = tuple[str, str | None]  # (clinic, client) of a stream
+# Owners remembered per engine: a stream's first event is never changed or deleted (the store
+# is append-only), so its owner, once read, holds for good. A stream not found is not
+# remembered: it may be created the next moment.
+_OWNERS: "weakref.WeakKeyDictionary[AsyncEngine, dict[str, Owner]]" = weakref.WeakKeyDictionary()
+OWNERS_REMEMBERED = 4096
+_OWNER = select(events_table.c.clinic_id, events_table.c.data).where(
+    events_table.c.stream_id == bindparam("stream_id"), events_table.c.version == 1
+)
 # Declares the bearer scheme in OpenAPI (the /docs "Authorize" button, fuzzers); the token itself
 # was checked by the middleware before any route runs.
 _BEARER = HTTPBearer(auto_error=False, description="A JWT: docs/security.md")
@@ -81,13 +94,44 @@ def principal_of(request: Request) -> Principal:
     return principal
 
 
+class Reads:
+    """A read connection for a request's lookups, opened on first use, closed by close()."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._opened: contextlib.AsyncExitStack | None = None
+        self._conn: AsyncConnection | None = None
+
+    async def conn(self) -> AsyncConnection:
+        if self._conn is None:
+            self._opened = contextlib.AsyncExitStack()
+            self._conn = await self._opened.enter_async_context(self.engine.connect())
+        return self._conn
+
+    async def stream_owner(self, stream_id: str) -> Owner | None:
+        owners = _OWNERS.setdefault(self.engine, {})
+        owner = owners.get(stream_id)
+        if owner is None:
+            owner = await stream_owner(await self.conn(), stream_id)
+            if owner is not None:
+                if len(owners) >= OWNERS_REMEMBERED:
+                    del owners[next(iter(owners))]
+                owners[stream_id] = owner
+        return owner
+
+    async def close(self) -> None:
+        if self._opened is not None:
+            await self._opened.aclose()
+        self._opened = self._conn = None
+
+
 @dataclass(frozen=True)
 class FromPath:
     """The client is named in the path (/clients/{client_id}/...)."""
 
     param: str = "client_id"
 
-    async def resolve(self, request: Request, conn: AsyncConnection, clinic: str) -> str | None:
+    async def resolve(self, request: Request, reads: Reads, clinic: str) -> str | None:
         return str(request.path_params[self.param])
 
 
@@ -99,9 +143,9 @@ class FromStream:
     param: str
     stream_of: StreamOf
 
-    async def resolve(self, request: Request, conn: AsyncConnection, clinic: str) -> str | None:
+    async def resolve(self, request: Request, reads: Reads, clinic: str) -> str | None:
         resource_id = _uuid(request.path_params[self.param], self.param)
-        owner = await stream_owner(conn, self.stream_of(resource_id))
+        owner = await reads.stream_owner(self.stream_of(resource_id))
         if owner is None or owner[0] != clinic:
             raise NotFound(f"no {self.param.removesuffix('_id')} {resource_id}", field=self.param)
         return owner[1]
@@ -113,7 +157,7 @@ class FromBody:
 
     field: str = "client_id"
 
-    async def resolve(self, request: Request, conn: AsyncConnection, clinic: str) -> str | None:
+    async def resolve(self, request: Request, reads: Reads, clinic: str) -> str | None:
         value = (await _body(request)).get(self.field)
         if not isinstance(value, str):
             raise DomainError(f"{self.field} is required", field=self.field)
@@ -123,15 +167,9 @@ class FromBody:
 ClientSource = FromPath | FromStream | FromBody
 
 
-async def stream_owner(conn: AsyncConnection, stream_id: str) -> tuple[str, str | None] | None:
+async def stream_owner(conn: AsyncConnection, stream_id: str) -> Owner | None:
     """(clinic, client) of the stream's first event, or None when there is no such stream."""
-    row = (
-        await conn.execute(
-            select(events_table.c.clinic_id, events_table.c.data).where(
-                events_table.c.stream_id == stream_id, events_table.c.version == 1
-            )
-        )
-    ).first()
+    row = (await conn.execute(_OWNER, {"stream_id": stream_id})).first()
     if row is None:
         return None
     client = row.data.get("client_id") if isinstance(row.data, dict) else None
@@ -163,8 +201,13 @@ def authorize(
             return principal  # no such clinic can exist: the route's validation answers 422
         target = Target(clinic_id=clinic)
         if principal.clinic == clinic:  # another clinic's resources are not even looked up
-            async with request.app.state.runtime.engine.connect() as conn:
-                target = await _target(request, conn, principal, client, acting_as, creates)
+            reads = Reads(request.app.state.runtime.engine)
+            try:
+                target = await _target(
+                    request, reads, principal, action, client, acting_as, creates
+                )
+            finally:
+                await reads.close()
         request.state.audit_client = target.client_id
         decision = decide(principal, action, target)
         if decision is Decision.NOT_FOUND:
@@ -189,33 +232,37 @@ def authorize_create(id_field: str, stream_of: StreamOf) -> Any:
 
 async def _target(
     request: Request,
-    conn: AsyncConnection,
+    reads: Reads,
     principal: Principal,
+    action: Action,
     client: ClientSource | None,
     acting_as: tuple[str, ...],
     creates: tuple[str, StreamOf] | None,
 ) -> Target:
     clinic = principal.clinic
-    client_id = await client.resolve(request, conn, clinic) if client is not None else None
+    client_id = await client.resolve(request, reads, clinic) if client is not None else None
     request.state.audit_client = client_id
     if creates is not None:
-        await _refuse_foreign_id(request, conn, principal, *creates)
+        await _refuse_foreign_id(request, reads, principal, *creates)
     body = await _body(request) if acting_as else {}
+    team: frozenset[str] = frozenset()
+    if client_id and needs_care_team(principal, action):
+        team = await care_team.team_of(await reads.conn(), clinic, client_id)
     return Target(
         clinic_id=clinic,
         client_id=client_id,
-        care_team=await care_team.team_of(conn, clinic, client_id) if client_id else frozenset(),
+        care_team=team,
         acting_as=frozenset(str(body[f]) for f in acting_as if body.get(f) is not None),
     )
 
 
 async def _refuse_foreign_id(
-    request: Request, conn: AsyncConnection, principal: Principal, field: str, stream_of: StreamOf
+    request: Request, reads: Reads, principal: Principal, field: str, stream_of: StreamOf
 ) -> None:
     value = (await _body(request)).get(field)
     if value is None:
         return
-    owner = await stream_owner(conn, stream_of(_uuid(value, field)))
+    owner = await reads.stream_owner(stream_of(_uuid(value, field)))
     if owner is None:
         return
     # Someone the caller may not know of owns the id: another clinic, or another client.

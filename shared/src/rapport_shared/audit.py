@@ -3,7 +3,9 @@ append-only table (the database refuses UPDATE and DELETE: rapport_shared.migrat
 
 Who (sub, role), what (method, route template, the ids in the path), which client, when, from
 where (the peer address) and the outcome (HTTP status). Entries are written after the response
-is known, in their own transaction, so a refused or failed request is recorded as well.
+is known, apart from the request's own transaction (together with other requests' entries when
+several finish at once: rapport_shared.audit_writer), so a refused or failed request is
+recorded as well.
 Auditors and clinic admins read their clinic's entries at GET /clinics/{clinic_id}/audit.
 """
 
@@ -12,15 +14,15 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-import structlog
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rapport_shared.access import authorize
+from rapport_shared.audit_writer import AuditWriter
 from rapport_shared.auth import Principal
 from rapport_shared.clinic import CLINIC_SLUG_PATTERN
 from rapport_shared.contracts.base import AwareDatetime, PersonId
@@ -28,7 +30,6 @@ from rapport_shared.http import CORRELATION_HEADER
 from rapport_shared.policy import Action
 from rapport_shared.schema import audit_log_table as table
 
-log = structlog.get_logger(__name__)
 AUDITED_PREFIX = "/clinics/"
 MAX_PAGE = 500
 
@@ -53,7 +54,7 @@ class RecordedRequests:
         observe: Callable[[str, str, int, float], None],
     ) -> None:
         self.app = app
-        self.engine = engine
+        self.writer = AuditWriter(engine)
         self.observe = observe
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -71,14 +72,14 @@ class RecordedRequests:
             elif message["type"] == "http.response.body" and not message.get("more_body"):
                 route = getattr(scope.get("route"), "path", "unmatched")
                 self.observe(scope["method"], route, status, started)
-                await record(self.engine, Request(scope), status, correlation_id)
+                await record(self.writer, Request(scope), status, correlation_id)
             await send(message)
 
         await self.app(scope, receive, send_recorded)
 
 
 async def record(
-    engine: AsyncEngine, request: Request, status: int, correlation_id: str | None
+    writer: AuditWriter, request: Request, status: int, correlation_id: str | None
 ) -> None:
     """Append the entry for a finished request, if it is one the audit log covers."""
     principal = getattr(request.state, "principal", None)
@@ -105,12 +106,7 @@ async def record(
         "status": status,
         "correlation_id": correlation_id,
     }
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(insert(table).values(**entry))
-    except Exception:
-        # The response is already decided; losing its audit entry must at least be loud.
-        log.exception("audit entry not written", route=entry["route"], sub=entry["sub"])
+    await writer.append(entry)
 
 
 class AuditEntry(BaseModel):

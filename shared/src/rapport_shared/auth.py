@@ -11,6 +11,8 @@ Two ways to check a token (docs/security.md):
 import asyncio
 import os
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,6 +32,11 @@ SECRET_FILE = "auth-secret"
 DEFAULT_TTL = timedelta(hours=8)
 # Tolerated clock difference between the token's issuer and this service.
 LEEWAY_SECONDS = 30
+# Verified tokens kept per verifier (a client sends the same token with every request), and how
+# long one is trusted without checking its signature again: well under the JWKS key cache's
+# own lifetime, so a key the identity provider withdraws is not honoured for longer than before.
+CACHED_TOKENS = 4096
+CACHED_SECONDS = 60.0
 
 
 class InvalidToken(Exception):
@@ -72,18 +79,27 @@ class TokenVerifier:
         self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True) if jwks_url else None
         self._issuer = issuer
         self._audience = audience
+        self.verified = VerifiedTokens()
 
     async def verify(self, token: str) -> Principal:
+        principal = self.verified.get(token)
+        if principal is not None:
+            return principal
         if self._jwks is None:
-            return self._decode(token, self._secret, "HS256")
-        try:
-            # PyJWKClient fetches over blocking urllib (once, then from its cache): off the loop.
-            signing_key = await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)
-        except jwt.PyJWTError as error:
-            raise InvalidToken(str(error)) from None
-        return self._decode(token, signing_key.key, "RS256")
+            claims = self._decode(token, self._secret, "HS256")
+        else:
+            try:
+                # PyJWKClient fetches over blocking urllib (once, then from its cache): off the
+                # loop.
+                signing_key = await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)
+            except jwt.PyJWTError as error:
+                raise InvalidToken(str(error)) from None
+            claims = self._decode(token, signing_key.key, "RS256")
+        principal = principal_from_claims(claims)
+        self.verified.put(token, principal, claims)
+        return principal
 
-    def _decode(self, token: str, key: Any, algorithm: str) -> Principal:
+    def _decode(self, token: str, key: Any, algorithm: str) -> dict[str, Any]:
         try:
             claims = jwt.decode(
                 token,
@@ -96,7 +112,46 @@ class TokenVerifier:
             )
         except jwt.PyJWTError as error:
             raise InvalidToken(str(error)) from None
-        return principal_from_claims(claims)
+        return claims
+
+
+class VerifiedTokens:
+    """Tokens that passed every check, by their exact text: the signature, issuer and audience
+    of the same text cannot change, so only time can make one invalid. Each is kept while PyJWT
+    would still accept it (the same leeway on exp, nbf and iat) and at most CACHED_SECONDS;
+    refused tokens are never kept. Bounded: the oldest entry makes room for a new one."""
+
+    def __init__(
+        self,
+        size: int = CACHED_TOKENS,
+        seconds: float = CACHED_SECONDS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.size, self.seconds, self.clock = size, seconds, clock
+        self._entries: dict[str, tuple[Principal, float, float]] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, token: str) -> Principal | None:
+        entry = self._entries.get(token)
+        if entry is None:
+            return None
+        principal, valid_from, valid_until = entry
+        if valid_from <= self.clock() < valid_until:
+            return principal
+        del self._entries[token]
+        return None
+
+    def put(self, token: str, principal: Principal, claims: dict[str, Any]) -> None:
+        now = self.clock()
+        # PyJWT: expired when exp <= now - leeway; not yet valid when nbf or iat > now + leeway.
+        valid_until = min(int(claims["exp"]) + LEEWAY_SECONDS, now + self.seconds)
+        starts = [int(claims[name]) for name in ("nbf", "iat") if name in claims]
+        valid_from = max(starts, default=now) - LEEWAY_SECONDS
+        if len(self._entries) >= self.size:
+            del self._entries[next(iter(self._entries))]
+        self._entries[token] = (principal, valid_from, valid_until)
 
 
 def local_secret(data_dir: str | Path) -> str:

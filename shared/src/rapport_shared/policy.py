@@ -69,6 +69,12 @@ def decide(principal: Principal, action: Action, target: Target) -> Decision:
     return _counselor(principal, action, target)
 
 
+def needs_care_team(principal: Principal, action: Action) -> bool:
+    """Whether decide() can depend on the target's care team: only for a counselor's write. The
+    authorization dependency looks the team up only then (a query per request otherwise)."""
+    return principal.role == "counselor" and action in _WRITES
+
+
 def _client(principal: Principal, action: Action, target: Target) -> Decision:
     if target.client_id is None:
         return Decision.FORBIDDEN

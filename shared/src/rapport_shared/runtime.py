@@ -8,11 +8,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import structlog
 import uvicorn
-from fastapi import FastAPI, Response
+from fastapi import Depends, FastAPI, Request, Response
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -228,6 +228,16 @@ class ServiceRuntime:
         app.include_router(admin_router(self))
         app.include_router(audit.audit_router())
         return app
+
+
+async def runtime_of(request: Request) -> ServiceRuntime:
+    # async: FastAPI runs a plain `def` dependency in its thread pool, a thread hop per request.
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime
+
+
+# A route's parameter for the service's runtime.
+Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
 
 
 def serve(app: FastAPI, settings: ServiceSettings) -> None:

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
 
-from fastapi import APIRouter, Body, Depends, Path, Request
+from fastapi import APIRouter, Body, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from rapport_goals import progress_views, views
@@ -38,15 +38,8 @@ from rapport_shared.request_models import (
     RequestDate,
     RequestTime,
 )
-from rapport_shared.runtime import ServiceRuntime
+from rapport_shared.runtime import Runtime, ServiceRuntime
 
-
-def _runtime(request: Request) -> ServiceRuntime:
-    runtime: ServiceRuntime = request.app.state.runtime
-    return runtime
-
-
-Runtime = Annotated[ServiceRuntime, Depends(_runtime)]
 ClinicId = Annotated[str, Path(pattern=CLINIC_SLUG_PATTERN, max_length=63)]
 ClientId = Annotated[PersonId, Path()]
 Priority = Literal["high", "medium", "low"]

@@ -9,7 +9,7 @@ from typing import Annotated
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query
 from pydantic import (
     AfterValidator,
     AnyHttpUrl,
@@ -29,7 +29,7 @@ from rapport_shared.contracts.base import PersonId
 from rapport_shared.contracts.notifications import Channel, ReminderKind
 from rapport_shared.errors import NotFound
 from rapport_shared.policy import Action
-from rapport_shared.runtime import ServiceRuntime
+from rapport_shared.runtime import Runtime
 
 router = APIRouter(prefix="/clinics/{clinic_id}", tags=["notifications"])
 
@@ -124,14 +124,6 @@ class MarkRead(BaseModel):
 
 class MarkedRead(BaseModel):
     marked: int
-
-
-def _runtime(request: Request) -> ServiceRuntime:
-    runtime: ServiceRuntime = request.app.state.runtime
-    return runtime
-
-
-Runtime = Annotated[ServiceRuntime, Depends(_runtime)]
 
 
 def _changes(body: RecipientSettings) -> dict[str, object]:

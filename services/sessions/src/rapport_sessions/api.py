@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Annotated, Self
 from uuid import UUID, uuid4
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from rapport_sessions import clients, prep_brief, views
@@ -22,7 +22,7 @@ from rapport_shared.db import scrub
 from rapport_shared.errors import DomainError, NotFound
 from rapport_shared.policy import Action
 from rapport_shared.request_models import AgreedGoalRequest, AgreedHomeworkRequest, RequestTime
-from rapport_shared.runtime import ServiceRuntime
+from rapport_shared.runtime import Runtime
 
 # Bounds keep one closing step (and so one event) a sensible size.
 MAX_GOALS = 20
@@ -33,14 +33,6 @@ ClientId = Annotated[PersonId, Path()]
 # Who may call each route: rapport_shared.policy, and the matrix in docs/security.md.
 THE_SESSION = FromStream("session_id", stream_id)
 WRITE_SESSION = authorize(Action.WRITE, THE_SESSION)
-
-
-def _runtime(request: Request) -> ServiceRuntime:
-    runtime: ServiceRuntime = request.app.state.runtime
-    return runtime
-
-
-Runtime = Annotated[ServiceRuntime, Depends(_runtime)]
 
 
 class Command(BaseModel):
