@@ -13,6 +13,7 @@ from rapport_shared.contracts.base import UnknownEventType
 from rapport_shared.envelope import MalformedEvent, decode
 from rapport_shared.errors import DomainError, InvalidState, NotFound
 from rapport_shared.metrics import take_snapshot
+from rapport_shared.projection import cycle_collection_paused
 from rapport_shared.schema import dead_letters_table
 
 if TYPE_CHECKING:
@@ -97,7 +98,8 @@ def admin_router(runtime: "ServiceRuntime") -> APIRouter:
             known = ", ".join(sorted(runtime.projections)) or "none"
             raise NotFound(f"no projection {name!r} (known: {known})", field="name")
         started = time.perf_counter()
-        await rebuild_projection()
+        with cycle_collection_paused():
+            await rebuild_projection()
         return {"projection": name, "seconds": round(time.perf_counter() - started, 3)}
 
     return router

@@ -7,9 +7,11 @@ a millisecond of SQLAlchemy and driver work; folded, a rebuild writes each table
 executemany inserts per 10,000 rows.
 """
 
+import contextlib
 import functools
+import gc
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -183,3 +185,40 @@ async def _execute_many(
     for start in range(0, len(rows), WRITE_CHUNK):
         chunk = [compiled.parameters(row) for row in rows[start : start + WRITE_CHUNK]]
         await conn.exec_driver_sql(compiled.sql, chunk)
+
+
+class _CollectorPause:
+    """Overlapping rebuilds keep the collector paused until the last one ends; it is turned
+    back on only if it was on when the first began."""
+
+    def __init__(self) -> None:
+        self.holders = 0
+        self.resume = False
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        if self.holders == 0:
+            self.resume = gc.isenabled()
+        self.holders += 1
+        gc.disable()
+        try:
+            yield
+        finally:
+            self.holders -= 1
+            if self.holders == 0 and self.resume:
+                gc.enable()
+                gc.collect()
+
+
+_collector = _CollectorPause()
+
+
+def cycle_collection_paused() -> contextlib.AbstractContextManager[None]:
+    """Python's cycle collector paused while a projection is rebuilt, collecting once after.
+
+    A rebuild holds thousands of folded rows while it decodes and discards a hundred thousand
+    events; each of the collector's passes walks every live object, and they took about a
+    quarter of the rebuild's CPU (goals' 30,000-event rebuild: 16,500 events per CPU-second
+    with it on, 21,800 paused; medians of 4). The replay leaves no cycles that need collecting
+    early: reference counting frees the decoded events as it goes."""
+    return _collector.held()
