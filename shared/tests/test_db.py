@@ -231,3 +231,32 @@ async def test_postgres_pool_keeps_its_connections_under_more_writers_than_it_ha
         assert opened <= 20, opened
     finally:
         await engine.dispose()
+
+
+async def test_a_conflict_on_a_later_event_undoes_the_earlier_ones_and_the_transaction_goes_on(
+    database_url,
+):
+    from shared_tests_support import goal
+
+    from rapport_shared.contracts import public_registry
+    from rapport_shared.eventstore import ConcurrencyConflict, EventStore
+
+    engine = await _store_engine(database_url)
+    store = EventStore(public_registry())
+    try:
+        async with engine.begin() as conn:  # version 2 of goal-1 is taken, version 1 is free
+            await store.append(conn, "goal-0", 0, [goal()])
+            await conn.execute(text("UPDATE events SET stream_id = 'goal-1', version = 2"))
+        async with engine.begin() as conn:
+            with pytest.raises(ConcurrencyConflict):
+                await store.append(conn, "goal-1", 0, [goal(), goal()])
+            await conn.execute(text("INSERT INTO projection VALUES (1)"))  # still usable
+            await store.append(conn, "goal-2", 0, [goal(), goal()])
+        async with engine.connect() as conn:
+            versions = await conn.execute(
+                text("SELECT stream_id, version FROM events ORDER BY stream_id, version")
+            )
+            assert [tuple(row) for row in versions] == [("goal-1", 2), ("goal-2", 1), ("goal-2", 2)]
+        assert await _counts(engine) == (3, 3, 1)
+    finally:
+        await engine.dispose()

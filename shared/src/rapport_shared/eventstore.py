@@ -94,10 +94,11 @@ class EventStore:
             if only is None:
                 raise ConcurrencyConflict(stream_id, expected_version)
             return [only]
+
         # Several events: a conflict on a later one must undo the earlier ones too, and leave
         # the caller's transaction usable (a caller may skip a conflicting append and go on).
-        stored: list[StoredEvent] = []
-        async with conn.begin_nested():  # rolled back by the exception
+        async def insert_all() -> list[StoredEvent]:
+            stored: list[StoredEvent] = []
             for offset, event in enumerate(events, start=1):
                 inserted = await self._insert(
                     conn, statements, stream_id, expected_version + offset, event, written
@@ -105,7 +106,21 @@ class EventStore:
                 if inserted is None:
                     raise ConcurrencyConflict(stream_id, expected_version)
                 stored.append(inserted)
-        return stored
+            return stored
+
+        if (writing := _sqlite_writing(conn)) is not None:
+            # The inserts go to the driver (see _insert_on_sqlite): so does their savepoint.
+            writing.execute("SAVEPOINT rapport_append")
+            try:
+                stored = await insert_all()
+            except BaseException:
+                writing.execute("ROLLBACK TO rapport_append")
+                writing.execute("RELEASE rapport_append")
+                raise
+            writing.execute("RELEASE rapport_append")
+            return stored
+        async with conn.begin_nested():  # rolled back by the exception
+            return await insert_all()
 
     async def _insert(
         self,
