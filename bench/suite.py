@@ -49,6 +49,7 @@ E2E_RATE = 200.0
 E2E_SECONDS = 3.0
 E2E_WARM_UP_SECONDS = 0.5
 SLOW_RATE = 10.0
+HALF_RATE = 100.0  # half the target's rate: where the suite stands below its capacity
 SLOW_SECONDS = 3.0
 E2E_DRAIN_SECONDS = 30.0
 SETTLE_SECONDS = 60.0
@@ -148,8 +149,9 @@ async def exercise(
     report.note("rebuild", events=REBUILD_EVENTS, seconds=seconds, projection="goals.progress")
 
     e2e_count, slow_count = int(E2E_RATE * E2E_SECONDS), int(SLOW_RATE * SLOW_SECONDS)
+    half_count = int(HALF_RATE * E2E_SECONDS)
     session_ids = await load.schedule_sessions(
-        sessions.port, HTTP_PREPARED + e2e_count + slow_count
+        sessions.port, HTTP_PREPARED + e2e_count + slow_count + half_count
     )
     homework_ids = await load.assign_homework(goals.port, HTTP_PREPARED)
     if "notifications" in processes:
@@ -176,6 +178,17 @@ async def exercise(
         sessions.port, data / "goals.db", slow_sessions, SLOW_RATE, 0.0, E2E_DRAIN_SECONDS
     )
     report.note("e2e_far_below_capacity", rate_per_s=SLOW_RATE, **slow)
+    await settle(processes)
+    half_sessions, session_ids = session_ids[:half_count], session_ids[half_count:]
+    half = await load.end_to_end(
+        sessions.port,
+        data / "goals.db",
+        half_sessions,
+        HALF_RATE,
+        E2E_WARM_UP_SECONDS,
+        E2E_DRAIN_SECONDS,
+    )
+    report.note("e2e_at_half_the_rate", rate_per_s=HALF_RATE, **half)
     await settle(processes)
     sampler.sample()
     before = {name: round(mb, 1) for name, mb in sampler.peak_mb.items()}
