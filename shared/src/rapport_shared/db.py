@@ -127,17 +127,18 @@ def _to_json(value: Any) -> str:
 _JSON = {"json_serializer": _to_json, "json_deserializer": pydantic_core.from_json}
 
 
-def create_engine(url: str) -> AsyncEngine:
+def create_engine(url: str, pool_size: int = 20) -> AsyncEngine:
+    """pool_size: PostgreSQL connections at most, all kept once opened (SQLite: see below)."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         # No pool_pre_ping: it costs a round trip per transaction (13% of an append). After a
         # server restart, the first statement on a dead connection fails as a disconnect and
         # SQLAlchemy then discards every pooled connection opened before it, so one attempt
         # fails (and is retried by the consumer, the relay, or the client) and the rest reconnect.
-        # 20 connections at most, all kept once opened: with 10 kept and 10 of overflow, more
+        # Every connection kept once opened, no overflow: with 10 kept and 10 of overflow, more
         # than 10 transactions at a time made the pool close and reopen connections all along
         # (120 new connections in 2 s of 32 writers, each a TCP, TLS-probe and login handshake).
-        return create_async_engine(url, pool_size=20, max_overflow=0, **_JSON)
+        return create_async_engine(url, pool_size=pool_size, max_overflow=0, **_JSON)
 
     database = parsed.database or ":memory:"
     if database != ":memory:":

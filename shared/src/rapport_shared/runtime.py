@@ -56,7 +56,9 @@ class ServiceRuntime:
         self.settings = settings
         self.registry = registry
         self.migrations = migrations
-        self.engine = create_engine(settings.resolved_database_url(name))
+        self.engine = create_engine(
+            settings.resolved_database_url(name), pool_size=settings.database_pool_size
+        )
         self.store = EventStore(registry)
         self.subscriptions: list[Subscription] = []
         self.consumers: list[ConsumerRunner] = []

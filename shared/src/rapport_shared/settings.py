@@ -37,6 +37,8 @@ class ServiceSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8100
     database_url: str = ""
+    # PostgreSQL connections this instance keeps open at most (all of them kept once opened).
+    database_pool_size: int = Field(20, ge=1)
     relay_poll_interval_seconds: float = Field(1.0, gt=0)
     relay_batch_size: int = Field(500, ge=1)
     consumer_batch_size: int = Field(100, ge=1)
