@@ -117,14 +117,15 @@ async def postgres_driver(conn: AsyncConnection) -> Any | None:
     return adapter._connection
 
 
-def _to_json(value: Any) -> str:
+def to_json(value: Any) -> str:
+    """A JSON column's stored text, as the engines write it."""
     return pydantic_core.to_json(value).decode()
 
 
 # JSON columns (event data, metadata, projections' nested terms) through pydantic-core's encoder
 # and parser instead of the json module's: compact and 3-4 times faster per value. The json
 # module's dumps was a third of a rebuild's writes and part of every append.
-_JSON = {"json_serializer": _to_json, "json_deserializer": pydantic_core.from_json}
+_JSON = {"json_serializer": to_json, "json_deserializer": pydantic_core.from_json}
 
 
 def create_engine(url: str, pool_size: int = 20) -> AsyncEngine:

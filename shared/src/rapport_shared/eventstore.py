@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-import pydantic_core
 from sqlalchemy import Text, bindparam, func, insert, select, type_coerce
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -24,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from rapport_shared import envelope
 from rapport_shared.context import EventMetadata, current_metadata
 from rapport_shared.contracts.base import EventContract, EventRegistry
-from rapport_shared.db import driver_statement, postgres_driver, sqlite_driver
+from rapport_shared.db import driver_statement, postgres_driver, sqlite_driver, to_json
 from rapport_shared.schema import events_table, outbox_table
 
 
@@ -84,7 +83,7 @@ class EventStore:
         (stream_id, version) constraint decides, so the check and the write are one step.
         """
         meta = (metadata or current_metadata()).as_dict()
-        written = _Written(meta, _to_json(meta), datetime.now(UTC))
+        written = _Written(meta, to_json(meta), datetime.now(UTC))
         statements = _statements(conn.dialect.name)
         if len(events) == 1:
             # The common case needs no savepoint: a conflict writes nothing (see _insert).
@@ -164,7 +163,7 @@ class EventStore:
             )
             outbox = {
                 "subject": message.subject,
-                "headers": _to_json(message.headers),
+                "headers": to_json(message.headers),
                 "payload": message.payload,
                 "created_at": now,
             }
@@ -258,10 +257,6 @@ class EventStore:
             metadata=row["metadata"],
             event=self.registry.load(row["event_type"], row["schema_version"], row["data"]),
         )
-
-
-def _to_json(value: Any) -> str:
-    return pydantic_core.to_json(value).decode()
 
 
 # The JSON columns of the two inserts, given to the driver as JSON text made once per event.
