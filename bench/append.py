@@ -30,7 +30,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from bench.common import Report, asyncpg_dsn, goal_agreed, median, rate_for, scratch_postgres
-from rapport_shared import envelope
 from rapport_shared.contracts import public_registry
 from rapport_shared.db import create_engine
 from rapport_shared.eventstore import EventStore
@@ -166,10 +165,11 @@ async def serial_ratio(
 
 
 def sqlite_floor(database: Path) -> Callable[[], None]:
-    """Rapport's append with no framework at all: the same rows (the event encoded as the event
-    store encodes it, its envelope) and the same two inserts and commit, on a bare sqlite3
-    connection with the same schema and settings. What the schema and SQLite cost; the gap
-    between it and Rapport's figure is Python's."""
+    """Rapport's append with no framework at all: the same row (the event encoded as the event
+    store encodes it) and the same insert and commit, on a bare sqlite3 connection with the same
+    schema and settings. On SQLite the events table is the outbox, so an append of a
+    goal-agreed writes no outbox row (rapport_shared.outbox). What the schema and SQLite cost;
+    the gap between it and Rapport's figure is Python's."""
     store = sqlite3.connect(database, isolation_level=None)
     store.execute("PRAGMA journal_mode=WAL")
     store.execute("PRAGMA synchronous=NORMAL")
@@ -184,24 +184,15 @@ def sqlite_floor(database: Path) -> Callable[[], None]:
         " clinic_id, occurred_at, data, metadata) VALUES (?,?,?,?,?,?,?,?,?)"
         " ON CONFLICT (stream_id, version) DO NOTHING"
     )
-    insert_outbox = (
-        "INSERT INTO outbox (position, subject, headers, payload, created_at) VALUES (?,?,?,?,?)"
-    )
 
     def append() -> None:
         event = goal_agreed()
         event_id, now = str(uuid.uuid4()), datetime.now(UTC)
         data, meta = event.model_dump_json(), {"correlation_id": str(uuid.uuid4())}
-        message = envelope.encode(
-            event, event_id=event_id, stream_id="s", occurred_at=now, metadata=meta, data_json=data
-        )
         stamp = now.strftime("%Y-%m-%d %H:%M:%S.%f")
         store.execute("BEGIN IMMEDIATE")
         row = (event_id, f"goal-{event.goal_id}", 1, event.event_type, 2, event.clinic_id)
-        cursor = store.execute(insert_event, (*row, stamp, data, json.dumps(meta)))
-        headers = json.dumps(message.headers)
-        outbox = (cursor.lastrowid, message.subject, headers, message.payload, stamp)
-        store.execute(insert_outbox, outbox)
+        store.execute(insert_event, (*row, stamp, data, json.dumps(meta)))
         store.execute("COMMIT")
 
     return append

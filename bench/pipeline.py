@@ -1,8 +1,9 @@
 """Events per second from a service's outbox into another service's projection, against raw
 JetStream (nats-py async publish plus a pull consumer) moving the very same messages.
 
-Rapport's side is the real thing in one process: the goals schema's outbox holds the events,
-the shared OutboxRelay publishes them, and the shared ConsumerRunner applies them to the sessions
+Rapport's side is the real thing in one process: the goals schema's events table holds the
+events waiting to go out (on SQLite it is the outbox: rapport_shared.outbox), the shared
+OutboxRelay publishes them, and the shared ConsumerRunner applies them to the sessions
 service's notes projection (its real subscription and handlers) on SQLite. The raw side publishes
 the same subjects, payloads and headers (Nats-Msg-Id included) to a stream of its own and acks
 each message on a durable pull consumer, doing nothing else.
@@ -22,6 +23,7 @@ from sqlalchemy import insert, select
 
 from bench.common import Report, event_row, median, plan_events, running_nats
 from rapport_goals.bootstrap import MIGRATIONS as GOALS_MIGRATIONS
+from rapport_goals.domain.events import goals_registry
 from rapport_sessions.bootstrap import MIGRATIONS as SESSIONS_MIGRATIONS
 from rapport_sessions.domain.events import sessions_registry
 from rapport_sessions.service_layer.handlers import notes_subscription
@@ -31,7 +33,7 @@ from rapport_shared.contracts.base import EventContract
 from rapport_shared.db import create_engine
 from rapport_shared.migrations import migrate
 from rapport_shared.outbox import OutboxRelay
-from rapport_shared.schema import checkpoints_table, events_table, outbox_table
+from rapport_shared.schema import checkpoints_table, events_table
 from rapport_shared.settings import ServiceSettings
 
 EVENTS = 2000
@@ -41,7 +43,8 @@ DEFAULTS = ServiceSettings()  # relay and consumer batch sizes as a service runs
 
 
 def outbox_rows(events: list[EventContract]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Rows exactly as EventStore.append writes them, inserted in bulk (setup is not timed)."""
+    """Event rows as EventStore.append writes them, for inserting in bulk (setup is not timed),
+    and the messages the relay makes of them, as the outbox rows PostgreSQL would hold."""
     now = datetime.now(UTC)
     stored, outbox = [], []
     for position, event in enumerate(events, start=1):
@@ -71,14 +74,13 @@ async def rapport_rate(nats_url: str, scratch: Path, events: list[EventContract]
     target = create_engine(f"sqlite+aiosqlite:///{scratch / 'sessions.db'}")
     await migrate(source, GOALS_MIGRATIONS)
     await migrate(target, SESSIONS_MIGRATIONS)
-    stored, outbox = outbox_rows(events)
-    async with source.begin() as conn:
+    stored, _ = outbox_rows(events)
+    async with source.begin() as conn:  # on SQLite, no outbox rows: the relay reads the log
         await conn.execute(insert(events_table), stored)
-        await conn.execute(insert(outbox_table), outbox)
     nc = await messaging.connect(nats_url, "bench-pipeline")
     js = nc.jetstream()
     await messaging.ensure_stream(js, "goals")
-    relay = OutboxRelay(source, js, batch_size=DEFAULTS.relay_batch_size)
+    relay = OutboxRelay(source, js, goals_registry(), batch_size=DEFAULTS.relay_batch_size)
     consumer = ConsumerRunner(
         target,
         js,
@@ -177,5 +179,5 @@ async def run(report: Report, _postgres_missing: str | None) -> None:
         rapport_events_per_s=round(rapport),
         raw_jetstream_events_per_s=round(raw),
         each_round={"rapport": [round(r) for r in rapports], "raw": [round(r) for r in raws]},
-        database="SQLite (WAL, synchronous=NORMAL) for both the outbox and the projection",
+        database="SQLite (WAL, synchronous=NORMAL) for both the events read and the projection",
     )

@@ -5,7 +5,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from chaos.ledger import Effect
@@ -14,7 +14,8 @@ from rapport_notifications import tables as notifications
 from rapport_notifications.domain.model import HOMEWORK_DUE, RECOGNITION
 from rapport_sessions import tables as sessions
 from rapport_shared.db import create_engine
-from rapport_shared.schema import dead_letters_table, events_table, outbox_table
+from rapport_shared.outbox import backlog
+from rapport_shared.schema import dead_letters_table, events_table
 
 SERVICES = ("sessions", "goals", "notifications")
 NOTED = ("homework-assignment-noted", "homework-completion-noted")
@@ -49,9 +50,7 @@ class Databases:
         total = 0
         for engine in self.engines.values():
             async with engine.connect() as conn:
-                total += (
-                    await conn.execute(select(func.count()).select_from(outbox_table))
-                ).scalar_one()
+                total += (await backlog(conn))[0]
         return total
 
     async def dead_letters(self) -> list[DeadLetter]:

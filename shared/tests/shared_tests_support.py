@@ -139,7 +139,7 @@ async def running_pipeline(
         engine=engine,
         nc=nc,
         store=EventStore(registry),
-        relay=OutboxRelay(engine, js, poll_interval=0.2),
+        relay=OutboxRelay(engine, js, registry, poll_interval=0.2),
         consumer=ConsumerRunner(
             engine,
             js,

@@ -11,7 +11,8 @@ from rapport_shared import envelope
 from rapport_shared.contracts import public_registry
 from rapport_shared.eventstore import ConcurrencyConflict
 from rapport_shared.natsserver import NatsServer
-from rapport_shared.schema import dead_letters_table, events_table, outbox_table
+from rapport_shared.outbox import backlog
+from rapport_shared.schema import dead_letters_table, events_table
 from rapport_shared.testing import eventually
 
 
@@ -22,9 +23,7 @@ async def test_events_flow_from_outbox_to_consumer_projection(database_url, nats
         await p.append_goal(goal("bob"))
         assert await eventually(lambda: _counts_equal(p, {"alice": 3, "bob": 1}))
         async with p.engine.connect() as conn:
-            assert (
-                await conn.execute(select(func.count()).select_from(outbox_table))
-            ).scalar() == 0
+            assert await backlog(conn) == (0, None)
 
 
 async def _counts_equal(p, expected):
@@ -39,8 +38,8 @@ async def test_stale_write_is_refused_and_changes_nothing(database_url, nats_ser
             await p.append_goal(goal(), stream=stream)  # also expects version 0
         async with p.engine.connect() as conn:
             events = (await conn.execute(select(func.count()).select_from(events_table))).scalar()
-            outbox = (await conn.execute(select(func.count()).select_from(outbox_table))).scalar()
-        assert (events, outbox) == (1, 1)
+            waiting, _ = await backlog(conn)
+        assert (events, waiting) == (1, 1)
 
 
 async def test_concurrent_writers_on_one_stream_exactly_one_wins(database_url, nats_server):

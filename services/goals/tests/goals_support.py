@@ -24,6 +24,7 @@ from rapport_shared.contracts import public_registry
 from rapport_shared.contracts.base import EventContract
 from rapport_shared.contracts.sessions import ClientErased, SessionClosed
 from rapport_shared.envelope import IncomingEvent
+from rapport_shared.outbox import backlog
 from rapport_shared.plan import AgreedGoal, AgreedHomework, closing_plan
 from rapport_shared.runtime import ServiceRuntime
 from rapport_shared.schema import events_table
@@ -188,6 +189,10 @@ class RunningGoals:
     async def count(self, table: Table) -> int:
         async with self.runtime.engine.connect() as conn:
             return int((await conn.execute(select(func.count()).select_from(table))).scalar_one())
+
+    async def waiting_to_publish(self) -> int:
+        async with self.runtime.engine.connect() as conn:
+            return (await backlog(conn))[0]
 
     async def stored_event_count(self) -> int:
         return await self.count(events_table)

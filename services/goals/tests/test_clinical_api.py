@@ -19,7 +19,7 @@ from goals_support import (
 from rapport_goals.domain.events import HomeworkJournalWritten
 from rapport_goals.service_layer import handlers
 from rapport_shared.plan import AgreedGoal, GasLevel
-from rapport_shared.schema import events_table, outbox_table
+from rapport_shared.schema import events_table
 from rapport_shared.testing import eventually
 
 BASE = f"/clinics/{CLINIC}"
@@ -283,7 +283,7 @@ async def test_recurring_homework_keeps_the_journal_private_and_can_be_cancelled
         assert [entry["journal"] for entry in journal] == [secret]
 
         async def outbox_drained() -> bool:
-            return await goals.count(outbox_table) == 0
+            return await goals.waiting_to_publish() == 0
 
         await eventually(outbox_drained)
 

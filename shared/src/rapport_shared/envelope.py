@@ -11,7 +11,12 @@ from typing import Any
 
 import pydantic_core
 
-from rapport_shared.contracts.base import EventContract, EventRegistry, UnknownEventType
+from rapport_shared.contracts.base import (
+    EventContract,
+    EventRegistry,
+    UnknownEventType,
+    cloudevent_type,
+)
 from rapport_shared.subjects import event_subject
 
 CONTENT_TYPE = "application/cloudevents+json"
@@ -53,30 +58,63 @@ def encode(
     data_json: str | None = None,
 ) -> OutgoingMessage:
     """data_json: the event's own JSON when the caller has it already (the event store does)."""
+    return encode_logged(
+        LoggedEvent(
+            event_id=event_id,
+            stream_id=stream_id,
+            service=event.service,
+            event_type=event.event_type,
+            schema_version=event.schema_version,
+            clinic_id=event.clinic_id,
+            occurred_at=occurred_at,
+            data_json=event.model_dump_json() if data_json is None else data_json,
+            metadata=metadata,
+        )
+    )
+
+
+@dataclass(frozen=True)
+class LoggedEvent:
+    """An event as its service's log holds it: all a message is made of."""
+
+    event_id: str
+    stream_id: str
+    service: str
+    event_type: str
+    schema_version: int
+    clinic_id: str
+    occurred_at: datetime
+    data_json: str
+    metadata: dict[str, str]
+
+
+def encode_logged(event: LoggedEvent) -> OutgoingMessage:
+    """The message for an event as logged: the SQLite relay makes it from the events table, so it
+    must be, byte for byte, what encode() gives for the event when it is appended."""
+    metadata = event.metadata
     cloudevent: dict[str, Any] = {
         "specversion": SPEC_VERSION,
-        "id": event_id,
+        "id": event.event_id,
         "source": f"/rapport/{event.service}/{event.clinic_id}",
-        "type": event.cloudevent_type(),
-        "subject": stream_id,
-        "time": occurred_at.isoformat(),
+        "type": cloudevent_type(event.service, event.event_type, event.schema_version),
+        "subject": event.stream_id,
+        "time": event.occurred_at.isoformat(),
         "datacontenttype": "application/json",
         "clinicid": event.clinic_id,
         "correlationid": metadata.get("correlation_id"),
     }
     if metadata.get("causation_id"):
         cloudevent["causationid"] = metadata["causation_id"]
-    headers = {"Content-Type": CONTENT_TYPE, "Nats-Msg-Id": event_id}
+    headers = {"Content-Type": CONTENT_TYPE, "Nats-Msg-Id": event.event_id}
     if metadata.get("traceparent"):
         cloudevent["traceparent"] = metadata["traceparent"]
         headers["traceparent"] = metadata["traceparent"]
     # The data member spliced in as the event's own JSON: encoding the event once, not as a
     # dict and then again as part of the whole.
     attributes = pydantic_core.to_json(cloudevent)
-    data = event.model_dump_json() if data_json is None else data_json
     return OutgoingMessage(
         subject=event_subject(event.clinic_id, event.service, event.event_type),
-        payload=b"".join((attributes[:-1], b',"data":', data.encode(), b"}")),
+        payload=b"".join((attributes[:-1], b',"data":', event.data_json.encode(), b"}")),
         headers=headers,
     )
 

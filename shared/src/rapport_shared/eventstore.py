@@ -1,8 +1,10 @@
 """Append-only event store with optimistic concurrency and a transactional outbox.
 
-append() writes the events and, for public contracts, their outbox rows on the caller's
+append() writes the events and, for public contracts, what the relay publishes on the caller's
 connection: they commit or roll back together with whatever else the caller does in that
-transaction (projection updates, consumer checkpoints).
+transaction (projection updates, consumer checkpoints). On PostgreSQL that is an outbox row per
+public event; on SQLite the events table is the outbox (see outbox.py) and only a bus copy that
+differs from the logged event gets an outbox row.
 """
 
 import functools
@@ -152,7 +154,9 @@ class EventStore:
             "metadata": written.metadata_json,
         }
         outbox: dict[str, Any] | None = None
-        if event.public:
+        # On SQLite the relay reads public events from the log itself (see outbox.py): only a
+        # bus copy that the log cannot give back needs a row of its own.
+        if event.public and (event.transport_only or not statements.log_is_outbox):
             message = envelope.encode(
                 event,
                 event_id=event_id,
@@ -311,6 +315,7 @@ class _Statements:
     outbox: Any
     event_and_outbox: Any | None  # PostgreSQL: both inserts as one statement
     returning: bool  # the event insert returns its position (else: the cursor's lastrowid)
+    log_is_outbox: bool  # the relay reads public events from the events table (SQLite)
 
 
 _OUTBOX_VALUES = ("subject", "headers", "payload", "created_at")
@@ -326,7 +331,9 @@ def _statements(dialect: str) -> _Statements:
         unreturned = sqlite_insert(events_table).on_conflict_do_nothing(
             index_elements=["stream_id", "version"]
         )
-        return _Statements(unreturned, outbox, event_and_outbox=None, returning=False)
+        return _Statements(
+            unreturned, outbox, event_and_outbox=None, returning=False, log_is_outbox=True
+        )
     event = (
         postgresql_insert(events_table)
         .on_conflict_do_nothing(index_elements=["stream_id", "version"])
@@ -348,4 +355,6 @@ def _statements(dialect: str) -> _Statements:
         .from_select(["position", *_OUTBOX_VALUES], select(appended.c.position, *values))
         .returning(outbox_table.c.position)
     )
-    return _Statements(event=event, outbox=outbox, event_and_outbox=both, returning=True)
+    return _Statements(
+        event=event, outbox=outbox, event_and_outbox=both, returning=True, log_is_outbox=False
+    )

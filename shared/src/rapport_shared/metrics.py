@@ -14,7 +14,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from rapport_shared.consumer import ConsumerRunner
-from rapport_shared.schema import checkpoints_table, dead_letters_table, events_table, outbox_table
+from rapport_shared.outbox import backlog as outbox_backlog
+from rapport_shared.schema import checkpoints_table, dead_letters_table, events_table
 
 Refresher = Callable[[AsyncConnection], Awaitable[None]]
 
@@ -43,9 +44,7 @@ async def take_snapshot(
     now = datetime.now(UTC)
     async with engine.connect() as conn:
         events = (await conn.execute(select(func.count()).select_from(events_table))).scalar_one()
-        backlog, oldest = (
-            await conn.execute(select(func.count(), func.min(outbox_table.c.created_at)))
-        ).one()
+        backlog, oldest = await outbox_backlog(conn)
         dead: dict[str, int] = dict(
             (
                 await conn.execute(

@@ -18,9 +18,15 @@ from rapport_shared.schema import add_access_tables, add_core_tables
 def create_core_tables_v1() -> None:
     """The event store, outbox and consumer tables, as first released."""
     core = MetaData()
-    add_core_tables(core)
+    tables = add_core_tables(core)
+    core.remove(tables["outbox_cursor"])  # migration 0007's
     core.create_all(op.get_bind())
     create_events_clinic_time_index()
+    create_events_event_id_index()
+
+
+def create_events_event_id_index() -> None:
+    op.create_index("uq_events_event_id", "events", ["event_id"], unique=True)
 
 
 def create_events_clinic_time_index() -> None:
@@ -31,6 +37,50 @@ def drop_events_clinic_time_index() -> None:
     """No query ever used it (events are read by stream or by position), and every append paid
     for it: one more page written per commit, a sixth of a SQLite append."""
     op.drop_index("ix_events_clinic_time", table_name="events")
+
+
+def fold_outbox_into_log() -> None:
+    """Migration 0007: no unique index on event_id, and on SQLite the events table becomes the
+    outbox (rapport_shared.outbox says why).
+
+    SQLite cannot drop the unique constraint that databases created before this carry inside
+    their CREATE TABLE, so there the events table is copied into a new one. The relay starts
+    from the oldest event still waiting in the outbox: events between it and the newest that
+    had gone out already go out again, and JetStream's duplicate window and the consumers'
+    event-id check drop them."""
+    bind = op.get_bind()
+    core = MetaData()
+    tables = add_core_tables(core)
+    if bind.dialect.name == "sqlite":
+        op.execute("ALTER TABLE events RENAME TO events_before_0007")
+        tables["events"].create(bind)
+        columns = ", ".join(column.name for column in tables["events"].columns)
+        op.execute(f"INSERT INTO events ({columns}) SELECT {columns} FROM events_before_0007")
+        op.execute("DROP TABLE events_before_0007")
+    else:
+        op.execute("ALTER TABLE events DROP CONSTRAINT IF EXISTS events_event_id_key")
+        op.execute("DROP INDEX IF EXISTS uq_events_event_id")
+    tables["outbox_cursor"].create(bind)
+    op.execute(
+        "INSERT INTO outbox_cursor (id, position) SELECT 1, COALESCE("
+        "(SELECT MIN(position) - 1 FROM outbox), (SELECT MAX(position) FROM events), 0)"
+    )
+
+
+def unfold_outbox_from_log() -> None:
+    """Back to 0006: possible only once every event in the SQLite log has gone out (0006 would
+    not know the rest are waiting)."""
+    bind = op.get_bind()
+    if bind.dialect.name == "sqlite":
+        waiting = bind.execute(
+            text(
+                "SELECT COUNT(*) FROM events WHERE position > (SELECT position FROM outbox_cursor)"
+            )
+        ).scalar_one()
+        if waiting:
+            raise RuntimeError(f"{waiting} events wait to be published: start the service first")
+    op.drop_table("outbox_cursor")
+    create_events_event_id_index()
 
 
 # The audit log is append-only below the API too: the database itself refuses to change or

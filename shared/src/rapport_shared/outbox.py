@@ -2,21 +2,36 @@
 
 It wakes right after a commit (notify()) and polls as a fallback, so events written by another
 process, or left behind by a crash, go out too. Each batch is published pipelined (all publishes
-sent, then all acks awaited) with Nats-Msg-Id = event id, so a row published twice (a crash after
-the publish, before the delete) is dropped by JetStream's duplicate window.
+sent, then all acks awaited) with Nats-Msg-Id = event id, so an event published twice (a crash
+after the publish, before the relay noted it) is dropped by JetStream's duplicate window.
+
+Where the waiting events are depends on the database:
+- SQLite: the events table itself, past the relay's cursor. SQLite commits one writer at a time
+  and positions grow with each commit, so an event past the cursor is committed or not yet
+  written, never overtaken by a later commit. An append then writes one table and its
+  (stream, version) key and nothing else, half the pages it wrote with an outbox row per event.
+  Only a bus copy that the log cannot give back (transport-only fields, such as session-closed's
+  sealed wording) has an outbox row; the relay takes it in place of the logged event.
+- PostgreSQL: an outbox row per public event, written in the append's transaction. Concurrent
+  transactions commit out of position order there, so a cursor could pass an event that commits
+  later; rows claimed with SKIP LOCKED also let several replicas share one outbox.
 """
 
 import asyncio
 import contextlib
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 from nats.js import JetStreamContext
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import Text, bindparam, delete, func, select, type_coerce
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from rapport_shared import envelope
+from rapport_shared.contracts.base import EventRegistry
 from rapport_shared.db import is_sqlite
-from rapport_shared.schema import outbox_table
+from rapport_shared.schema import events_table, outbox_cursor_table, outbox_table
 
 log = structlog.get_logger(__name__)
 
@@ -26,6 +41,7 @@ class OutboxRelay:
         self,
         engine: AsyncEngine,
         js: JetStreamContext,
+        registry: EventRegistry,
         *,
         batch_size: int = 500,
         poll_interval: float = 1.0,
@@ -33,6 +49,7 @@ class OutboxRelay:
     ) -> None:
         self._engine = engine
         self._js = js
+        self._registry = registry
         self._batch_size = batch_size
         self._poll_interval = poll_interval
         self._ack_timeout = ack_timeout
@@ -46,7 +63,7 @@ class OutboxRelay:
         failures = 0
         while True:
             try:
-                sent = await self.publish_batch()
+                read = await self.publish_batch()
                 failures = 0
             except asyncio.CancelledError:
                 raise
@@ -56,7 +73,7 @@ class OutboxRelay:
                 log.warning("outbox publish failed", error=repr(error), retry_in=delay)
                 await asyncio.sleep(delay)
                 continue
-            if sent == self._batch_size:
+            if read == self._batch_size:
                 continue  # more may be waiting
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
             # that arrives as the wake-up fires, and the relay would then never stop.
@@ -66,71 +83,153 @@ class OutboxRelay:
             self._wake.clear()
 
     async def publish_batch(self) -> int:
-        """Publish up to one batch; returns how many rows were published and removed."""
+        """Publish up to one batch; returns how many waiting events were read. Raises when some
+        publishes were not acknowledged (they stay waiting)."""
         if is_sqlite(self._engine):
-            # SQLite has one writer at a time: holding its lock while waiting for acks would
-            # stall every command behind a slow broker. Read, publish, then delete; a row
-            # published twice (a crash in between) is dropped by the duplicate window.
-            async with self._engine.connect() as conn:  # a read: no need to queue with writers
-                rows = await self._pending(conn)
-            done = await self._publish(rows)
-            if done:
-                async with self._engine.begin() as conn:
-                    await self._forget(conn, done)
-        else:
-            # PostgreSQL: SKIP LOCKED claims the rows for this relay until commit, so several
-            # replicas share one outbox without publishing the same rows, and nothing else waits.
+            return await self._publish_from_log()
+        # PostgreSQL: SKIP LOCKED claims the rows for this relay until commit, so several
+        # replicas share one outbox without publishing the same rows, and nothing else waits.
+        async with self._engine.begin() as conn:
+            rows = (await conn.execute(_CLAIM, {"limit": self._batch_size})).all()
+            acked = await self._publish([(row.position, _stored_message(row)) for row in rows])
+            if acked:
+                await conn.execute(_FORGET, {"positions": sorted(acked)})
+        self._count(len(acked), len(rows))
+        return len(rows)
+
+    async def _publish_from_log(self) -> int:
+        # Read, publish, then move the cursor: holding SQLite's one write lock while waiting for
+        # acks would stall every command behind a slow broker.
+        async with self._engine.connect() as conn:  # a read: no need to queue with writers
+            rows = (await conn.execute(_WAITING_IN_LOG, {"limit": self._batch_size})).all()
+        messages = [(row.position, self._logged_message(row)) for row in rows]
+        acked = await self._publish(messages)
+        # The cursor moves past every event that went out (or has nothing to go out), up to the
+        # first that did not: that one and those after it are read again next time.
+        reached = None
+        for position, message in messages:
+            if message is not None and position not in acked:
+                break
+            reached = position
+        if reached is not None:
             async with self._engine.begin() as conn:
-                rows = await self._pending(conn, skip_locked=True)
-                done = await self._publish(rows)
-                await self._forget(conn, done)
-        self.published += len(done)
-        if len(done) < len(rows):
-            raise RuntimeError(f"{len(rows) - len(done)}/{len(rows)} publishes not acknowledged")
-        return len(done)
+                await conn.execute(_ADVANCE_CURSOR, {"position": reached})
+                await conn.execute(_FORGET_UP_TO, {"position": reached})
+        self._count(len(acked), sum(message is not None for _, message in messages))
+        return len(rows)
 
-    async def _pending(self, conn: AsyncConnection, skip_locked: bool = False) -> list[Any]:
-        query = _PENDING.with_for_update(skip_locked=True) if skip_locked else _PENDING
-        return list((await conn.execute(query, {"limit": self._batch_size})).all())
-
-    async def _publish(self, rows: list[Any]) -> list[int]:
-        """Send every row, then await the acks together; returns the positions acknowledged."""
-        futures: list[asyncio.Future[Any]] = []
-        for row in rows:
-            futures.append(
-                await self._js.publish_async(
-                    row.subject, bytes(row.payload), headers=dict(row.headers)
-                )
+    def _logged_message(self, row: Any) -> envelope.OutgoingMessage | None:
+        """What goes on the bus for a logged event: None for a private one."""
+        if row.payload is not None:  # a bus copy that differs from the log
+            return _stored_message(row)
+        contract = self._registry.contract_for(row.event_type)
+        if not contract.public:
+            return None
+        return envelope.encode_logged(
+            envelope.LoggedEvent(
+                event_id=row.event_id,
+                stream_id=row.stream_id,
+                service=contract.service,
+                event_type=row.event_type,
+                schema_version=row.schema_version,
+                clinic_id=row.clinic_id,
+                occurred_at=_aware(row.occurred_at),
+                data_json=row.data,
+                metadata=row.metadata,
             )
+        )
+
+    async def _publish(
+        self, messages: list[tuple[int, envelope.OutgoingMessage | None]]
+    ) -> set[int]:
+        """Send every message, then await the acks together; returns the positions acknowledged
+        (whatever is acked by the deadline counts, even if the rest is not)."""
+        futures: dict[int, asyncio.Future[Any]] = {}
+        for position, message in messages:
+            if message is not None:
+                futures[position] = await self._js.publish_async(
+                    message.subject, message.payload, headers=message.headers
+                )
         if not futures:
-            return []
-        # Whatever is acked by the deadline counts, even if the rest of the batch is not.
-        await asyncio.wait(futures, timeout=self._ack_timeout)
-        for future in futures:
+            return set()
+        await asyncio.wait(futures.values(), timeout=self._ack_timeout)
+        for future in futures.values():
             if not future.done():
                 future.cancel()
-        return [
-            row.position
-            for row, future in zip(rows, futures, strict=True)
+        return {
+            position
+            for position, future in futures.items()
             if future.done() and not future.cancelled() and future.exception() is None
-        ]
+        }
 
-    async def _forget(self, conn: AsyncConnection, positions: list[int]) -> None:
-        if positions:
-            await conn.execute(_FORGET, {"positions": positions})
+    def _count(self, acked: int, sent: int) -> None:
+        self.published += acked
+        if acked < sent:
+            raise RuntimeError(f"{sent - acked}/{sent} publishes not acknowledged")
+
+
+async def backlog(conn: AsyncConnection) -> tuple[int, datetime | None]:
+    """How many events wait for the relay, and when the oldest was written. On SQLite that counts
+    every event the relay has not read yet, private ones too (it passes them in its next batch)."""
+    if conn.dialect.name == "sqlite":
+        query = select(func.count(), func.min(events_table.c.occurred_at)).where(
+            events_table.c.position > _CURSOR
+        )
+    else:
+        query = select(func.count(), func.min(outbox_table.c.created_at))
+    count, oldest = (await conn.execute(query)).one()
+    return int(count), None if oldest is None else _aware(oldest)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)  # SQLite's
+
+
+def _stored_message(row: Any) -> envelope.OutgoingMessage:
+    return envelope.OutgoingMessage(row.subject, bytes(row.payload), dict(row.headers))
 
 
 # Built once per process rather than per batch, and only the columns a publish needs.
-_PENDING = (
-    select(
-        outbox_table.c.position,
-        outbox_table.c.subject,
-        outbox_table.c.headers,
-        outbox_table.c.payload,
-    )
+_OUTBOX_COLUMNS = (
+    outbox_table.c.position,
+    outbox_table.c.subject,
+    outbox_table.c.headers,
+    outbox_table.c.payload,
+)
+_CLAIM = (
+    select(*_OUTBOX_COLUMNS)
     .order_by(outbox_table.c.position)
     .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
 )
 _FORGET = delete(outbox_table).where(
     outbox_table.c.position.in_(bindparam("positions", expanding=True))
 )
+
+# SQLite. No cursor row (tables made without migrations, as in the bench) reads from the start.
+_CURSOR = func.coalesce(select(outbox_cursor_table.c.position).scalar_subquery(), 0)
+_e = events_table
+_WAITING_IN_LOG = (
+    select(
+        _e.c.position,
+        _e.c.event_id,
+        _e.c.stream_id,
+        _e.c.event_type,
+        _e.c.schema_version,
+        _e.c.clinic_id,
+        _e.c.occurred_at,
+        type_coerce(_e.c.data, Text).label("data"),  # as stored: spliced into the envelope
+        _e.c.metadata,
+        *_OUTBOX_COLUMNS[1:],
+    )
+    .outerjoin_from(_e, outbox_table, outbox_table.c.position == _e.c.position)
+    .where(_e.c.position > _CURSOR)
+    .order_by(_e.c.position)
+    .limit(bindparam("limit"))
+)
+_cursor_row = sqlite_insert(outbox_cursor_table).values(id=1, position=bindparam("position"))
+_ADVANCE_CURSOR = _cursor_row.on_conflict_do_update(
+    index_elements=["id"],
+    set_={"position": func.max(outbox_cursor_table.c.position, _cursor_row.excluded.position)},
+)
+_FORGET_UP_TO = delete(outbox_table).where(outbox_table.c.position <= bindparam("position"))

@@ -131,6 +131,7 @@ class ServiceRuntime:
         self.relay = OutboxRelay(
             self.engine,
             js,
+            self.registry,
             batch_size=self.settings.relay_batch_size,
             poll_interval=self.settings.relay_poll_interval_seconds,
         )

@@ -27,7 +27,9 @@ def add_core_tables(metadata: MetaData) -> dict[str, Table]:
         "events",
         metadata,
         Column("position", Position, primary_key=True, autoincrement=True),
-        Column("event_id", String(36), nullable=False, unique=True),
+        # Unique by construction (a UUID4 made by the append itself) and never looked up: a
+        # unique index on it cost every SQLite append a quarter of its time (migration 0007).
+        Column("event_id", String(36), nullable=False),
         Column("stream_id", String(200), nullable=False),
         Column("version", Integer, nullable=False),
         Column("event_type", String(100), nullable=False),
@@ -38,6 +40,8 @@ def add_core_tables(metadata: MetaData) -> dict[str, Table]:
         Column("metadata", JSON, nullable=False),
         UniqueConstraint("stream_id", "version", name="uq_events_stream_version"),
     )
+    # The messages waiting to be published: on PostgreSQL every public event's; on SQLite only
+    # those the events table cannot give back (a bus copy with transport-only fields).
     outbox = Table(
         "outbox",
         metadata,
@@ -46,6 +50,14 @@ def add_core_tables(metadata: MetaData) -> dict[str, Table]:
         Column("headers", JSON, nullable=False),
         Column("payload", LargeBinary, nullable=False),
         Column("created_at", DateTime(timezone=True), nullable=False),
+    )
+    # One row: how far the relay has read the events table, which on SQLite is the outbox itself
+    # (see rapport_shared.outbox). Unused on PostgreSQL, whose relays claim outbox rows instead.
+    outbox_cursor = Table(
+        "outbox_cursor",
+        metadata,
+        Column("id", Integer, primary_key=True),  # always 1
+        Column("position", BigInteger, nullable=False),
     )
     checkpoints = Table(
         "consumer_checkpoints",
@@ -78,6 +90,7 @@ def add_core_tables(metadata: MetaData) -> dict[str, Table]:
     return {
         "events": events,
         "outbox": outbox,
+        "outbox_cursor": outbox_cursor,
         "consumer_checkpoints": checkpoints,
         "processed_events": processed,
         "dead_letters": dead_letters,
@@ -124,6 +137,7 @@ audit_log_table = _access["audit_log"]
 care_team_table = _access["care_team"]
 events_table = _core["events"]
 outbox_table = _core["outbox"]
+outbox_cursor_table = _core["outbox_cursor"]
 checkpoints_table = _core["consumer_checkpoints"]
 processed_table = _core["processed_events"]
 dead_letters_table = _core["dead_letters"]

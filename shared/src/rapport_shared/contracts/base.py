@@ -55,7 +55,11 @@ class EventContract(BaseModel):
 
     @classmethod
     def cloudevent_type(cls) -> str:
-        return f"rapport.{cls.service}.{cls.event_type}.v{cls.schema_version}"
+        return cloudevent_type(cls.service, cls.event_type, cls.schema_version)
+
+
+def cloudevent_type(service: str, event_type: str, schema_version: int) -> str:
+    return f"rapport.{service}.{event_type}.v{schema_version}"
 
 
 def words_dropped(data: dict[str, Any]) -> dict[str, Any]:
