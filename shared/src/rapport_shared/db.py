@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import functools
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,6 +100,20 @@ def sqlite_driver(conn: AsyncConnection) -> sqlite_inline.Connection:
     return driver
 
 
+def sqlite_reading(conn: AsyncConnection) -> sqlite3.Connection:
+    """The sqlite3 connection under conn, inside a transaction: begin()'s write transaction, or
+    a read's, begun here as conn's first statement through SQLAlchemy would begin it (one
+    snapshot for all conn reads). Queries sent to it directly skip SQLAlchemy's execution
+    layer; the transaction ends as conn's does (its commit, rollback, or the pool's reset)."""
+    return _in_transaction(sqlite_driver(conn).sqlite)
+
+
+def _in_transaction(connection: sqlite3.Connection) -> sqlite3.Connection:
+    if not connection.in_transaction:
+        connection.execute("BEGIN")
+    return connection
+
+
 async def postgres_driver(conn: AsyncConnection) -> Any | None:
     """The asyncpg connection under conn, inside conn's transaction: statements run on it
     directly join that transaction. None when conn is not in one (the caller then goes through
@@ -165,12 +180,11 @@ def create_engine(url: str, pool_size: int = 20) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _begin(connection: Any) -> None:
-        # Inside begin()'s write transaction already: the statement joins it. Otherwise a read:
-        # a deferred transaction (one snapshot for all its statements), begun on the driver
-        # (through SQLAlchemy's execution layer it cost more than a small query).
-        driver = connection.connection.driver_connection
-        if not driver.in_write_transaction:
-            driver.sqlite.execute("BEGIN")
+        # Inside begin()'s write transaction, or a read's begun by sqlite_reading(), already:
+        # the statement joins it. Otherwise a read: a deferred transaction (one snapshot for all
+        # its statements), begun on the driver (through SQLAlchemy's execution layer it cost
+        # more than a small query).
+        _in_transaction(connection.connection.driver_connection.sqlite)
 
     return engine
 

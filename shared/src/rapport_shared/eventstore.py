@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
+import pydantic_core
 from sqlalchemy import Text, bindparam, func, insert, select, type_coerce
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -25,7 +26,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from rapport_shared import envelope
 from rapport_shared.context import EventMetadata, current_metadata
 from rapport_shared.contracts.base import EventContract, EventRegistry
-from rapport_shared.db import driver_statement, postgres_driver, sqlite_driver, to_json
+from rapport_shared.db import (
+    driver_statement,
+    postgres_driver,
+    sqlite_driver,
+    sqlite_reading,
+    to_json,
+)
 from rapport_shared.schema import events_table, outbox_table
 
 
@@ -193,17 +200,16 @@ class EventStore:
         return StoredEvent(int(position), event_id, stream_id, version, now, meta, event)
 
     async def load(self, conn: AsyncConnection, stream_id: str) -> list[StoredEvent]:
-        rows = await conn.execute(
-            select(events_table)
-            .where(events_table.c.stream_id == stream_id)
-            .order_by(events_table.c.version)
-        )
+        if (reading := _sqlite_reading(conn)) is not None:
+            rows = reading.execute(_LOAD_ON_SQLITE, (stream_id,)).fetchall()
+            return [self._from_sqlite(*row) for row in rows]
+        rows = await conn.execute(_LOAD, {"stream_id": stream_id})
         return [self._to_stored(row._mapping) for row in rows]
 
     async def stream_version(self, conn: AsyncConnection, stream_id: str) -> int:
-        result = await conn.execute(
-            select(func.max(events_table.c.version)).where(events_table.c.stream_id == stream_id)
-        )
+        if (reading := _sqlite_reading(conn)) is not None:
+            return int(reading.execute(_VERSION_ON_SQLITE, (stream_id,)).fetchone()[0] or 0)
+        result = await conn.execute(_VERSION, {"stream_id": stream_id})
         return int(result.scalar_one() or 0)
 
     async def read_all(
@@ -248,6 +254,29 @@ class EventStore:
             data = json.loads(data)
         return self.registry.load(event_type, schema_version, data)  # upcasts older versions
 
+    def _from_sqlite(
+        self,
+        position: int,
+        event_id: str,
+        version: int,
+        event_type: str,
+        schema_version: int,
+        occurred_at: str,
+        data: str,
+        metadata: str,
+        stream_id: str,
+    ) -> StoredEvent:
+        """A row as SQLite stores it: JSON as text, the time as SQLAlchemy writes it (UTC)."""
+        return StoredEvent(
+            position=position,
+            event_id=event_id,
+            stream_id=stream_id,
+            version=version,
+            occurred_at=datetime.fromisoformat(occurred_at).replace(tzinfo=UTC),
+            metadata=pydantic_core.from_json(metadata),
+            event=self._load_json(event_type, schema_version, data),
+        )
+
     def _to_stored(self, row: Any) -> StoredEvent:
         occurred_at = row["occurred_at"]
         if occurred_at.tzinfo is None:  # SQLite hands back naive datetimes
@@ -271,6 +300,29 @@ async def _execute(conn: AsyncConnection, statement: Any, row: dict[str, Any]) -
     """Execute a prebuilt insert with one row through the driver."""
     driver = driver_statement(statement, tuple(row), conn.dialect, _ENCODED)
     return await conn.exec_driver_sql(driver.sql, driver.parameters(row))
+
+
+# A stream's events, read on SQLite's own connection: through SQLAlchemy's execution layer
+# (statement, result rows, a JSON and a datetime processor per value) a load of a few events
+# cost four times what SQLite and decoding them do, and commands and consumers load a stream
+# each time they decide.
+_LOAD_ON_SQLITE = (
+    "SELECT position, event_id, version, event_type, schema_version, occurred_at, data,"
+    " metadata, stream_id FROM events WHERE stream_id = ? ORDER BY version"
+)
+_VERSION_ON_SQLITE = "SELECT max(version) FROM events WHERE stream_id = ?"
+_LOAD = (
+    select(events_table)
+    .where(events_table.c.stream_id == bindparam("stream_id"))
+    .order_by(events_table.c.version)
+)
+_VERSION = select(func.max(events_table.c.version)).where(
+    events_table.c.stream_id == bindparam("stream_id")
+)
+
+
+def _sqlite_reading(conn: AsyncConnection) -> sqlite3.Connection | None:
+    return sqlite_reading(conn) if conn.dialect.name == "sqlite" else None
 
 
 def _sqlite_writing(conn: AsyncConnection) -> sqlite3.Connection | None:
