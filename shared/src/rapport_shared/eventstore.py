@@ -203,8 +203,8 @@ class EventStore:
         if (reading := _sqlite_reading(conn)) is not None:
             rows = reading.execute(_LOAD_ON_SQLITE, (stream_id,)).fetchall()
             return [self._from_sqlite(*row) for row in rows]
-        rows = await conn.execute(_LOAD, {"stream_id": stream_id})
-        return [self._to_stored(row._mapping) for row in rows]
+        result = await conn.execute(_LOAD, {"stream_id": stream_id})
+        return [self._to_stored(row._mapping) for row in result]
 
     async def stream_version(self, conn: AsyncConnection, stream_id: str) -> int:
         if (reading := _sqlite_reading(conn)) is not None:
