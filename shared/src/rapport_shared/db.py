@@ -6,6 +6,7 @@ import functools
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +107,12 @@ def sqlite_reading(conn: AsyncConnection) -> sqlite3.Connection:
     snapshot for all conn reads). Queries sent to it directly skip SQLAlchemy's execution
     layer; the transaction ends as conn's does (its commit, rollback, or the pool's reset)."""
     return _in_transaction(sqlite_driver(conn).sqlite)
+
+
+def sqlite_time(stored: str) -> datetime:
+    """A time column as read from SQLite's own connection: SQLAlchemy stores it in UTC, as text
+    without the offset."""
+    return datetime.fromisoformat(stored).replace(tzinfo=UTC)
 
 
 def _in_transaction(connection: sqlite3.Connection) -> sqlite3.Connection:

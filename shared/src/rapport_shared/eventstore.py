@@ -31,6 +31,7 @@ from rapport_shared.db import (
     postgres_driver,
     sqlite_driver,
     sqlite_reading,
+    sqlite_time,
     to_json,
 )
 from rapport_shared.schema import events_table, outbox_table
@@ -266,13 +267,13 @@ class EventStore:
         metadata: str,
         stream_id: str,
     ) -> StoredEvent:
-        """A row as SQLite stores it: JSON as text, the time as SQLAlchemy writes it (UTC)."""
+        """A row as SQLite's own connection reads it: JSON as text, the time as text."""
         return StoredEvent(
             position=position,
             event_id=event_id,
             stream_id=stream_id,
             version=version,
-            occurred_at=datetime.fromisoformat(occurred_at).replace(tzinfo=UTC),
+            occurred_at=sqlite_time(occurred_at),
             metadata=pydantic_core.from_json(metadata),
             event=self._load_json(event_type, schema_version, data),
         )

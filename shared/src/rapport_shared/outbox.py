@@ -22,15 +22,15 @@ import contextlib
 from datetime import UTC, datetime
 from typing import Any
 
+import pydantic_core
 import structlog
 from nats.js import JetStreamContext
-from sqlalchemy import Text, bindparam, delete, func, select, type_coerce
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from rapport_shared import envelope
 from rapport_shared.contracts.base import EventRegistry
-from rapport_shared.db import is_sqlite
+from rapport_shared.db import is_sqlite, sqlite_reading, sqlite_time
 from rapport_shared.schema import events_table, outbox_cursor_table, outbox_table
 
 log = structlog.get_logger(__name__)
@@ -99,10 +99,11 @@ class OutboxRelay:
 
     async def _publish_from_log(self) -> int:
         # Read, publish, then move the cursor: holding SQLite's one write lock while waiting for
-        # acks would stall every command behind a slow broker.
+        # acks would stall every command behind a slow broker. Both ends run on SQLite's own
+        # connection (db.sqlite_reading): SQLAlchemy's execution layer cost more than the reads.
         async with self._engine.connect() as conn:  # a read: no need to queue with writers
-            rows = (await conn.execute(_WAITING_IN_LOG, {"limit": self._batch_size})).all()
-        messages = [(row.position, self._logged_message(row)) for row in rows]
+            rows = sqlite_reading(conn).execute(_WAITING_IN_LOG, (self._batch_size,)).fetchall()
+        messages = [(row[0], self._logged_message(*row)) for row in rows]
         acked = await self._publish(messages)
         # The cursor moves past every event that went out (or has nothing to go out), up to the
         # first that did not: that one and those after it are read again next time.
@@ -113,29 +114,46 @@ class OutboxRelay:
             reached = position
         if reached is not None:
             async with self._engine.begin() as conn:
-                await conn.execute(_ADVANCE_CURSOR, {"position": reached})
-                await conn.execute(_FORGET_UP_TO, {"position": reached})
+                writing = sqlite_reading(conn)  # the write transaction
+                writing.execute(_ADVANCE_CURSOR, (reached,))
+                writing.execute(_FORGET_UP_TO, (reached,))
         self._count(len(acked), sum(message is not None for _, message in messages))
         return len(rows)
 
-    def _logged_message(self, row: Any) -> envelope.OutgoingMessage | None:
-        """What goes on the bus for a logged event: None for a private one."""
-        if row.payload is not None:  # a bus copy that differs from the log
-            return _stored_message(row)
-        contract = self._registry.contract_for(row.event_type)
+    def _logged_message(
+        self,
+        position: int,
+        event_id: str,
+        stream_id: str,
+        event_type: str,
+        schema_version: int,
+        clinic_id: str,
+        occurred_at: str,
+        data: str,
+        metadata: str,
+        subject: str | None,
+        headers: str | None,
+        payload: bytes | None,
+    ) -> envelope.OutgoingMessage | None:
+        """What goes on the bus for a logged event (a row of _WAITING_IN_LOG): None for a
+        private one."""
+        if subject is not None and headers is not None and payload is not None:
+            # a bus copy that differs from the log
+            return envelope.OutgoingMessage(subject, payload, pydantic_core.from_json(headers))
+        contract = self._registry.contract_for(event_type)
         if not contract.public:
             return None
         return envelope.encode_logged(
             envelope.LoggedEvent(
-                event_id=row.event_id,
-                stream_id=row.stream_id,
+                event_id=event_id,
+                stream_id=stream_id,
                 service=contract.service,
-                event_type=row.event_type,
-                schema_version=row.schema_version,
-                clinic_id=row.clinic_id,
-                occurred_at=_aware(row.occurred_at),
-                data_json=row.data,
-                metadata=row.metadata,
+                event_type=event_type,
+                schema_version=schema_version,
+                clinic_id=clinic_id,
+                occurred_at=sqlite_time(occurred_at),
+                data_json=data,
+                metadata=pydantic_core.from_json(metadata),
             )
         )
 
@@ -206,30 +224,16 @@ _FORGET = delete(outbox_table).where(
     outbox_table.c.position.in_(bindparam("positions", expanding=True))
 )
 
-# SQLite. No cursor row (tables made without migrations, as in the bench) reads from the start.
+# SQLite, in SQL for its own connection. No cursor row (tables made without migrations, as in
+# the bench) reads from the start.
 _CURSOR = func.coalesce(select(outbox_cursor_table.c.position).scalar_subquery(), 0)
-_e = events_table
-_WAITING_IN_LOG = (
-    select(
-        _e.c.position,
-        _e.c.event_id,
-        _e.c.stream_id,
-        _e.c.event_type,
-        _e.c.schema_version,
-        _e.c.clinic_id,
-        _e.c.occurred_at,
-        type_coerce(_e.c.data, Text).label("data"),  # as stored: spliced into the envelope
-        _e.c.metadata,
-        *_OUTBOX_COLUMNS[1:],
-    )
-    .outerjoin_from(_e, outbox_table, outbox_table.c.position == _e.c.position)
-    .where(_e.c.position > _CURSOR)
-    .order_by(_e.c.position)
-    .limit(bindparam("limit"))
-)
-_cursor_row = sqlite_insert(outbox_cursor_table).values(id=1, position=bindparam("position"))
-_ADVANCE_CURSOR = _cursor_row.on_conflict_do_update(
-    index_elements=["id"],
-    set_={"position": func.max(outbox_cursor_table.c.position, _cursor_row.excluded.position)},
-)
-_FORGET_UP_TO = delete(outbox_table).where(outbox_table.c.position <= bindparam("position"))
+_WAITING_IN_LOG = """
+SELECT e.position, e.event_id, e.stream_id, e.event_type, e.schema_version, e.clinic_id,
+       e.occurred_at, e.data, e.metadata, o.subject, o.headers, o.payload
+FROM events AS e LEFT OUTER JOIN outbox AS o ON o.position = e.position
+WHERE e.position > coalesce((SELECT position FROM outbox_cursor), 0)
+ORDER BY e.position LIMIT ?"""
+_ADVANCE_CURSOR = """
+INSERT INTO outbox_cursor (id, position) VALUES (1, ?)
+ON CONFLICT (id) DO UPDATE SET position = max(position, excluded.position)"""
+_FORGET_UP_TO = "DELETE FROM outbox WHERE position <= ?"
