@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, update
 
 from bench import load
 from bench.common import (
@@ -38,7 +38,7 @@ from rapport_shared.db import create_engine
 from rapport_shared.localsuite import ServiceProcess, service_processes
 from rapport_shared.migrations import migrate
 from rapport_shared.natsserver import free_port
-from rapport_shared.schema import events_table
+from rapport_shared.schema import events_table, outbox_cursor_table
 from rapport_shared.testing import SmtpCollector
 
 # The figure is defined on 100,000 events; a smaller count is only for trying the bench out.
@@ -56,8 +56,9 @@ SETTLE_SECONDS = 60.0
 
 
 async def prefill_goals(database: Path, count: int) -> None:
-    """The goals service's own events, as if recorded over months: written straight into its
-    store (the same rows EventStore.append writes) so only the replay is timed."""
+    """The goals service's own events, as if recorded and published over months: written
+    straight into its store (the same rows EventStore.append writes) so only the replay is
+    timed."""
     engine = create_engine(f"sqlite+aiosqlite:///{database}")
     try:
         await migrate(engine, GOALS_MIGRATIONS)
@@ -70,6 +71,9 @@ async def prefill_goals(database: Path, count: int) -> None:
                     for n, event in enumerate(events[first : first + 5000], start=first + 1)
                 ]
                 await conn.execute(insert(events_table), rows)
+            # Published months ago: on SQLite the events table is the outbox, and without this
+            # the relay would send all of them to the other services during the runs.
+            await conn.execute(update(outbox_cursor_table).values(position=count))
     finally:
         await engine.dispose()
 
