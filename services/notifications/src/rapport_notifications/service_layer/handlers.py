@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport_notifications import erasure, projections
@@ -204,22 +204,28 @@ async def _cancel(
 ) -> None:
     ids = set(cancellation.ids)
     if cancellation.subject_id is not None:
-        subject = cancellation.subject_id
-        pending = select(reminders.c.reminder_id).where(
-            reminders.c.status == ReminderStatus.PENDING.value,
-            reminders.c.kind.in_(cancellation.kinds),
-            or_(
-                reminders.c.homework_id == subject,
-                reminders.c.session_id == subject,
-                reminders.c.goal_id == subject,
-            ),
+        found = await conn.execute(
+            _PENDING_ABOUT, {"subject": cancellation.subject_id, "kinds": cancellation.kinds}
         )
-        ids.update((await conn.execute(pending)).scalars())
+        ids.update(found.scalars())
     for reminder_id in sorted(ids):
         history = await reads.history(conn, reminder_stream(reminder_id))
         if history:
             events = Reminder.replay(history).cancel(now, cancellation.reason)
             await _write_reminder(conn, reads, history, events)
+
+
+# Built once (every completion, cancellation or closing asks it): the pending reminders of some
+# kinds about a subject (a homework, session or goal).
+_PENDING_ABOUT = select(reminders.c.reminder_id).where(
+    reminders.c.status == ReminderStatus.PENDING.value,
+    reminders.c.kind.in_(bindparam("kinds", expanding=True)),
+    or_(
+        reminders.c.homework_id == bindparam("subject", type_=reminders.c.homework_id.type),
+        reminders.c.session_id == bindparam("subject", type_=reminders.c.session_id.type),
+        reminders.c.goal_id == bindparam("subject", type_=reminders.c.goal_id.type),
+    ),
+)
 
 
 async def erase_client(
