@@ -67,10 +67,11 @@ async def begin_batch(
     concern and whether their clients are erased, read with one query each; then each event as
     on_event would apply it, each seeing what the ones before it wrote."""
     reads = Reads(store)
-    streams = [stream for incoming in batch if (stream := _stream_of(incoming.contract))]
+    events: list[Any] = [incoming.contract for incoming in batch]
+    streams = [stream for event in events if (stream := _stream_of(event))]
     clients = [
         (event.clinic_id, event.client_id)
-        for event in (incoming.contract for incoming in batch)
+        for event in events
         if not isinstance(event, sessions.ClientErased)
     ]
     await reads.preload(conn, streams, clients)
