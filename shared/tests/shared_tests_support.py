@@ -14,7 +14,7 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from rapport_shared import messaging
-from rapport_shared.consumer import ConsumerRunner, Subscription
+from rapport_shared.consumer import ConsumerRunner, Handler, Subscription
 from rapport_shared.contracts import public_registry
 from rapport_shared.contracts.goals import GoalAgreed
 from rapport_shared.db import create_engine
@@ -72,6 +72,13 @@ async def count_goals(conn: AsyncConnection, batch: Sequence[IncomingEvent]) -> 
         await count_goal(conn, incoming)
 
 
+async def begin_counting(conn: AsyncConnection, batch: Sequence[IncomingEvent]) -> Handler:
+    """count_goal through Subscription.begin_batch: records what it is given in
+    batches_applied."""
+    batches_applied.append([incoming.event_id for incoming in batch])
+    return count_goal
+
+
 batches_applied: list[list[str]] = []
 
 
@@ -117,10 +124,10 @@ async def running_pipeline(
     start: bool = True,
     replicas: int = 1,
     ack_wait_seconds: float = 30.0,
-    batched: bool = False,
+    batched: str | None = None,
 ) -> AsyncIterator[Pipeline]:
-    """nats_url may list several servers (a cluster), comma-separated. batched: the consumer
-    applies whole batches with count_goals."""
+    """nats_url may list several servers (a cluster), comma-separated. batched: "apply_batch",
+    the consumer applies whole batches with count_goals; "begin_batch", with begin_counting."""
     engine = create_engine(database_url)
     async with engine.begin() as conn:
         await conn.run_sync(test_metadata.create_all)
@@ -132,7 +139,8 @@ async def running_pipeline(
         durable="test-counter",
         source_service="goals",
         handlers={"goal-agreed": count_goal},
-        apply_batch=count_goals if batched else None,
+        apply_batch=count_goals if batched == "apply_batch" else None,
+        begin_batch=begin_counting if batched == "begin_batch" else None,
     )
     batches_applied.clear()
     pipeline = Pipeline(

@@ -82,7 +82,7 @@ async def test_duplicates_and_redeliveries_change_nothing(database_url, nats_ser
         assert p.consumer.applied == 2
 
 
-@pytest.mark.parametrize("batched", [False, True], ids=["handlers", "apply_batch"])
+@pytest.mark.parametrize("batched", [None, "apply_batch", "begin_batch"], ids=str)
 async def test_a_copy_within_one_fetched_batch_is_applied_once(database_url, nats_server, batched):
     # The consumer applies a whole batch in one transaction; a copy of an event in the same
     # batch (republished after the duplicate window) must still count once.
@@ -107,7 +107,7 @@ async def test_a_copy_within_one_fetched_batch_is_applied_once(database_url, nat
             await pull.fetch(1, timeout=0.5)
 
 
-@pytest.mark.parametrize("batched", [False, True], ids=["handlers", "apply_batch"])
+@pytest.mark.parametrize("batched", [None, "apply_batch", "begin_batch"], ids=str)
 async def test_poison_event_is_dead_lettered_and_later_events_still_apply(
     database_url, nats_server, batched
 ):

@@ -41,6 +41,9 @@ log = structlog.get_logger(__name__)
 
 Handler = Callable[[AsyncConnection, IncomingEvent], Awaitable[None]]
 BatchHandler = Callable[[AsyncConnection, Sequence[IncomingEvent]], Awaitable[None]]
+# Given a batch's new events (in stream order) in its transaction, returns the handler that
+# applies them there one by one (see Subscription.begin_batch).
+BatchBegin = Callable[[AsyncConnection, Sequence[IncomingEvent]], Awaitable[Handler]]
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,13 @@ class Subscription:
     # the events' traces. The handlers still apply the events one by one when a batch fails,
     # and replay dead letters.
     apply_batch: BatchHandler | None = None
+    # Optional, for handlers that append events: called once per batch with its new events (in
+    # stream order), in the batch's transaction, before they are applied; returns the handler
+    # that then applies them one by one, each under its own context as usual. It may read up
+    # front what the events will need (e.g. every stream's history in one query) and keep it for
+    # this transaction only. It must have the handlers' effect; they still apply the events one
+    # by one when a batch fails, and replay dead letters.
+    begin_batch: BatchBegin | None = None
 
     @property
     def stream(self) -> str:
@@ -201,6 +211,10 @@ class ConsumerRunner:
                 todo.append(incoming)
             if self.subscription.apply_batch is not None:
                 await self._run_batch(conn, self.subscription.apply_batch, todo)
+            elif self.subscription.begin_batch is not None and todo:
+                batch_handler = await self.subscription.begin_batch(conn, todo)
+                for incoming in todo:
+                    await self._run_handler(conn, batch_handler, incoming)
             else:
                 for incoming in todo:
                     await self._run_handler(conn, handlers[incoming.event_type], incoming)

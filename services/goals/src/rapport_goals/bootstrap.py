@@ -47,6 +47,8 @@ def build_runtime(settings: GoalsSettings) -> ServiceRuntime:
             handlers={
                 "session-closed": partial(handlers.plan_from_closed_session, store=runtime.store)
             },
+            # A batch's erased clients read at once (handlers.begin_plans).
+            begin_batch=partial(handlers.begin_plans, store=runtime.store),
             # The plan's events sit in the outbox once the batch commits: publish them now.
             after_commit=(runtime.notify_relay,),
         )

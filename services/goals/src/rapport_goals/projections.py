@@ -8,7 +8,7 @@ an event does to the tables is written once.
 
 from typing import Any
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import bindparam, delete, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from rapport_goals.domain import recurrence
@@ -49,15 +49,15 @@ async def apply(conn: AsyncConnection, stored: StoredEvent) -> None:
     event = stored.event
     schedule = None
     if isinstance(event, HomeworkCompleted | HomeworkMissed):
-        schedule = (
-            await conn.execute(
-                select(client_homework.c.due_at, client_homework.c.recurrence).where(
-                    client_homework.c.homework_id == event.homework_id
-                )
-            )
-        ).one()
+        schedule = (await conn.execute(_SCHEDULE, {"homework_id": event.homework_id})).one()
     for change in changes(stored.version, event, schedule):
         await execute(conn, change)
+
+
+# Built once: a homework's schedule, looked up for each completed or missed occurrence.
+_SCHEDULE = select(client_homework.c.due_at, client_homework.c.recurrence).where(
+    client_homework.c.homework_id == bindparam("homework_id")
+)
 
 
 def changes(version: int, event: EventContract, schedule: Any = None) -> list[Change]:

@@ -51,15 +51,12 @@ def build_registry() -> EventRegistry:
 def build_runtime(settings: NotificationsSettings) -> ServiceRuntime:
     runtime = ServiceRuntime(SERVICE, settings, build_registry(), MIGRATIONS)
     store = runtime.store
-    on_event = partial(
-        handlers.on_event,
-        store=store,
-        timing=handlers.Timing(
-            homework_lead=timedelta(seconds=settings.reminder_lead_seconds),
-            session_lead=timedelta(seconds=settings.session_lead_seconds),
-            unsigned_note_after=timedelta(seconds=settings.unsigned_note_after_seconds),
-        ),
+    timing = handlers.Timing(
+        homework_lead=timedelta(seconds=settings.reminder_lead_seconds),
+        session_lead=timedelta(seconds=settings.session_lead_seconds),
+        unsigned_note_after=timedelta(seconds=settings.unsigned_note_after_seconds),
     )
+    on_event = partial(handlers.on_event, store=store, timing=timing)
     # Its own copy of each client's care team, to authorize writes (rapport_shared.care_team).
     runtime.subscribe(care_team_subscription(SERVICE))
     for durable, source, names in (
@@ -71,6 +68,8 @@ def build_runtime(settings: NotificationsSettings) -> ServiceRuntime:
                 durable=durable,
                 source_service=source,
                 handlers=dict.fromkeys(names, on_event),
+                # A batch's histories and erasures read at once (handlers.begin_batch).
+                begin_batch=partial(handlers.begin_batch, store=store, timing=timing),
                 # Events appended by the handlers go out at once, not at the relay's next poll.
                 after_commit=(runtime.notify_relay,),
             )

@@ -10,7 +10,7 @@ client are never projected again.
 
 from typing import Any
 
-from sqlalchemy import delete, text, update
+from sqlalchemy import delete, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from rapport_notifications import erasure
@@ -18,7 +18,7 @@ from rapport_notifications.domain.model import REMINDER_EVENTS, Reminder, Remind
 from rapport_notifications.tables import as_utc, deliveries, reminders, upsert
 from rapport_shared.contracts.base import EventContract
 from rapport_shared.eventstore import EventStore
-from rapport_shared.projection import insert_rows
+from rapport_shared.projection import Update, execute, insert_rows
 
 REBUILD_BATCH = 5000
 
@@ -78,10 +78,7 @@ async def project(conn: AsyncConnection, reminder: Reminder, *, new: bool) -> bo
     if new:
         await upsert(conn, reminders, row, key=["reminder_id"])
     else:
-        updated = await conn.execute(
-            update(reminders).where(reminders.c.reminder_id == reminder.reminder_id).values(row)
-        )
-        if updated.rowcount == 0:
+        if await execute(conn, Update(reminders, reminder.reminder_id, row)) == 0:
             return False
     await _write_deliveries(conn, reminder)
     return True

@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from rapport_shared.projection import upsert_statement
+from rapport_shared.projection import run_on_driver, upsert_statement
 
 metadata = MetaData()
 
@@ -145,8 +145,8 @@ async def upsert(
     key: Sequence[str],
 ) -> None:
     """Insert, or update on a key conflict; several rows (with the same columns) in one go. The
-    rows go as parameters, not in the statement, so its compiled form is cached."""
+    statement is built once per shape and run on the driver (run_on_driver)."""
     rows = [dict(values)] if isinstance(values, Mapping) else [dict(v) for v in values]
     replace = tuple(name for name in rows[0] if name not in key)
     statement = upsert_statement(conn.dialect.name, table, tuple(key), replace)
-    await conn.execute(statement, rows[0] if len(rows) == 1 else rows)
+    await run_on_driver(conn, statement, rows[0], rows[1:])

@@ -30,6 +30,7 @@ from rapport_goals.domain.homework import Homework, homework_stream
 from rapport_goals.domain.model import plan_from_session
 from rapport_goals.tables import client_homework
 from rapport_shared import crypto
+from rapport_shared.consumer import Handler
 from rapport_shared.contracts.base import EventContract
 from rapport_shared.contracts.goals import HomeworkCompleted, HomeworkMissed
 from rapport_shared.contracts.sessions import ClientErased, SessionClosed
@@ -164,13 +165,33 @@ async def plan_from_closed_session(
     """session-closed -> goal-agreed and homework-assigned, each on a stream derived from the
     session. A stream that already exists was created by an earlier copy of this event (a
     redelivery, a replayed dead letter): it is skipped, so nothing is created twice."""
-    session = incoming.contract
-    if not isinstance(session, SessionClosed):
-        raise TypeError(f"expected session-closed, got {incoming.event_type}")
-    if not isinstance(store, PrivateEventStore):
-        raise TypeError("planning needs the store that opens the plan's sealed words")
-    if await store.keys.is_erased(conn, session.clinic_id, session.client_id):
+    session = _closed(incoming)
+    private = _private(store)
+    if await private.keys.is_erased(conn, session.clinic_id, session.client_id):
         return  # closed before the client was erased, delivered after: nothing to keep
+    await _plan(conn, session, private)
+
+
+async def begin_plans(
+    conn: AsyncConnection, batch: Sequence[IncomingEvent], *, store: EventStore
+) -> Handler:
+    """A consumer's batch of session-closed (Subscription.begin_batch): which of its clients are
+    erased, in one query; then each event as plan_from_closed_session would plan it. (Erasures
+    are another consumer's: none is applied between this read and the batch's commit, as the
+    batch is one transaction.)"""
+    private = _private(store)
+    sessions = [_closed(incoming) for incoming in batch]
+    erased = await private.keys.erased_among(conn, [(s.clinic_id, s.client_id) for s in sessions])
+
+    async def apply(conn: AsyncConnection, incoming: IncomingEvent) -> None:
+        session = _closed(incoming)
+        if (session.clinic_id, session.client_id) not in erased:
+            await _plan(conn, session, private)
+
+    return apply
+
+
+async def _plan(conn: AsyncConnection, session: SessionClosed, store: PrivateEventStore) -> None:
     # A v1 session-closed has no sealed words (its words were dropped): planned without words.
     # A seal that does not open with this service's key (RAPPORT_PLAN_SEAL_KEY differs) raises,
     # so the event is retried and dead-lettered rather than planned without its words.
@@ -178,6 +199,19 @@ async def plan_from_closed_session(
     for stream_id, events in plan_from_session(session, wording):
         with contextlib.suppress(ConcurrencyConflict):
             await record(conn, store, stream_id, 0, events)
+
+
+def _closed(incoming: IncomingEvent) -> SessionClosed:
+    session = incoming.contract
+    if not isinstance(session, SessionClosed):
+        raise TypeError(f"expected session-closed, got {incoming.event_type}")
+    return session
+
+
+def _private(store: EventStore) -> PrivateEventStore:
+    if not isinstance(store, PrivateEventStore):
+        raise TypeError("planning needs the store that opens the plan's sealed words")
+    return store
 
 
 async def erase_client(conn: AsyncConnection, incoming: IncomingEvent) -> None:

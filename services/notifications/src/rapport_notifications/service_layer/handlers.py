@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport_notifications import erasure, projections
@@ -29,7 +29,9 @@ from rapport_notifications.domain.model import (
     reminder_stream,
 )
 from rapport_notifications.domain.sessions import Session, session_stream
+from rapport_notifications.service_layer.reads import Reads
 from rapport_notifications.tables import delivery_errors, feed, reminders, upsert
+from rapport_shared.consumer import Handler
 from rapport_shared.contracts import goals, sessions
 from rapport_shared.contracts.base import EventContract
 from rapport_shared.contracts.notifications import Channel, ReminderSent
@@ -51,29 +53,81 @@ async def on_event(
     conn: AsyncConnection, incoming: IncomingEvent, *, store: EventStore, timing: Timing
 ) -> None:
     """Every consumed event of the sessions and goals services: to the aggregate it concerns."""
-    event: Any = incoming.contract
-    if isinstance(event, sessions.ClientErased):
-        await erase_client(conn, event, store=store)
-        return
-    if await erasure.is_erased(conn, event.clinic_id, event.client_id):
-        return  # an erased client's events schedule nothing
-    now = datetime.now(UTC)
+    await _on_event(conn, incoming, Reads(store), timing)
+
+
+async def begin_batch(
+    conn: AsyncConnection,
+    batch: Sequence[IncomingEvent],
+    *,
+    store: EventStore,
+    timing: Timing,
+) -> Handler:
+    """A consumer's batch (Subscription.begin_batch): the histories of the streams its events
+    concern and whether their clients are erased, read with one query each; then each event as
+    on_event would apply it, each seeing what the ones before it wrote."""
+    reads = Reads(store)
+    events: list[Any] = [incoming.contract for incoming in batch]
+    streams = [stream for event in events if (stream := _stream_of(event))]
+    clients = [
+        (event.clinic_id, event.client_id)
+        for event in events
+        if not isinstance(event, sessions.ClientErased)
+    ]
+    await reads.preload(conn, streams, clients)
+
+    async def apply(conn: AsyncConnection, incoming: IncomingEvent) -> None:
+        await _on_event(conn, incoming, reads, timing)
+
+    return apply
+
+
+def _stream_of(event: Any) -> str | None:
+    """The stream of this service's own that an event is decided on (None: no history)."""
     match event:
-        case goals.AllianceAlertRaised():
-            await _schedule(conn, store, alliance_alert_reminder(event, now))
+        case sessions.ClientErased() | goals.AllianceAlertRaised():
+            return None
         case (
             goals.HomeworkAssigned()
             | goals.HomeworkCompleted()
             | goals.HomeworkMissed()
             | goals.HomeworkCancelled()
         ):
-            stream = homework_stream(event.homework_id)
-            await _decide(conn, store, stream, _on_homework(event, now, timing), now)
+            return homework_stream(event.homework_id)
         case goals.GoalAgreed() | goals.GoalRevised() | goals.GoalStatusChanged():
-            await _decide(conn, store, goal_stream(event.goal_id), _on_goal(event, now), now)
+            return goal_stream(event.goal_id)
         case _:
-            stream = session_stream(event.session_id)
-            await _decide(conn, store, stream, _on_session(event, now, timing), now)
+            return session_stream(event.session_id)
+
+
+async def _on_event(
+    conn: AsyncConnection, incoming: IncomingEvent, reads: Reads, timing: Timing
+) -> None:
+    event: Any = incoming.contract
+    if isinstance(event, sessions.ClientErased):
+        await erase_client(conn, event, reads=reads)
+        return
+    if await reads.is_erased(conn, event.clinic_id, event.client_id):
+        return  # an erased client's events schedule nothing
+    now = datetime.now(UTC)
+    stream = _stream_of(event)
+    match event:
+        case goals.AllianceAlertRaised():
+            await _schedule(conn, reads, alliance_alert_reminder(event, now))
+            return
+        case (
+            goals.HomeworkAssigned()
+            | goals.HomeworkCompleted()
+            | goals.HomeworkMissed()
+            | goals.HomeworkCancelled()
+        ):
+            decide = _on_homework(event, now, timing)
+        case goals.GoalAgreed() | goals.GoalRevised() | goals.GoalStatusChanged():
+            decide = _on_goal(event, now)
+        case _:
+            decide = _on_session(event, now, timing)
+    assert stream is not None
+    await _decide(conn, reads, stream, decide, now)
 
 
 def _on_homework(event: Any, now: datetime, timing: Timing) -> Decide:
@@ -125,52 +179,58 @@ def _on_session(event: Any, now: datetime, timing: Timing) -> Decide:
 
 
 async def _decide(
-    conn: AsyncConnection, store: EventStore, stream: str, decide: Decide, now: datetime
+    conn: AsyncConnection, reads: Reads, stream: str, decide: Decide, now: datetime
 ) -> None:
-    history = await _history(conn, store, stream)
+    history = await reads.history(conn, stream)
     follow_up = decide(history)
     if follow_up.noted:
-        await store.append(conn, stream, len(history), follow_up.noted)
+        await reads.append(conn, stream, history, follow_up.noted)
     # Cancel before scheduling: a new plan's reminders must not be cancelled with the old ones.
     if follow_up.cancel is not None:
-        await _cancel(conn, store, follow_up.cancel, now)
+        await _cancel(conn, reads, follow_up.cancel, now)
     for first_events in follow_up.new_reminders:
-        await _schedule(conn, store, first_events)
+        await _schedule(conn, reads, first_events)
 
 
-async def _schedule(conn: AsyncConnection, store: EventStore, first_events: list[Any]) -> None:
+async def _schedule(conn: AsyncConnection, reads: Reads, first_events: list[Any]) -> None:
     """A new reminder, unless one with its derived id exists (the same next session announced by
     session-closed and then by session-scheduled, or a redelivered alert): appending at version 0
     then conflicts, and the append's savepoint leaves the transaction usable."""
     with contextlib.suppress(ConcurrencyConflict):
-        await _write_reminder(conn, store, [], first_events)
+        await _write_reminder(conn, reads, [], first_events)
 
 
 async def _cancel(
-    conn: AsyncConnection, store: EventStore, cancellation: Cancellation, now: datetime
+    conn: AsyncConnection, reads: Reads, cancellation: Cancellation, now: datetime
 ) -> None:
     ids = set(cancellation.ids)
     if cancellation.subject_id is not None:
-        subject = cancellation.subject_id
-        pending = select(reminders.c.reminder_id).where(
-            reminders.c.status == ReminderStatus.PENDING.value,
-            reminders.c.kind.in_(cancellation.kinds),
-            or_(
-                reminders.c.homework_id == subject,
-                reminders.c.session_id == subject,
-                reminders.c.goal_id == subject,
-            ),
+        found = await conn.execute(
+            _PENDING_ABOUT, {"subject": cancellation.subject_id, "kinds": cancellation.kinds}
         )
-        ids.update((await conn.execute(pending)).scalars())
+        ids.update(found.scalars())
     for reminder_id in sorted(ids):
-        history = await _history(conn, store, reminder_stream(reminder_id))
+        history = await reads.history(conn, reminder_stream(reminder_id))
         if history:
             events = Reminder.replay(history).cancel(now, cancellation.reason)
-            await _write_reminder(conn, store, history, events)
+            await _write_reminder(conn, reads, history, events)
+
+
+# Built once (every completion, cancellation or closing asks it): the pending reminders of some
+# kinds about a subject (a homework, session or goal).
+_PENDING_ABOUT = select(reminders.c.reminder_id).where(
+    reminders.c.status == ReminderStatus.PENDING.value,
+    reminders.c.kind.in_(bindparam("kinds", expanding=True)),
+    or_(
+        reminders.c.homework_id == bindparam("subject", type_=reminders.c.homework_id.type),
+        reminders.c.session_id == bindparam("subject", type_=reminders.c.session_id.type),
+        reminders.c.goal_id == bindparam("subject", type_=reminders.c.goal_id.type),
+    ),
+)
 
 
 async def erase_client(
-    conn: AsyncConnection, erased: sessions.ClientErased, *, store: EventStore
+    conn: AsyncConnection, erased: sessions.ClientErased, *, reads: Reads
 ) -> None:
     """Cancel what is pending for or about the client (so reminder-cancelled tells the bus),
     then purge every row of theirs."""
@@ -186,8 +246,9 @@ async def erase_client(
         )
     )
     ids = tuple((await conn.execute(theirs)).scalars())
-    await _cancel(conn, store, Cancellation("client-erased", ids=ids), now)
+    await _cancel(conn, reads, Cancellation("client-erased", ids=ids), now)
     await erasure.purge(conn, erased.clinic_id, erased.client_id, now)
+    reads.erased(erased.clinic_id, erased.client_id)
 
 
 async def prepare_delivery(
@@ -208,13 +269,14 @@ async def prepare_delivery(
     if quiet_until is None and due.planned is not None:  # nothing left open: recorded meanwhile
         await release(conn, due.reminder_id)
         return ()
-    history = await _history(conn, store, reminder_stream(due.reminder_id))
+    reads = Reads(store)
+    history = await reads.history(conn, reminder_stream(due.reminder_id))
     reminder = Reminder.replay(history)
     if quiet_until is not None:
         events = reminder.defer(quiet_until, now)
     else:
         events = reminder.cancel(now, "opted-out")
-    await _write_reminder(conn, store, history, events)
+    await _write_reminder(conn, reads, history, events)
     await release(conn, due.reminder_id)
     return ()
 
@@ -231,10 +293,11 @@ async def record_delivery(
     """One attempt's outcome per channel (None: delivered). Delivering to the in-app feed is
     writing its item here, with the events, so it happens exactly once."""
     now = datetime.now(UTC)
-    history = await _history(conn, store, reminder_stream(reminder_id))
+    reads = Reads(store)
+    history = await reads.history(conn, reminder_stream(reminder_id))
     reminder = Reminder.replay(history)
     events = reminder.record_attempt(tuple(outcomes), outcomes, now, policy)
-    if not await _write_reminder(conn, store, history, events):
+    if not await _write_reminder(conn, reads, history, events):
         await release(conn, reminder_id)
         return  # its client was erased meanwhile: nothing of theirs is written again
     if any(isinstance(e, ReminderSent) and e.channel == "feed" for e in events):
@@ -270,13 +333,9 @@ async def record_delivery(
     await release(conn, reminder_id)
 
 
-async def _history(conn: AsyncConnection, store: EventStore, stream: str) -> list[EventContract]:
-    return [stored.event for stored in await store.load(conn, stream)]
-
-
 async def _write_reminder(
     conn: AsyncConnection,
-    store: EventStore,
+    reads: Reads,
     history: Sequence[EventContract],
     events: Sequence[EventContract],
 ) -> bool:
@@ -286,5 +345,5 @@ async def _write_reminder(
     if not events:
         return True
     reminder = Reminder.replay([*history, *events])
-    await store.append(conn, reminder_stream(reminder.reminder_id), len(history), list(events))
+    await reads.append(conn, reminder_stream(reminder.reminder_id), history, events)
     return await projections.project(conn, reminder, new=not history)
