@@ -40,9 +40,7 @@ _STREAM = (
 )
 
 
-async def load_events(
-    conn: AsyncConnection, store: EventStore, stream: str
-) -> list[EventContract]:
+async def load_events(conn: AsyncConnection, store: EventStore, stream: str) -> list[EventContract]:
     """The stream's events as store.load() gives them (decrypted by a PrivateEventStore), read
     leaner: every command loads its session, and store.load's statement through SQLAlchemy and
     the full rows it builds were about a tenth of a close-session's CPU."""
