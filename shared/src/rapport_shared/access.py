@@ -112,20 +112,26 @@ class Reads:
         return self._conn
 
     async def stream_owner(self, stream_id: str) -> Owner | None:
-        owners = _OWNERS.setdefault(self.engine, {})
-        owner = owners.get(stream_id)
+        owner = _OWNERS.setdefault(self.engine, {}).get(stream_id)
         if owner is None:
             owner = await stream_owner(await self.conn(), stream_id)
             if owner is not None:
-                if len(owners) >= OWNERS_REMEMBERED:
-                    del owners[next(iter(owners))]
-                owners[stream_id] = owner
+                remember_owner(self.engine, stream_id, owner)
         return owner
 
     async def close(self) -> None:
         if self._opened is not None:
             await self._opened.aclose()
         self._opened = self._conn = None
+
+
+def remember_owner(engine: AsyncEngine, stream_id: str, owner: Owner) -> None:
+    """Remember a stream's owner: once read, or by its creator once the stream's first event
+    has committed (the next request on it then reads nothing to authorize)."""
+    owners = _OWNERS.setdefault(engine, {})
+    if stream_id not in owners and len(owners) >= OWNERS_REMEMBERED:
+        del owners[next(iter(owners))]
+    owners[stream_id] = owner
 
 
 @dataclass(frozen=True)
