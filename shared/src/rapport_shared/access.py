@@ -182,11 +182,10 @@ async def stream_owner(conn: AsyncConnection, stream_id: str) -> Owner | None:
     # lookup, result processing) and with the whole event's JSON parsed, this lookup cost
     # several times the query, and it runs for every request on a resource not yet remembered
     # (a session's first command after its scheduling).
-    row = (await conn.exec_driver_sql(_OWNER_SQL[conn.dialect.name], (stream_id,))).first()
+    row: Any = (await conn.exec_driver_sql(_OWNER_SQL[conn.dialect.name], (stream_id,))).first()
     if row is None:
         return None
-    clinic_id, client_id = row
-    return clinic_id, client_id
+    return row[0], row[1]
 
 
 def authorize(
