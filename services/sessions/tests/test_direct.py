@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from sessions_support import CLINIC, RunningService, plan
 from sqlalchemy import String, select, type_coerce, update
+from sqlalchemy import event as sqlalchemy_event
 
 from rapport_sessions import direct, repository
 from rapport_sessions.domain.model import stream_id
@@ -25,8 +26,20 @@ async def test_the_lean_load_gives_what_the_store_loads(service: RunningService)
     async with runtime.transaction() as conn:  # the command path
         written = await repository.load_events(conn, runtime.store, stream)
         assert written == [stored.event for stored in await runtime.store.load(conn, stream)]
+    key_reads: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if "client_keys" in statement:
+            key_reads.append(statement)
+
     async with runtime.engine.connect() as conn:  # a read (the session view)
-        read = await repository.load_events(conn, runtime.store, stream)
+        sqlalchemy_event.listen(runtime.engine.sync_engine, "before_cursor_execute", seen)
+        try:
+            read = await repository.load_events(conn, runtime.store, stream)
+        finally:
+            sqlalchemy_event.remove(runtime.engine.sync_engine, "before_cursor_execute", seen)
+        # Two encrypted events (the note, the plan's words), one client: one key lookup.
+        assert len(key_reads) == 1
         assert read == [stored.event for stored in await runtime.store.load(conn, stream)]
     assert [event.event_type for event in read] == [
         "session-scheduled",

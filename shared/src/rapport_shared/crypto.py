@@ -248,18 +248,24 @@ class KeyRing:
 
     async def decrypt_event(self, conn: AsyncConnection, event: EventContract) -> EventContract:
         """The event with its free text readable again; an erased client's reads as ERASED."""
-        if not event.encrypted_fields or not getattr(event, "client_id", None):
-            return event  # stored before encryption existed: its text is in clear
-        clinic_id, client_id = _owner(event)
-        key = await self.key(conn, clinic_id, client_id)
-        return event.model_copy(
-            update={
-                name: _map_text(
-                    getattr(event, name), lambda t: decrypt_text(key, clinic_id, client_id, t)
-                )
-                for name in event.encrypted_fields
-            }
-        )
+        return (await self.decrypt_events(conn, [event]))[0]
+
+    async def decrypt_events(
+        self, conn: AsyncConnection, events: Iterable[EventContract]
+    ) -> list[EventContract]:
+        """decrypt_event for each, each client's key looked up once (a stream's notes and
+        addenda are all one client's)."""
+        keys: dict[tuple[str, str], bytes | None] = {}
+        decrypted = []
+        for event in events:
+            if not event.encrypted_fields or not getattr(event, "client_id", None):
+                decrypted.append(event)  # stored before encryption existed: its text is in clear
+                continue
+            owner = _owner(event)
+            if owner not in keys:
+                keys[owner] = await self.key(conn, *owner)
+            decrypted.append(_decrypted(event, keys[owner], *owner))
+        return decrypted
 
     async def decrypt(
         self, conn: AsyncConnection, clinic_id: str, client_id: str, value: str | None
@@ -302,6 +308,19 @@ _ERASED = select(client_keys.c.clinic_id, client_keys.c.client_id).where(
     client_keys.c.client_id.in_(bindparam("client_ids", expanding=True)),
     client_keys.c.erased_at.is_not(None),
 )
+
+
+def _decrypted(
+    event: EventContract, key: bytes | None, clinic_id: str, client_id: str
+) -> EventContract:
+    return event.model_copy(
+        update={
+            name: _map_text(
+                getattr(event, name), lambda t: decrypt_text(key, clinic_id, client_id, t)
+            )
+            for name in event.encrypted_fields
+        }
+    )
 
 
 def _owner(event: EventContract) -> tuple[str, str]:

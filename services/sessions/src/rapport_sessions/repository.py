@@ -47,7 +47,7 @@ async def load_events(conn: AsyncConnection, store: EventStore, stream: str) -> 
     rows = await direct.fetch_all(conn, _STREAM, {"stream_id": stream})
     events = [_event(store, kind, schema, data) for kind, schema, data in rows]
     if isinstance(store, PrivateEventStore):
-        events = [await store.keys.decrypt_event(conn, event) for event in events]
+        events = await store.keys.decrypt_events(conn, events)
     return events
 
 
