@@ -10,7 +10,7 @@ from shared_tests_support import engine_with, goal, test_metadata
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from rapport_shared.access import Reads
+from rapport_shared.access import Reads, remember_owner
 from rapport_shared.contracts import public_registry
 from rapport_shared.db import create_engine
 from rapport_shared.eventstore import EventStore
@@ -64,3 +64,18 @@ async def test_owners_are_remembered_per_engine(engine: AsyncEngine, database_ur
         assert len(selects) == 1
     finally:
         await other.dispose()
+
+
+async def test_an_owner_remembered_by_its_creator_is_not_read(engine: AsyncEngine) -> None:
+    selects = counted_selects(engine)
+    remember_owner(engine, "goal-3", ("northside", "carol"))
+    assert await owner(engine, "goal-3") == ("northside", "carol")
+    assert selects == []
+
+
+async def test_the_owner_read_is_the_first_events_clinic_and_client(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        store = EventStore(public_registry())
+        await store.append(conn, "goal-4", 0, [goal("dana")])
+        await store.append(conn, "goal-4", 1, [goal("erin")])  # only the first event counts
+    assert await owner(engine, "goal-4") == ("northside", "dana")

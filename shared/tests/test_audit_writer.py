@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from shared_tests_support import engine_with
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rapport_shared.audit_writer import AuditWriter
@@ -112,3 +112,28 @@ async def test_a_cancelled_request_does_not_abandon_the_entries_it_was_writing(
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_an_entry_is_stored_as_sqlalchemy_stores_it(engine: AsyncEngine) -> None:
+    """On SQLite the writer inserts on the driver itself: every column must read back as an
+    insert through SQLAlchemy stores it (times, the JSON resource, NULLs), alone or grouped."""
+    at = datetime(2026, 12, 3, 9, 30, 15, 123456, tzinfo=UTC)
+    same = {"at": at, "client_id": "alice", "resource": {"session_id": "s-1", "n": "é"}}
+    writer = AuditWriter(engine)
+    await writer.append(entry(0, **same))
+    await asyncio.gather(*(writer.append(entry(n, **same)) for n in (1, 2)))
+    async with engine.begin() as conn:
+        await conn.execute(insert(audit_log_table), entry(3, **same))
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(audit_log_table).order_by(audit_log_table.c.id))).all()
+    stored = [
+        {k: v for k, v in row._mapping.items() if k not in ("id", "sub", "correlation_id")}
+        for row in rows
+    ]
+    assert len(stored) == 4
+    assert stored[0] == stored[1] == stored[2] == stored[3]
+    assert stored[0]["resource"] == same["resource"]
+    assert stored[0]["at"].replace(tzinfo=UTC) == at
+    async with engine.connect() as conn:
+        raw = (await conn.exec_driver_sql("SELECT at, resource FROM audit_log ORDER BY id")).all()
+    assert all(row == raw[0] for row in raw)  # the very same stored values, whichever path

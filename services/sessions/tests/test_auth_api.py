@@ -8,6 +8,7 @@ import nats
 import pytest
 from sessions_support import CLINIC, RunningService, later
 from sqlalchemy import delete, select, text, update
+from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy.exc import DBAPIError
 
 from rapport_shared.natsserver import NatsServer
@@ -181,3 +182,27 @@ async def test_the_audit_log_cannot_be_changed_or_emptied(service: RunningServic
     # No route edits or deletes it either.
     for method in ("PUT", "PATCH", "DELETE", "POST"):
         assert (await service.http.request(method, AUDIT)).status_code == 405
+
+
+async def test_a_session_scheduled_here_is_authorized_without_reading_its_owner(
+    service: RunningService,
+) -> None:
+    created = await service.schedule(client_id="alice")
+    owner_reads: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if "version = 1" in statement:  # access.stream_owner's query
+            owner_reads.append(statement)
+
+    engine = service.runtime.engine.sync_engine
+    sqlalchemy_event.listen(engine, "before_cursor_execute", seen)
+    try:
+        session = f"/sessions/{created['session_id']}"
+        started = await service.http.post(f"/clinics/{CLINIC}{session}/start")
+        assert started.status_code == 200, started.text
+        # The remembered owner still decides: in another clinic the session is not there.
+        elsewhere = await service.http.post(f"/clinics/southside{session}/start")
+        assert elsewhere.status_code == 404, elsewhere.text
+    finally:
+        sqlalchemy_event.remove(engine, "before_cursor_execute", seen)
+    assert owner_reads == []

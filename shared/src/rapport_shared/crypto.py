@@ -22,7 +22,7 @@ import secrets
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -41,6 +41,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport_shared.contracts.base import EventContract
+from rapport_shared.db import driver_statement, sqlite_driver
 from rapport_shared.errors import InvalidState
 
 ENCRYPTED_PREFIX = "enc:v1:"
@@ -247,18 +248,24 @@ class KeyRing:
 
     async def decrypt_event(self, conn: AsyncConnection, event: EventContract) -> EventContract:
         """The event with its free text readable again; an erased client's reads as ERASED."""
-        if not event.encrypted_fields or not getattr(event, "client_id", None):
-            return event  # stored before encryption existed: its text is in clear
-        clinic_id, client_id = _owner(event)
-        key = await self.key(conn, clinic_id, client_id)
-        return event.model_copy(
-            update={
-                name: _map_text(
-                    getattr(event, name), lambda t: decrypt_text(key, clinic_id, client_id, t)
-                )
-                for name in event.encrypted_fields
-            }
-        )
+        return (await self.decrypt_events(conn, [event]))[0]
+
+    async def decrypt_events(
+        self, conn: AsyncConnection, events: Iterable[EventContract]
+    ) -> list[EventContract]:
+        """decrypt_event for each, each client's key looked up once (a stream's notes and
+        addenda are all one client's)."""
+        keys: dict[tuple[str, str], bytes | None] = {}
+        decrypted = []
+        for event in events:
+            if not event.encrypted_fields or not getattr(event, "client_id", None):
+                decrypted.append(event)  # stored before encryption existed: its text is in clear
+                continue
+            owner = _owner(event)
+            if owner not in keys:
+                keys[owner] = await self.key(conn, *owner)
+            decrypted.append(_decrypted(event, keys[owner], *owner))
+        return decrypted
 
     async def decrypt(
         self, conn: AsyncConnection, clinic_id: str, client_id: str, value: str | None
@@ -268,9 +275,18 @@ class KeyRing:
             return value
         return decrypt_text(await self.key(conn, clinic_id, client_id), clinic_id, client_id, value)
 
-    async def _row(self, conn: AsyncConnection, clinic_id: str, client_id: str) -> Any:
-        result = await conn.execute(_KEY_ROW, {"clinic_id": clinic_id, "client_id": client_id})
-        return result.first()
+    async def _row(self, conn: AsyncConnection, clinic_id: str, client_id: str) -> "_KeyRow | None":
+        # Compiled once and run on the driver (on SQLite's write connection, on sqlite3 itself):
+        # every encrypted write looks its key up, and through SQLAlchemy's execution layer the
+        # lookup cost several times the query. The row comes back unprocessed: the key is bytes
+        # on both drivers, and of erased_at only its presence is read.
+        compiled = driver_statement(_KEY_ROW, _KEY_ROW_PARAMETERS, conn.dialect)
+        values = compiled.parameters({"clinic_id": clinic_id, "client_id": client_id})
+        if conn.dialect.name == "sqlite" and (driver := sqlite_driver(conn)).in_write_transaction:
+            row = driver.sqlite.execute(compiled.sql, values).fetchone()
+        else:
+            row = (await conn.exec_driver_sql(compiled.sql, values)).first()
+        return None if row is None else _KeyRow(*row)
 
 
 # Built once (looked up for every encrypted write and every event a projection applies):
@@ -280,10 +296,31 @@ _KEY_ROW = select(client_keys.c.key, client_keys.c.erased_at).where(
     client_keys.c.client_id == bindparam("client_id"),
 )
 
+_KEY_ROW_PARAMETERS = ("clinic_id", "client_id")
+
+
+class _KeyRow(NamedTuple):
+    key: bytes | None
+    erased_at: object  # None unless erased (as the driver gives it: text on SQLite)
+
+
 _ERASED = select(client_keys.c.clinic_id, client_keys.c.client_id).where(
     client_keys.c.client_id.in_(bindparam("client_ids", expanding=True)),
     client_keys.c.erased_at.is_not(None),
 )
+
+
+def _decrypted(
+    event: EventContract, key: bytes | None, clinic_id: str, client_id: str
+) -> EventContract:
+    return event.model_copy(
+        update={
+            name: _map_text(
+                getattr(event, name), lambda t: decrypt_text(key, clinic_id, client_id, t)
+            )
+            for name in event.encrypted_fields
+        }
+    )
 
 
 def _owner(event: EventContract) -> tuple[str, str]:

@@ -14,7 +14,14 @@ from rapport_sessions.prep_brief import PrepBrief
 from rapport_sessions.service_layer import handlers
 from rapport_sessions.views import ClientNotes, ClientRecord, SessionState
 from rapport_shared import audit, care_team
-from rapport_shared.access import FromPath, FromStream, authorize, authorize_create, principal_of
+from rapport_shared.access import (
+    FromPath,
+    FromStream,
+    authorize,
+    authorize_create,
+    principal_of,
+    remember_owner,
+)
 from rapport_shared.clinic import CLINIC_SLUG_PATTERN
 from rapport_shared.contracts.base import PersonId
 from rapport_shared.contracts.sessions import CancellationReason
@@ -136,6 +143,8 @@ async def schedule_session(
             counselor_id=command.counselor_id,
             starts_at=command.starts_at,
         )
+    # Committed: the session's next command need not read who owns it.
+    remember_owner(runtime.engine, stream_id(session_id), (clinic_id, command.client_id))
     return SessionState.of(session)
 
 

@@ -15,9 +15,10 @@ duplicates and out-of-order deliveries converge on the same rows.
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import delete, text, update
+from sqlalchemy import delete, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from rapport_sessions import direct
 from rapport_sessions.domain.events import NoteRecorded, PlanWorded
 from rapport_sessions.domain.model import SessionStatus
 from rapport_sessions.prep_projection import PREP_CHANGES
@@ -133,16 +134,10 @@ async def plan_worded(conn: AsyncConnection, event: PlanWorded) -> None:
     """The words, as the store keeps them (enc:v1 tokens): the views decrypt what they show."""
     for index, wording in enumerate(event.goals):
         goal_id = derived_id(event.session_id, "goal", index)
-        await conn.execute(
-            update(notes_goals).where(notes_goals.c.goal_id == goal_id).values(description=wording)
-        )
+        await direct.update_row(conn, notes_goals, goal_id, description=wording)
     for index, instructions in enumerate(event.homework):
         homework_id = derived_id(event.session_id, "homework", index)
-        await conn.execute(
-            update(notes_homework)
-            .where(notes_homework.c.homework_id == homework_id)
-            .values(instructions=instructions)
-        )
+        await direct.update_row(conn, notes_homework, homework_id, instructions=instructions)
 
 
 async def client_erased(conn: AsyncConnection, event: ClientErased) -> None:
@@ -223,6 +218,4 @@ async def _replay_own_events(conn: AsyncConnection, store: EventStore) -> None:
 
 
 async def _update_session(conn: AsyncConnection, session_id: Any, **values: Any) -> None:
-    await conn.execute(
-        update(notes_sessions).where(notes_sessions.c.session_id == session_id).values(**values)
-    )
+    await direct.update_row(conn, notes_sessions, session_id, **values)

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from rapport_sessions import direct
 from rapport_shared.projection import upsert_rows, upsert_statement
 
 
@@ -26,7 +27,7 @@ async def upsert(
     """Insert row, or on a primary-key clash overwrite only the columns in replace."""
     key = tuple(column.name for column in table.primary_key)
     statement = upsert_statement(conn.dialect.name, table, key, tuple(sorted(replace)))
-    await conn.execute(statement, dict(row))
+    await direct.execute(conn, statement, row)
 
 
 async def write_all(conn: AsyncConnection, upserts: Iterable[Upsert]) -> None:
