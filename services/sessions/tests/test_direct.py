@@ -9,7 +9,7 @@ from sessions_support import CLINIC, RunningService, plan
 from sqlalchemy import String, select, type_coerce, update
 from sqlalchemy import event as sqlalchemy_event
 
-from rapport_sessions import direct, repository
+from rapport_sessions import direct
 from rapport_sessions.domain.model import stream_id
 from rapport_sessions.tables import notes_sessions
 
@@ -24,7 +24,7 @@ async def test_the_lean_load_gives_what_the_store_loads(service: RunningService)
     runtime, stream = service.runtime, stream_id(uuid.UUID(created["session_id"]))
 
     async with runtime.transaction() as conn:  # the command path
-        written = await repository.load_events(conn, runtime.store, stream)
+        written = await runtime.store.load_events(conn, stream)
         assert written == [stored.event for stored in await runtime.store.load(conn, stream)]
     key_reads: list[str] = []
 
@@ -35,7 +35,7 @@ async def test_the_lean_load_gives_what_the_store_loads(service: RunningService)
     async with runtime.engine.connect() as conn:  # a read (the session view)
         sqlalchemy_event.listen(runtime.engine.sync_engine, "before_cursor_execute", seen)
         try:
-            read = await repository.load_events(conn, runtime.store, stream)
+            read = await runtime.store.load_events(conn, stream)
         finally:
             sqlalchemy_event.remove(runtime.engine.sync_engine, "before_cursor_execute", seen)
         # Two encrypted events (the note, the plan's words), one client: one key lookup.
@@ -49,7 +49,7 @@ async def test_the_lean_load_gives_what_the_store_loads(service: RunningService)
     ]
     assert "words kept encrypted" in str(read[1])  # decrypted, as store.load gives it
     async with runtime.transaction() as conn:
-        assert await repository.load_events(conn, runtime.store, "session-none") == []
+        assert await runtime.store.load_events(conn, "session-none") == []
 
 
 async def test_an_update_on_the_driver_stores_what_sqlalchemy_stores(

@@ -8,14 +8,13 @@ with no waiting for company.
 """
 
 import asyncio
-import sqlite3
 from typing import Any
 
 import structlog
 from sqlalchemy import insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from rapport_shared.db import driver_statement, sqlite_driver
+from rapport_shared.db import driver_statement, sqlite_writing
 from rapport_shared.schema import audit_log_table
 
 log = structlog.get_logger(__name__)
@@ -65,7 +64,7 @@ class AuditWriter:
     async def _insert(self, rows: Entry | list[Entry]) -> None:
         group = rows if isinstance(rows, list) else [rows]
         async with self.engine.begin() as conn:
-            if (writing := _sqlite_writing(conn)) is not None and _same_keys(group):
+            if (writing := sqlite_writing(conn)) is not None and _same_keys(group):
                 # On sqlite3 itself, in the engine's write transaction: through SQLAlchemy's
                 # execution layer the insert cost several times what SQLite does, per request.
                 compiled = driver_statement(_INSERT, tuple(group[0]), conn.dialect)
@@ -73,13 +72,6 @@ class AuditWriter:
             else:
                 await conn.execute(_INSERT, rows)
         self.transactions += 1
-
-
-def _sqlite_writing(conn: AsyncConnection) -> sqlite3.Connection | None:
-    if conn.dialect.name != "sqlite":
-        return None
-    driver = sqlite_driver(conn)
-    return driver.sqlite if driver.in_write_transaction else None
 
 
 def _same_keys(rows: list[Entry]) -> bool:

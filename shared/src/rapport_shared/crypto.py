@@ -41,7 +41,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport_shared.contracts.base import EventContract
-from rapport_shared.db import driver_statement, sqlite_driver
+from rapport_shared.db import driver_statement, sqlite_writing
 from rapport_shared.errors import InvalidState
 
 ENCRYPTED_PREFIX = "enc:v1:"
@@ -282,8 +282,8 @@ class KeyRing:
         # on both drivers, and of erased_at only its presence is read.
         compiled = driver_statement(_KEY_ROW, _KEY_ROW_PARAMETERS, conn.dialect)
         values = compiled.parameters({"clinic_id": clinic_id, "client_id": client_id})
-        if conn.dialect.name == "sqlite" and (driver := sqlite_driver(conn)).in_write_transaction:
-            row = driver.sqlite.execute(compiled.sql, values).fetchone()
+        if (writing := sqlite_writing(conn)) is not None:
+            row = writing.execute(compiled.sql, values).fetchone()
         else:
             row = (await conn.exec_driver_sql(compiled.sql, values)).first()
         return None if row is None else _KeyRow(*row)

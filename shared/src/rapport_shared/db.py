@@ -101,6 +101,18 @@ def sqlite_driver(conn: AsyncConnection) -> sqlite_inline.Connection:
     return driver
 
 
+def sqlite_writing(conn: AsyncConnection) -> sqlite3.Connection | None:
+    """The sqlite3 connection under conn when conn is in its engine's write transaction (see
+    SQLiteEngine.begin): statements sent to it directly join that transaction and skip
+    SQLAlchemy's execution layer, which costs several times what SQLite does for a small
+    statement. None on PostgreSQL, or outside a write transaction (the caller then goes
+    through SQLAlchemy, which begins a transaction if none is open)."""
+    if conn.dialect.name != "sqlite":
+        return None
+    driver = sqlite_driver(conn)
+    return driver.sqlite if driver.in_write_transaction else None
+
+
 def sqlite_reading(conn: AsyncConnection) -> sqlite3.Connection:
     """The sqlite3 connection under conn, inside a transaction: begin()'s write transaction, or
     a read's, begun here as conn's first statement through SQLAlchemy would begin it (one
@@ -123,12 +135,13 @@ def _in_transaction(connection: sqlite3.Connection) -> sqlite3.Connection:
 
 async def postgres_driver(conn: AsyncConnection) -> Any | None:
     """The asyncpg connection under conn, inside conn's transaction: statements run on it
-    directly join that transaction. None when conn is not in one (the caller then goes through
-    SQLAlchemy, which begins one). SQLAlchemy's asyncpg adapter begins its transaction lazily,
-    at the first statement; it is begun here if nothing has run yet. This reaches into the
+    directly join that transaction. None when conn is not in one, or not on PostgreSQL (the
+    caller then goes through SQLAlchemy, which begins one). SQLAlchemy's asyncpg adapter
+    begins its transaction lazily, at the first statement; it is begun here if nothing has run
+    yet. This reaches into the
     adapter (its transaction and its lock for the connection), which the pinned SQLAlchemy
     version keeps as they are; the PostgreSQL tests of the event store fail if that changes."""
-    if not conn.in_transaction():
+    if conn.dialect.name != "postgresql" or not conn.in_transaction():
         return None
     sync = conn.sync_connection
     assert sync is not None, "a started connection"

@@ -29,9 +29,9 @@ from rapport_shared.contracts.base import EventContract, EventRegistry
 from rapport_shared.db import (
     driver_statement,
     postgres_driver,
-    sqlite_driver,
     sqlite_reading,
     sqlite_time,
+    sqlite_writing,
     to_json,
 )
 from rapport_shared.schema import events_table, outbox_table
@@ -117,7 +117,7 @@ class EventStore:
                 stored.append(inserted)
             return stored
 
-        if (writing := _sqlite_writing(conn)) is not None:
+        if (writing := sqlite_writing(conn)) is not None:
             # The inserts go to the driver (see _insert_on_sqlite): so does their savepoint.
             writing.execute("SAVEPOINT rapport_append")
             try:
@@ -189,7 +189,7 @@ class EventStore:
                 position = await driver.fetchval(statement.sql, *statement.parameters(both))
             else:
                 position = (await _execute(conn, statements.event_and_outbox, both)).scalar()
-        elif (writing := _sqlite_writing(conn)) is not None:
+        elif (writing := sqlite_writing(conn)) is not None:
             position = _insert_on_sqlite(writing, conn.dialect, statements, row, outbox)
         else:
             result = await _execute(conn, statements.event, row)
@@ -206,6 +206,16 @@ class EventStore:
             return [self._from_sqlite(*row) for row in rows]
         result = await conn.execute(_LOAD, {"stream_id": stream_id})
         return [self._to_stored(row._mapping) for row in result]
+
+    async def load_events(self, conn: AsyncConnection, stream_id: str) -> list[EventContract]:
+        """The stream's events only, as an aggregate or a decision needs them: read leaner than
+        load() (three columns, nothing else built per row)."""
+        rows: Sequence[Any]
+        if (reading := _sqlite_reading(conn)) is not None:
+            rows = reading.execute(_EVENTS_ON_SQLITE, (stream_id,)).fetchall()
+        else:
+            rows = (await conn.execute(_EVENTS, {"stream_id": stream_id})).all()
+        return [self._load_json(kind, schema, data) for kind, schema, data in rows]
 
     async def stream_version(self, conn: AsyncConnection, stream_id: str) -> int:
         if (reading := _sqlite_reading(conn)) is not None:
@@ -311,9 +321,17 @@ _LOAD_ON_SQLITE = (
     "SELECT position, event_id, version, event_type, schema_version, occurred_at, data,"
     " metadata, stream_id FROM events WHERE stream_id = ? ORDER BY version"
 )
+_EVENTS_ON_SQLITE = (
+    "SELECT event_type, schema_version, data FROM events WHERE stream_id = ? ORDER BY version"
+)
 _VERSION_ON_SQLITE = "SELECT max(version) FROM events WHERE stream_id = ?"
 _LOAD = (
     select(events_table)
+    .where(events_table.c.stream_id == bindparam("stream_id"))
+    .order_by(events_table.c.version)
+)
+_EVENTS = (
+    select(events_table.c.event_type, events_table.c.schema_version, events_table.c.data)
     .where(events_table.c.stream_id == bindparam("stream_id"))
     .order_by(events_table.c.version)
 )
@@ -324,16 +342,6 @@ _VERSION = select(func.max(events_table.c.version)).where(
 
 def _sqlite_reading(conn: AsyncConnection) -> sqlite3.Connection | None:
     return sqlite_reading(conn) if conn.dialect.name == "sqlite" else None
-
-
-def _sqlite_writing(conn: AsyncConnection) -> sqlite3.Connection | None:
-    """The sqlite3 connection under conn when conn is in its engine's write transaction (see
-    db.SQLiteEngine): the inserts then go straight to it, in that transaction. Any other
-    connection takes the path through SQLAlchemy, which begins a transaction if none is open."""
-    if conn.dialect.name != "sqlite":
-        return None
-    driver = sqlite_driver(conn)
-    return driver.sqlite if driver.in_write_transaction else None
 
 
 def _insert_on_sqlite(

@@ -3,9 +3,9 @@ load.
 
 append() encrypts each event's free-text fields (EventContract.encrypted_fields) under its
 client's key before it is written, and returns the stored, encrypted events: projections copy
-the tokens into their tables without reading them. load() hands an aggregate its stream with the
-text readable again (an erased client's as empty). read_all() stays as it is, encrypted, for
-projection rebuilds; a temporal view decrypts what it shows with decrypt().
+the tokens into their tables without reading them. load() and load_events() hand an aggregate
+its stream with the text readable again (an erased client's as empty). read_all() stays as it
+is, encrypted, for projection rebuilds; a temporal view decrypts what it shows with decrypt().
 """
 
 import dataclasses
@@ -38,7 +38,15 @@ class PrivateEventStore(EventStore):
         return await super().append(conn, stream_id, expected_version, encrypted, metadata)
 
     async def load(self, conn: AsyncConnection, stream_id: str) -> list[StoredEvent]:
-        return [await self.decrypt(conn, stored) for stored in await super().load(conn, stream_id)]
+        stored = await super().load(conn, stream_id)
+        events = await self.keys.decrypt_events(conn, [each.event for each in stored])
+        return [
+            each if event is each.event else dataclasses.replace(each, event=event)
+            for each, event in zip(stored, events, strict=True)
+        ]
+
+    async def load_events(self, conn: AsyncConnection, stream_id: str) -> list[EventContract]:
+        return await self.keys.decrypt_events(conn, await super().load_events(conn, stream_id))
 
     async def decrypt(self, conn: AsyncConnection, stored: StoredEvent) -> StoredEvent:
         event = await self.keys.decrypt_event(conn, stored.event)

@@ -19,7 +19,7 @@ from sqlalchemy import Column, Table, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from rapport_shared.db import driver_statement, postgres_driver, sqlite_driver
+from rapport_shared.db import driver_statement, postgres_driver, sqlite_writing
 
 WRITE_CHUNK = 5000
 # About 1 kB a row: what a rebuild may hold before writing out (a service stays within 150 MB).
@@ -135,14 +135,12 @@ async def run_on_driver(
     compiled = driver_statement(statement, tuple(row), conn.dialect)
     first = compiled.parameters(row)
     rest = [compiled.parameters(other) for other in many]
-    if conn.dialect.name == "sqlite":
-        driver = sqlite_driver(conn)
-        if driver.in_write_transaction:
-            touched = driver.sqlite.execute(compiled.sql, first).rowcount
-            if rest:
-                driver.sqlite.executemany(compiled.sql, rest)
-            return int(touched)
-    elif (asyncpg := await postgres_driver(conn)) is not None:
+    if (writing := sqlite_writing(conn)) is not None:
+        touched = writing.execute(compiled.sql, first).rowcount
+        if rest:
+            writing.executemany(compiled.sql, rest)
+        return int(touched)
+    if (asyncpg := await postgres_driver(conn)) is not None:
         status = await asyncpg.execute(compiled.sql, *first)  # e.g. "UPDATE 1", "INSERT 0 1"
         if rest:
             await asyncpg.executemany(compiled.sql, rest)

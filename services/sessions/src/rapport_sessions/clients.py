@@ -15,7 +15,7 @@ async def profile(
 ) -> ClientProfileUpdated | None:
     """The latest profile (its name decrypted, or empty once erased); None if none was given."""
     latest = None
-    for stored in await store.load(conn, client_stream(clinic_id, client_id)):
-        if isinstance(stored.event, ClientProfileUpdated):
-            latest = stored.event
+    for event in await store.load_events(conn, client_stream(clinic_id, client_id)):
+        if isinstance(event, ClientProfileUpdated):
+            latest = event
     return latest

@@ -254,4 +254,4 @@ async def _homework(
 
 
 async def _history(conn: AsyncConnection, store: EventStore, stream_id: str) -> list[EventContract]:
-    return [stored.event for stored in await store.load(conn, stream_id)]
+    return await store.load_events(conn, stream_id)

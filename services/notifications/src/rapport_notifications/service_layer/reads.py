@@ -51,8 +51,7 @@ class Reads:
     async def history(self, conn: AsyncConnection, stream: str) -> list[EventContract]:
         """The stream's events (a copy: the caller may extend it)."""
         if stream not in self._histories:
-            loaded = await self.store.load(conn, stream)
-            self._histories[stream] = [stored.event for stored in loaded]
+            self._histories[stream] = await self.store.load_events(conn, stream)
         return list(self._histories[stream])
 
     async def append(
