@@ -263,3 +263,37 @@ async def test_a_conflict_on_a_later_event_undoes_the_earlier_ones_and_the_trans
         assert await _counts(engine) == (3, 3, 1)
     finally:
         await engine.dispose()
+
+
+async def test_the_wal_is_checkpointed_in_a_thread_not_on_a_commit(tmp_path):
+    from rapport_shared.db import SQLiteEngine, sqlite_driver
+
+    database = tmp_path / "db.sqlite"
+    engine = create_engine(f"sqlite+aiosqlite:///{database}")
+    assert isinstance(engine, SQLiteEngine)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("CREATE TABLE t (x TEXT)"))
+            # The write connection leaves checkpoints to the engine's thread.
+            setting = sqlite_driver(conn).sqlite.execute("PRAGMA wal_autocheckpoint")
+            assert setting.fetchone() == (0,)
+        size_before = database.stat().st_size
+        for n in range(engine.CHECKPOINT_EVERY):
+            async with engine.begin() as conn:
+                await conn.execute(text("INSERT INTO t VALUES (:x)"), {"x": "x" * 2000 + str(n)})
+        await eventually(lambda: _true(engine.checkpoints == 1))
+        # The rows' pages went from the WAL into the database file.
+        assert database.stat().st_size > size_before + 100 * 2000
+    finally:
+        await engine.dispose()
+    reopened = create_engine(f"sqlite+aiosqlite:///{database}")
+    try:
+        async with reopened.connect() as conn:
+            count = (await conn.execute(text("SELECT count(*) FROM t"))).scalar()
+    finally:
+        await reopened.dispose()
+    assert count == engine.CHECKPOINT_EVERY
+
+
+async def _true(value: bool) -> bool:
+    return value
