@@ -5,7 +5,6 @@ events and progress rows, with a client erased before the batch and a copy of a 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from uuid import uuid4
 
 from goals_support import SEAL_KEY, agreed_goal, agreed_homework, session_closed
 from sqlalchemy import delete, select
@@ -14,28 +13,13 @@ from rapport_goals.bootstrap import MIGRATIONS
 from rapport_goals.domain.events import goals_registry
 from rapport_goals.service_layer import handlers
 from rapport_goals.tables import PROJECTION_TABLES
-from rapport_shared.contracts.base import EventContract
 from rapport_shared.crypto import KeyRing, client_keys
 from rapport_shared.db import create_engine
 from rapport_shared.envelope import IncomingEvent
 from rapport_shared.migrations import migrate
 from rapport_shared.privatestore import PrivateEventStore
 from rapport_shared.schema import events_table, outbox_table
-
-
-def incoming(event: EventContract) -> IncomingEvent:
-    return IncomingEvent(
-        event_id=str(uuid4()),
-        event_type=event.event_type,
-        schema_version=event.schema_version,
-        source=f"/rapport/{event.service}/{event.clinic_id}",
-        subject="",
-        time=datetime.now(UTC).isoformat(),
-        correlation_id=None,
-        causation_id=None,
-        traceparent=None,
-        contract=event,
-    )
+from rapport_shared.testing import incoming
 
 
 async def _one_by_one(

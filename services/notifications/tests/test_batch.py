@@ -28,6 +28,7 @@ from rapport_shared.envelope import IncomingEvent
 from rapport_shared.eventstore import EventStore
 from rapport_shared.migrations import migrate
 from rapport_shared.schema import events_table, outbox_table
+from rapport_shared.testing import incoming
 
 # Lead times that keep every reminder's due time away from "now", so both runs decide alike.
 TIMING = handlers.Timing(
@@ -36,21 +37,6 @@ TIMING = handlers.Timing(
     unsigned_note_after=timedelta(days=2),
 )
 DAY = timedelta(days=1)
-
-
-def incoming(event: EventContract) -> IncomingEvent:
-    return IncomingEvent(
-        event_id=str(uuid4()),
-        event_type=event.event_type,
-        schema_version=event.schema_version,
-        source=f"/rapport/{event.service}/{event.clinic_id}",
-        subject="",
-        time=datetime.now(UTC).isoformat(),
-        correlation_id=None,
-        causation_id=None,
-        traceparent=None,
-        contract=event,
-    )
 
 
 def events() -> tuple[list[EventContract], list[EventContract]]:

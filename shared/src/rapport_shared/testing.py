@@ -6,7 +6,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Generator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 import httpx
@@ -14,6 +14,8 @@ from sqlalchemy.engine import URL, make_url
 
 from rapport_shared.auth import ALL_CLINICS, mint_token
 from rapport_shared.clinic import is_clinic_slug
+from rapport_shared.contracts.base import EventContract
+from rapport_shared.envelope import IncomingEvent
 
 T = TypeVar("T")
 
@@ -132,3 +134,19 @@ class SmtpCollector:
 
     def stop(self) -> None:
         self._controller.stop()
+
+
+def incoming(event: EventContract, traceparent: str | None = None) -> IncomingEvent:
+    """event as a consumer's handler receives it off the bus, with a fresh event id."""
+    return IncomingEvent(
+        event_id=str(uuid.uuid4()),
+        event_type=event.event_type,
+        schema_version=event.schema_version,
+        source=f"/rapport/{event.service}/{event.clinic_id}",
+        subject="",
+        time=datetime.now(UTC).isoformat(),
+        correlation_id=None,
+        causation_id=None,
+        traceparent=traceparent,
+        contract=event,
+    )
