@@ -17,6 +17,7 @@ another client's record does not decrypt.
 """
 
 import base64
+import functools
 import os
 import secrets
 from collections.abc import Iterable, Mapping
@@ -182,19 +183,27 @@ class KeyRing:
         (and, without create, for a client who never had one)."""
         row = await self._row(conn, clinic_id, client_id)
         if row is None and create:
-            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-            await conn.execute(
-                dialect.insert(client_keys)
-                .values(
-                    clinic_id=clinic_id,
-                    client_id=client_id,
-                    key=secrets.token_bytes(KEY_BYTES),
-                    created_at=datetime.now().astimezone(),
-                )
-                # Two writers may make the first key at once: the first one's is kept.
-                .on_conflict_do_nothing(index_elements=["clinic_id", "client_id"])
-            )
-            row = await self._row(conn, clinic_id, client_id)
+            key = secrets.token_bytes(KEY_BYTES)
+            new = {
+                "clinic_id": clinic_id,
+                "client_id": client_id,
+                "key": key,
+                "created_at": datetime.now().astimezone(),
+            }
+            # Compiled once and run on the driver, as _row is: a client's first encrypted event
+            # (every plan of a new client) paid for building the insert and reading it back.
+            compiled = driver_statement(_new_key(conn.dialect.name), tuple(new), conn.dialect)
+            values = compiled.parameters(new)
+            if (writing := sqlite_writing(conn)) is not None:
+                inserted = writing.execute(compiled.sql, values).rowcount
+            else:
+                inserted = (await conn.exec_driver_sql(compiled.sql, values)).rowcount
+            # Two writers may make the first key at once: the first one's is kept, so the one
+            # that lost reads it.
+            if inserted == 1:
+                row = _KeyRow(key, None)
+            else:
+                row = await self._row(conn, clinic_id, client_id)
         if row is not None and row.erased_at is not None and create:
             raise ClientErasedError(f"client {client_id} was erased", field="client_id")
         return None if row is None else row.key
@@ -297,6 +306,12 @@ _KEY_ROW = select(client_keys.c.key, client_keys.c.erased_at).where(
 )
 
 _KEY_ROW_PARAMETERS = ("clinic_id", "client_id")
+
+
+@functools.cache
+def _new_key(dialect: str) -> Any:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(client_keys).on_conflict_do_nothing(index_elements=["clinic_id", "client_id"])
 
 
 class _KeyRow(NamedTuple):
