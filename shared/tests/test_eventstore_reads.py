@@ -49,3 +49,17 @@ async def test_a_read_connection_sees_one_snapshot(database_url):
         async with engine.connect() as reader:
             assert await store.stream_version(reader, "goal-1") == 2
             assert (await reader.execute(count)).scalar() == 2
+
+
+async def test_several_streams_load_at_once_as_each_loads_alone(database_url):
+    store = EventStore(public_registry())
+    async with engine_with(database_url, *test_metadata.sorted_tables) as engine:
+        async with engine.begin() as conn:
+            await store.append(conn, "goal-1", 0, [goal("ana"), goal("ana"), goal("ana")])
+            await store.append(conn, "goal-2", 0, [goal("bo")])
+        async with engine.connect() as conn:
+            together = await store.load_streams(conn, ["goal-2", "goal-1", "goal-9", "goal-1"])
+            alone = {s: await store.load_events(conn, s) for s in ("goal-1", "goal-2", "goal-9")}
+            assert await store.load_streams(conn, []) == {}
+    assert together == alone
+    assert [len(together[s]) for s in ("goal-1", "goal-2", "goal-9")] == [3, 1, 0]

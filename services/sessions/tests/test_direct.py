@@ -1,6 +1,7 @@
-"""The command path's statements on the driver (rapport_sessions.direct, the repository's lean
-load): they must read and write exactly what the same statements through SQLAlchemy do, inside
-the write transaction (on SQLite: sqlite3 itself) and outside it (exec_driver_sql)."""
+"""The command path's reads and writes on the driver (the event store's lean load_events, the
+notes projection's updates through rapport_shared.projection): they must read and write exactly
+what the same statements through SQLAlchemy do, inside the write transaction (on SQLite: sqlite3
+itself) and outside it."""
 
 import uuid
 from datetime import UTC, datetime
@@ -9,9 +10,9 @@ from sessions_support import CLINIC, RunningService, plan
 from sqlalchemy import String, select, type_coerce, update
 from sqlalchemy import event as sqlalchemy_event
 
-from rapport_sessions import direct
 from rapport_sessions.domain.model import stream_id
 from rapport_sessions.tables import notes_sessions
+from rapport_shared.projection import Update, execute
 
 
 async def test_the_lean_load_gives_what_the_store_loads(service: RunningService) -> None:
@@ -64,7 +65,7 @@ async def test_an_update_on_the_driver_stores_what_sqlalchemy_stores(
     }
     runtime = service.runtime
     async with runtime.transaction() as conn:
-        await direct.update_row(conn, notes_sessions, first, **values)
+        await execute(conn, Update(notes_sessions, first, values))
         await conn.execute(
             update(notes_sessions).where(notes_sessions.c.session_id == second).values(**values)
         )

@@ -9,7 +9,7 @@ is, encrypted, for projection rebuilds; a temporal view decrypts what it shows w
 """
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -47,6 +47,15 @@ class PrivateEventStore(EventStore):
 
     async def load_events(self, conn: AsyncConnection, stream_id: str) -> list[EventContract]:
         return await self.keys.decrypt_events(conn, await super().load_events(conn, stream_id))
+
+    async def load_streams(
+        self, conn: AsyncConnection, stream_ids: Iterable[str]
+    ) -> dict[str, list[EventContract]]:
+        loaded = await super().load_streams(conn, stream_ids)
+        return {
+            stream: await self.keys.decrypt_events(conn, events)
+            for stream, events in loaded.items()
+        }
 
     async def decrypt(self, conn: AsyncConnection, stored: StoredEvent) -> StoredEvent:
         event = await self.keys.decrypt_event(conn, stored.event)

@@ -18,7 +18,6 @@ from typing import Any
 from sqlalchemy import delete, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from rapport_sessions import direct
 from rapport_sessions.domain.events import NoteRecorded, PlanWorded
 from rapport_sessions.domain.model import SessionStatus
 from rapport_sessions.prep_projection import PREP_CHANGES
@@ -31,6 +30,7 @@ from rapport_sessions.tables import (
     to_utc,
 )
 from rapport_sessions.upsert import Upsert, upsert, write_all
+from rapport_shared import projection
 from rapport_shared.contracts.base import EventContract
 from rapport_shared.contracts.goals import HomeworkCompleted
 from rapport_shared.contracts.sessions import (
@@ -134,10 +134,14 @@ async def plan_worded(conn: AsyncConnection, event: PlanWorded) -> None:
     """The words, as the store keeps them (enc:v1 tokens): the views decrypt what they show."""
     for index, wording in enumerate(event.goals):
         goal_id = derived_id(event.session_id, "goal", index)
-        await direct.update_row(conn, notes_goals, goal_id, description=wording)
+        await projection.execute(
+            conn, projection.Update(notes_goals, goal_id, {"description": wording})
+        )
     for index, instructions in enumerate(event.homework):
         homework_id = derived_id(event.session_id, "homework", index)
-        await direct.update_row(conn, notes_homework, homework_id, instructions=instructions)
+        await projection.execute(
+            conn, projection.Update(notes_homework, homework_id, {"instructions": instructions})
+        )
 
 
 async def client_erased(conn: AsyncConnection, event: ClientErased) -> None:
@@ -218,4 +222,4 @@ async def _replay_own_events(conn: AsyncConnection, store: EventStore) -> None:
 
 
 async def _update_session(conn: AsyncConnection, session_id: Any, **values: Any) -> None:
-    await direct.update_row(conn, notes_sessions, session_id, **values)
+    await projection.execute(conn, projection.Update(notes_sessions, session_id, values))

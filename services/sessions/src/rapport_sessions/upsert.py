@@ -8,8 +8,7 @@ from typing import Any
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from rapport_sessions import direct
-from rapport_shared.projection import upsert_rows, upsert_statement
+from rapport_shared.projection import run_on_driver, upsert_rows, upsert_statement
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +26,7 @@ async def upsert(
     """Insert row, or on a primary-key clash overwrite only the columns in replace."""
     key = tuple(column.name for column in table.primary_key)
     statement = upsert_statement(conn.dialect.name, table, key, tuple(sorted(replace)))
-    await direct.execute(conn, statement, row)
+    await run_on_driver(conn, statement, dict(row))
 
 
 async def write_all(conn: AsyncConnection, upserts: Iterable[Upsert]) -> None:

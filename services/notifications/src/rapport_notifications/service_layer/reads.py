@@ -17,7 +17,6 @@ from rapport_notifications import erasure
 from rapport_notifications.tables import erased_clients
 from rapport_shared.contracts.base import EventContract
 from rapport_shared.eventstore import EventStore
-from rapport_shared.schema import events_table
 
 
 class Reads:
@@ -33,15 +32,9 @@ class Reads:
         clients: Iterable[tuple[str, str]],
     ) -> None:
         """Read these streams' histories and these (clinic, client) pairs' erasure at once."""
-        wanted = sorted(set(streams) - set(self._histories))
+        wanted = set(streams) - set(self._histories)
         if wanted:
-            rows = await conn.execute(_HISTORIES, {"streams": wanted})
-            histories: dict[str, list[EventContract]] = {stream: [] for stream in wanted}
-            registry = self.store.registry
-            for stream_id, event_type, schema_version, data in rows:
-                # Decoded as EventStore.load decodes, in version order.
-                histories[stream_id].append(registry.load(event_type, schema_version, data))
-            self._histories.update(histories)
+            self._histories.update(await self.store.load_streams(conn, wanted))
         keys = {erasure.client_key(clinic, client) for clinic, client in clients}
         keys -= set(self._erased)
         if keys:
@@ -77,17 +70,6 @@ class Reads:
         self._erased[erasure.client_key(clinic_id, client_id)] = True
 
 
-# Built once: the same columns EventStore.load decodes an event from.
-_HISTORIES: Any = (
-    select(
-        events_table.c.stream_id,
-        events_table.c.event_type,
-        events_table.c.schema_version,
-        events_table.c.data,
-    )
-    .where(events_table.c.stream_id.in_(bindparam("streams", expanding=True)))
-    .order_by(events_table.c.stream_id, events_table.c.version)
-)
 _ERASED_AMONG: Any = select(erased_clients.c.client_key).where(
     erased_clients.c.client_key.in_(bindparam("keys", expanding=True))
 )
