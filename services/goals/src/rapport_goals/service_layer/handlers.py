@@ -82,7 +82,7 @@ async def assign_homework(
 ) -> None:
     goal = None
     if command.goal_id is not None:
-        goal = Goal.from_history(await _history(conn, store, goal_stream(command.goal_id)))
+        goal = Goal.from_history(await store.load_events(conn, goal_stream(command.goal_id)))
     events = [Homework.assign(command, goal, assigned_at=now), Homework.instructed(command)]
     try:
         await record(conn, store, homework_stream(command.homework_id), 0, events)
@@ -242,16 +242,12 @@ async def _goal(
     clinic_id: str,
     command: ReviseGoal | ChangeGoalStatus | ReviewGoal,
 ) -> Goal:
-    events = await _history(conn, store, goal_stream(command.goal_id))
+    events = await store.load_events(conn, goal_stream(command.goal_id))
     return Goal.found(clinic_id, command.goal_id, events)
 
 
 async def _homework(
     conn: AsyncConnection, store: EventStore, clinic_id: str, homework_id: UUID
 ) -> Homework:
-    events = await _history(conn, store, homework_stream(homework_id))
+    events = await store.load_events(conn, homework_stream(homework_id))
     return Homework.from_history(clinic_id, homework_id, events)
-
-
-async def _history(conn: AsyncConnection, store: EventStore, stream_id: str) -> list[EventContract]:
-    return await store.load_events(conn, stream_id)
