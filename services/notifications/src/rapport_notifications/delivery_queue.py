@@ -3,8 +3,10 @@
 A claim reserves a reminder for one delivery for a while (delivery_claims.claimed_until): the
 scheduler never picks a claimed reminder again until its outcome is recorded (which removes the
 claim) or the claim lapses (the process died mid-delivery; another attempt is then right). On
-PostgreSQL, SKIP LOCKED lets replicas claim side by side without taking each other's rows; SQLite
-has one writer at a time anyway (every transaction begins IMMEDIATE). The claim covers every
+PostgreSQL, SKIP LOCKED lets replicas claim side by side without taking each other's rows, and a
+second look at the claims once the rows are locked keeps out a claim committed while the query
+ran (_not_claimed_meanwhile); SQLite has one writer at a time anyway (every transaction begins
+IMMEDIATE). The claim covers every
 channel of the reminder, so each channel gets its message once.
 
 What a delivery needs (the reminder's kind and facts, its channels' state, the recipient's
@@ -80,6 +82,8 @@ async def claim_due(
             )
         )
     ).all()
+    if rows and conn.dialect.name == "postgresql":
+        rows = await _not_claimed_meanwhile(conn, rows, now)
     if not rows:
         return []
     ids = [row.reminder_id for row in rows]
@@ -97,6 +101,25 @@ async def claim_due(
     ):
         channels.setdefault(d.reminder_id, []).append(d)
     return [_due(row, channels.get(row.reminder_id)) for row in rows]
+
+
+async def _not_claimed_meanwhile(
+    conn: AsyncConnection, rows: list[Any], now: datetime
+) -> list[Any]:
+    """The rows whose claim is not current in a fresh snapshot. The query above judged the
+    claims by its snapshot, taken when it began: a replica's claim that committed after that, but
+    before this query locked the row, is invisible to it, and since a claim only locks the row
+    (it does not update it) PostgreSQL does not re-check it either. Each statement of a READ
+    COMMITTED transaction takes a fresh snapshot, and the locks now held keep newer claims out."""
+    current = set(
+        await conn.scalars(
+            select(delivery_claims.c.reminder_id).where(
+                delivery_claims.c.reminder_id.in_([row.reminder_id for row in rows]),
+                delivery_claims.c.claimed_until > now,
+            )
+        )
+    )
+    return [row for row in rows if row.reminder_id not in current]
 
 
 def _due(row: Any, channels: list[Any] | None) -> DueReminder:
