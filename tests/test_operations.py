@@ -54,6 +54,11 @@ async def test_status_metrics_and_dead_letters_through_the_cli(running_suite, na
         assert 'rapport_dead_letters{consumer="goals-plans"} 1.0' in metrics
         assert "rapport_outbox_backlog 0.0" in metrics
         assert "rapport_http_request_duration_seconds_bucket" in metrics
+        # The service's own process froze what startup made (runtime.serve): a full collection
+        # no longer walks its ~150,000 objects.
+        [frozen] = [line for line in metrics.splitlines() if line.startswith("rapport_gc_frozen")]
+        assert float(frozen.split()[1]) > 50_000
+        assert 'python_gc_collections_total{generation="2"}' in metrics
 
         # Operations are for operators: a clinic admin's token does not reach them, nor none.
         admin = bearer(mint_test_token("clinic-admin", "northside"))

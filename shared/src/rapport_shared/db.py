@@ -47,9 +47,13 @@ class SQLiteEngine(AsyncEngine):
     for the copy and an fsync (5-9 ms in a serial append loop, every 400 appends), and every
     request in the process waits with it. The write connection does not checkpoint; every
     CHECKPOINT_EVERY commits a PASSIVE checkpoint runs on a connection of its own in a worker
-    thread (sqlite3 lets the event loop go on meanwhile), which neither waits for nor blocks
-    readers and writers. The same synchronous mode, and about as often: what an OS crash can
-    lose stays what it was."""
+    thread (sqlite3 lets the event loop go on meanwhile), which never waits for readers. It
+    holds this process's write turn while it runs: SQLite starts the WAL over (instead of
+    growing the file) only once a checkpoint has copied all of it back, and one racing commits
+    that keep appending never gets there (the WAL grew by hundreds of MB a minute under load).
+    So writers wait for it as they waited for the commit that checkpointed, but reads and the
+    rest of the event loop go on. The same synchronous mode, and about as often: what an OS
+    crash can lose stays what it was."""
 
     CHECKPOINT_EVERY = 250
 
@@ -58,7 +62,7 @@ class SQLiteEngine(AsyncEngine):
         self._writer = asyncio.Lock()
         self._write_connection: AsyncConnection | None = None
         self._commits = 0
-        self._checkpointing: asyncio.Future[None] | None = None
+        self._checkpointing: asyncio.Task[None] | None = None
         self._checkpointer: sqlite3.Connection | None = None
         self.checkpoints = 0
 
@@ -83,7 +87,7 @@ class SQLiteEngine(AsyncEngine):
             self._writer.release()
         self._commits += 1
         if self._commits % self.CHECKPOINT_EVERY == 0:
-            self._checkpoint_in_a_thread()
+            self._checkpoint_soon()
 
     async def _writing_connection(self) -> AsyncConnection:
         conn = self._write_connection
@@ -93,14 +97,18 @@ class SQLiteEngine(AsyncEngine):
                 sqlite_driver(conn).sqlite.execute("PRAGMA wal_autocheckpoint=0")
         return conn
 
-    def _checkpoint_in_a_thread(self) -> None:
+    def _checkpoint_soon(self) -> None:
         if self.url.database in (None, "", ":memory:"):
             return
         if self._checkpointing is None or self._checkpointing.done():
-            self._checkpointing = asyncio.get_running_loop().run_in_executor(None, self._checkpoint)
+            self._checkpointing = asyncio.create_task(self._checkpoint_in_a_write_turn())
+
+    async def _checkpoint_in_a_write_turn(self) -> None:
+        async with self._writer:  # no commit appends to the WAL while it is copied back
+            await asyncio.get_running_loop().run_in_executor(None, self._checkpoint)
 
     def _checkpoint(self) -> None:
-        """In a worker thread, one at a time (see _checkpoint_in_a_thread)."""
+        """In a worker thread, one at a time (see _checkpoint_soon)."""
         try:
             if self._checkpointer is None:
                 self._checkpointer = sqlite3.connect(

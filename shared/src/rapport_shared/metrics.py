@@ -3,13 +3,14 @@ broker (backlog, lag, dead letters), served as Prometheus metrics at /metrics an
 /admin/status. Figures are read when asked for rather than counted in the hot path, so they are
 right across restarts and replicas."""
 
+import gc
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from nats.js import JetStreamContext
-from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Gauge, GCCollector, Histogram, generate_latest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -105,6 +106,12 @@ class ServiceMetrics:
         self.dead_letters = Gauge(
             "rapport_dead_letters", "Dead-lettered events", ["consumer"], registry=r
         )
+        # Collections by generation, and the objects frozen after startup (runtime.serve), which
+        # a full collection no longer walks.
+        GCCollector(registry=r)
+        self.frozen_objects = Gauge(
+            "rapport_gc_frozen_objects", "Objects frozen after startup", registry=r
+        )
         # Service-specific figures (e.g. reminders sent by channel) register a refresher.
         self.refreshers: list[Refresher] = []
 
@@ -113,6 +120,7 @@ class ServiceMetrics:
 
     async def render(self, engine: AsyncEngine, snapshot: ServiceSnapshot) -> bytes:
         self.events.set(snapshot.events)
+        self.frozen_objects.set(gc.get_freeze_count())
         self.outbox_backlog.set(snapshot.outbox_backlog)
         self.outbox_oldest_age.set(snapshot.outbox_oldest_age_seconds)
         for consumer in snapshot.consumers:

@@ -4,6 +4,7 @@ its subscriptions and loops, and gets its FastAPI app from it."""
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from functools import partial
@@ -65,6 +66,8 @@ class ServiceRuntime:
         self.relay: OutboxRelay | None = None
         self.nc: NATS | None = None
         self.migrated = False
+        # Set by serve(): the process is this service's own (see freeze_the_startup_heap).
+        self.owns_the_process = False
         self.metrics = ServiceMetrics()
         self.projections: dict[str, Rebuild] = {}
         self._loops: list[BackgroundLoop] = []
@@ -149,6 +152,8 @@ class ServiceRuntime:
             self.consumers.append(runner)
             self._spawn(runner.run())
         log.info("connected", nats=redacted(self.settings.nats_url))
+        if self.owns_the_process:
+            freeze_the_startup_heap()
 
     def _spawn(self, work: Awaitable[None]) -> None:
         async def guarded() -> None:
@@ -243,7 +248,21 @@ async def runtime_of(request: Request) -> ServiceRuntime:
 Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
 
 
+def freeze_the_startup_heap() -> None:
+    """Once started, a service holds about 150,000 objects that live as long as the process
+    (modules, models, schemas, table metadata, connections). Python's full collection walks
+    every one of them, 90-110 ms on the bench machine, with every request and event in the
+    process waiting: in the end-to-end bench that pause set the 99th percentile. Frozen, they
+    are not walked again; a full collection then walks only what came later, a few ms.
+
+    Only in a process that is the service's own: a test process starts many runtimes, and a
+    frozen object that later becomes garbage in a reference cycle is never collected."""
+    gc.collect()
+    gc.freeze()
+
+
 def serve(app: FastAPI, settings: ServiceSettings) -> None:
+    app.state.runtime.owns_the_process = True
     # Bounded: a client that keeps a connection busy cannot hold the shutdown (and the outbox
     # flush behind it) past the orchestrator's grace period.
     uvicorn.run(
