@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rapport_shared.natsserver import NatsServer, free_port
+from rapport_shared.natsserver import NatsServer, free_ports
 
 
 @dataclass
@@ -42,14 +42,15 @@ class NatsCluster:
     nodes: list[ClusterNode] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        route_ports = [free_port() for _ in range(3)]
+        ports = free_ports(9)  # each node's route, monitoring and client ports
+        route_ports, http_ports, client_ports = ports[:3], ports[3:6], ports[6:]
         # Every node lists every route, itself included, as the shipped cluster.conf does.
         routes = ", ".join(f"nats-route://127.0.0.1:{p}" for p in route_ports)
         for index, route_port in enumerate(route_ports, start=1):
             name = f"nats-{index}"
             node_dir = self.root / name
             node_dir.mkdir(parents=True, exist_ok=True)
-            http_port = free_port()
+            http_port = http_ports[index - 1]
             config = node_dir / "node.conf"
             config.write_text(
                 f"server_name: {name}\n"
@@ -61,7 +62,7 @@ class NatsCluster:
                 "}\n"
             )
             # NatsServer adds -a/-p/-js/-sd: client port and store directory per node.
-            server = NatsServer(node_dir / "store", config_file=config)
+            server = NatsServer(node_dir / "store", client_ports[index - 1], config_file=config)
             self.nodes.append(ClusterNode(name, server, route_port, http_port))
 
     @property

