@@ -125,6 +125,7 @@ async def running_pipeline(
     replicas: int = 1,
     ack_wait_seconds: float = 30.0,
     batched: str | None = None,
+    linger_seconds: float = 0.0,
 ) -> AsyncIterator[Pipeline]:
     """nats_url may list several servers (a cluster), comma-separated. batched: "apply_batch",
     the consumer applies whole batches with count_goals; "begin_batch", with begin_counting."""
@@ -141,6 +142,7 @@ async def running_pipeline(
         handlers={"goal-agreed": count_goal},
         apply_batch=count_goals if batched == "apply_batch" else None,
         begin_batch=begin_counting if batched == "begin_batch" else None,
+        linger_seconds=linger_seconds,
     )
     batches_applied.clear()
     pipeline = Pipeline(

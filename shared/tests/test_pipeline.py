@@ -107,6 +107,27 @@ async def test_a_copy_within_one_fetched_batch_is_applied_once(database_url, nat
             await pull.fetch(1, timeout=0.5)
 
 
+@pytest.mark.parametrize("linger", [0.0, 1.0])
+async def test_a_lingering_consumer_applies_what_arrived_meanwhile_in_one_batch(
+    database_url, nats_server, linger
+):
+    async with running_pipeline(
+        database_url, nats_server.url, batched="apply_batch", linger_seconds=linger
+    ) as p:
+        await p.append_goal(goal("gina"))
+        assert await eventually(lambda: _counts_equal(p, {"gina": 1}))
+        # Five commands, one after another, while the consumer lingers after its first batch.
+        for _ in range(5):
+            await p.append_goal(goal("gina"))
+            await asyncio.sleep(0.02)
+        assert await eventually(lambda: _counts_equal(p, {"gina": 6}))
+    sizes = [len(batch) for batch in batches_applied]
+    if linger:
+        assert sizes == [1, 5]
+    else:  # fetched as they came
+        assert len(sizes) > 2
+
+
 @pytest.mark.parametrize("batched", [None, "apply_batch", "begin_batch"], ids=str)
 async def test_poison_event_is_dead_lettered_and_later_events_still_apply(
     database_url, nats_server, batched

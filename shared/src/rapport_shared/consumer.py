@@ -67,6 +67,10 @@ class Subscription:
     # this transaction only. It must have the handlers' effect; they still apply the events one
     # by one when a batch fails, and replay dead letters.
     begin_batch: BatchBegin | None = None
+    # For work nobody waits on: after a batch that was not full, wait this long before fetching
+    # again, so the events arriving meanwhile are applied together (one transaction, one read
+    # of their histories, one round of acks) instead of one batch each.
+    linger_seconds: float = 0.0
 
     @property
     def stream(self) -> str:
@@ -165,6 +169,8 @@ class ConsumerRunner:
                 continue
             if retry is not None:
                 await asyncio.sleep(min(self._retry_base * 2 ** (retry - 1), 10.0))
+            elif self.subscription.linger_seconds and len(messages) < self._batch_size:
+                await asyncio.sleep(self.subscription.linger_seconds)
 
     async def process(self, messages: Sequence[Msg]) -> int | None:
         """Apply a batch. Returns the failing message's delivery count when it must be retried.

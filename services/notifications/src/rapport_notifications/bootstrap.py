@@ -72,6 +72,7 @@ def build_runtime(settings: NotificationsSettings) -> ServiceRuntime:
                 begin_batch=partial(handlers.begin_batch, store=store, timing=timing),
                 # Events appended by the handlers go out at once, not at the relay's next poll.
                 after_commit=(runtime.notify_relay,),
+                linger_seconds=settings.consumer_linger_seconds,
             )
         )
     deliver = partial(
