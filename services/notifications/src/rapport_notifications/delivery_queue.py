@@ -6,8 +6,8 @@ claim) or the claim lapses (the process died mid-delivery; another attempt is th
 PostgreSQL, SKIP LOCKED lets replicas claim side by side without taking each other's rows, and a
 second look at the claims once the rows are locked keeps out a claim committed while the query
 ran (_not_claimed_meanwhile); SQLite has one writer at a time anyway (every transaction begins
-IMMEDIATE). The claim covers every
-channel of the reminder, so each channel gets its message once.
+IMMEDIATE). The claim covers every channel of the reminder, so each channel gets its message
+once.
 
 What a delivery needs (the reminder's kind and facts, its channels' state, the recipient's
 contact details and preferences) comes with the claim, in two queries per round.
