@@ -212,6 +212,7 @@ async def end_to_end(
     due: dict[str, float] = {}
     errors: dict[int, int] = {}
     written: list[float] = []
+    answered: dict[str, float] = {}
 
     async def close(session_id: str) -> None:
         nonlocal opened
@@ -224,6 +225,7 @@ async def end_to_end(
             status, _ = await client.request(
                 "POST", f"{BASE}/sessions/{session_id}/close", plan(False)
             )
+            answered[session_id.replace("-", "")] = time.perf_counter()
             if status >= 300:
                 errors[status] = errors.get(status, 0) + 1
         finally:
@@ -249,6 +251,11 @@ async def end_to_end(
     counted = [key for key in due if due[key] >= start + warm_up_seconds]
     latencies = [watcher.seen[key] - due[key] for key in counted if key in watcher.seen]
     missing = len(counted) - len(latencies)
+    # Where the time goes: until the sessions service's answer arrived, and from then until the
+    # goal was visible (negative when the goals service had it before the answer came back).
+    answers = [answered[key] - due[key] for key in counted if key in answered]
+    both = [key for key in counted if key in answered and key in watcher.seen]
+    after = [watcher.seen[key] - answered[key] for key in both]
     return {
         "commands": len(sessions),
         "offered_per_s": round(offered_per_s, 1),
@@ -258,5 +265,9 @@ async def end_to_end(
         "p50_ms": percentile(latencies, 0.50) * 1000 if latencies and not missing else None,
         "p99_ms": percentile(latencies, 0.99) * 1000 if latencies and not missing else None,
         "max_ms": max(latencies) * 1000 if latencies else None,
+        "answer_p50_ms": percentile(answers, 0.50) * 1000 if answers else None,
+        "answer_p99_ms": percentile(answers, 0.99) * 1000 if answers else None,
+        "visible_after_answer_p50_ms": percentile(after, 0.50) * 1000 if after else None,
+        "visible_after_answer_p99_ms": percentile(after, 0.99) * 1000 if after else None,
         "errors": errors,
     }
