@@ -44,6 +44,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from rapport_shared.contracts.base import EventContract
 from rapport_shared.db import driver_statement, sqlite_writing
 from rapport_shared.errors import InvalidState
+from rapport_shared.projection import run_on_driver
 
 ENCRYPTED_PREFIX = "enc:v1:"
 SEALED_PREFIX = "seal:v1:"
@@ -192,12 +193,7 @@ class KeyRing:
             }
             # Compiled once and run on the driver, as _row is: a client's first encrypted event
             # (every plan of a new client) paid for building the insert and reading it back.
-            compiled = driver_statement(_new_key(conn.dialect.name), tuple(new), conn.dialect)
-            values = compiled.parameters(new)
-            if (writing := sqlite_writing(conn)) is not None:
-                inserted = writing.execute(compiled.sql, values).rowcount
-            else:
-                inserted = (await conn.exec_driver_sql(compiled.sql, values)).rowcount
+            inserted = await run_on_driver(conn, _new_key(conn.dialect.name), new)
             # Two writers may make the first key at once: the first one's is kept, so the one
             # that lost reads it.
             if inserted == 1:
