@@ -85,7 +85,7 @@ async def rapport_rate(nats_url: str, scratch: Path, events: list[EventContract]
         target,
         js,
         sessions_registry(),
-        notes_subscription(),
+        notes_subscription(linger_seconds=0.0),
         batch_size=DEFAULTS.consumer_batch_size,
     )
     started = time.perf_counter()

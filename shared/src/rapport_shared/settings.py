@@ -44,6 +44,11 @@ class ServiceSettings(BaseSettings):
     consumer_batch_size: int = Field(100, ge=1)
     consumer_max_deliveries: int = Field(5, ge=1)
     consumer_retry_base_seconds: float = Field(0.2, gt=0)
+    # After a batch that was not full, how long the consumers of the events each command causes
+    # wait before fetching again, so what arrives meanwhile is applied in one transaction. Off
+    # where a user waits on the projection (the goals a closed session agreed); the services
+    # whose projections nobody waits on by the millisecond set their own default.
+    consumer_linger_seconds: float = Field(0.0, ge=0, le=5)
     # Hostile and careless input (docs/api.md, "Errors and limits"). A note of ten full sections
     # (10 x 20,000 characters) must still fit, hence more than the usual 64 KiB.
     max_body_bytes: int = Field(256 * 1024, ge=1024)

@@ -51,6 +51,7 @@ def build_runtime(settings: GoalsSettings) -> ServiceRuntime:
             begin_batch=partial(handlers.begin_plans, store=runtime.store),
             # The plan's events sit in the outbox once the batch commits: publish them now.
             after_commit=(runtime.notify_relay,),
+            linger_seconds=settings.consumer_linger_seconds,
         )
     )
 

@@ -23,7 +23,7 @@ def build_runtime(settings: SessionsSettings) -> ServiceRuntime:
     # Free text and names are kept encrypted per client; the plan's words go out sealed.
     seal_key = plan_seal_key(settings.plan_seal_key, settings.data_dir)
     runtime.store = PrivateEventStore(registry, seal_key)
-    runtime.subscribe(handlers.notes_subscription())
+    runtime.subscribe(handlers.notes_subscription(settings.consumer_linger_seconds))
     # Operators: POST /admin/projections/notes/rebuild, or `rapport rebuild sessions.notes`.
     runtime.add_projection("notes", partial(projections.rebuild, runtime))
     return runtime

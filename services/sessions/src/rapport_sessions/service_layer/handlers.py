@@ -225,7 +225,7 @@ def _client(event: EventContract) -> tuple[str, str] | None:
 _KEYS = KeyRing()
 
 
-def notes_subscription() -> Subscription:
+def notes_subscription(linger_seconds: float) -> Subscription:
     """The goals events the notes and prep-brief projections show, consumed from RAPPORT_GOALS."""
     return Subscription(
         durable=projections.NOTES_CONSUMER,
@@ -234,4 +234,5 @@ def notes_subscription() -> Subscription:
             contract.event_type: update_notes_projection for contract in projections.GOALS_SHOWN
         },
         apply_batch=update_notes_projection_batch,
+        linger_seconds=linger_seconds,
     )
