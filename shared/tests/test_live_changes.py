@@ -1,15 +1,38 @@
-"""projection.execute and run_on_driver: prebuilt statements run on the driver inside a write
-transaction (and through SQLAlchemy outside one) do what SQLAlchemy's statements did, commit or
-roll back with the transaction, and count the rows they touched."""
+"""projection.execute, run_on_driver and rows_among: prebuilt statements run on the driver inside
+a write transaction (and through SQLAlchemy outside one) do what SQLAlchemy's statements did,
+commit or roll back with the transaction, count the rows they touched, and find the rows asked
+for however many keys there are."""
 
 from datetime import UTC, datetime
 from uuid import uuid4
 
 import pytest
 from shared_tests_support import engine_with
-from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, String, Table, Uuid, select
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Uuid,
+    bindparam,
+    insert,
+    select,
+)
 
-from rapport_shared.projection import Add, Insert, Update, execute, run_on_driver, upsert_statement
+from rapport_shared.projection import (
+    LOOKUP_CHUNK,
+    Add,
+    Insert,
+    Update,
+    execute,
+    one_of,
+    rows_among,
+    run_on_driver,
+    upsert_statement,
+)
 
 metadata = MetaData()
 rows_table = Table(
@@ -64,3 +87,28 @@ async def test_changes_applied_on_the_driver(database_url):
             assert await execute(conn, Update(rows_table, second, {"name": "e"})) == 1
             await conn.commit()
         assert [r[1] for r in await _all(engine)] == ["c", "e"]
+
+
+def _named_among(count: int):
+    return select(rows_table.c.name, rows_table.c.count).where(
+        rows_table.c.count > bindparam("above"), one_of(rows_table.c.name, count)
+    )
+
+
+@pytest.mark.parametrize("in_write_transaction", [True, False])
+async def test_rows_among_finds_the_keys_asked_for_in_chunks(database_url, in_write_transaction):
+    names = [f"n{n:03}" for n in range(5 * LOOKUP_CHUNK)]  # every other: three queries
+    async with engine_with(database_url, rows_table) as engine:
+        async with engine.begin() as conn:
+            rows = [{"row_id": uuid4(), "name": name, "count": n} for n, name in enumerate(names)]
+            await conn.execute(insert(rows_table), rows)
+        # Every other name asked for, some of them absent, and only counts above 9 qualify.
+        wanted = names[::2] + ["absent-1", "absent-2"]
+        expected = {(name, n) for n, name in enumerate(names) if n % 2 == 0 and n > 9}
+        opened = engine.begin() if in_write_transaction else engine.connect()
+        async with opened as conn:
+            found = await rows_among(conn, _named_among, rows_table.c.name, wanted, {"above": 9})
+        assert len(wanted) > 2 * LOOKUP_CHUNK
+        assert {(name, count) for name, count in found} == expected
+        async with engine.connect() as conn:
+            assert await rows_among(conn, _named_among, rows_table.c.name, [], {"above": 0}) == []

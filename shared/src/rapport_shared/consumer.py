@@ -15,9 +15,11 @@ max_deliveries times it is dead-lettered with the error and the consumer moves o
 import asyncio
 import contextlib
 import enum
+import functools
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 from nats.aio.msg import Msg
@@ -32,7 +34,7 @@ from rapport_shared.context import bound_context
 from rapport_shared.contracts.base import EventRegistry, UnknownEventType
 from rapport_shared.envelope import IncomingEvent, MalformedEvent, decode
 from rapport_shared.errors import DomainError
-from rapport_shared.projection import insert_rows
+from rapport_shared.projection import insert_rows, one_of, rows_among, run_on_driver
 from rapport_shared.schema import checkpoints_table, dead_letters_table, processed_table
 from rapport_shared.subjects import event_subjects, stream_name
 from rapport_shared.tracing import traced
@@ -346,8 +348,10 @@ class ConsumerRunner:
     async def _processed_among(self, conn: AsyncConnection, event_ids: list[str]) -> set[str]:
         if not event_ids:
             return set()
-        found = await conn.execute(_PROCESSED_AMONG, {"name": self.name, "event_ids": event_ids})
-        return set(found.scalars())
+        found = await rows_among(
+            conn, _processed_among, processed_table.c.event_id, event_ids, {"name": self.name}
+        )
+        return {event_id for (event_id,) in found}
 
     async def _failed(
         self,
@@ -404,17 +408,20 @@ class ConsumerRunner:
 
     async def _save_checkpoint(self, conn: AsyncConnection, sequence: int) -> None:
         values = {"name": self.name, "sequence": sequence, "now": datetime.now(UTC)}
-        if (await conn.execute(_ADVANCE_CHECKPOINT, values)).rowcount == 0:
+        if await run_on_driver(conn, _ADVANCE_CHECKPOINT, values) == 0:
             exists = await conn.execute(_CHECKPOINT, values)
             if exists.first() is None:
                 await conn.execute(_NEW_CHECKPOINT, values)
 
 
+@functools.cache
+def _processed_among(count: int) -> Any:
+    return select(processed_table.c.event_id).where(
+        processed_table.c.consumer == bindparam("name"), one_of(processed_table.c.event_id, count)
+    )
+
+
 # Built once per process rather than per batch.
-_PROCESSED_AMONG = select(processed_table.c.event_id).where(
-    processed_table.c.consumer == bindparam("name"),
-    processed_table.c.event_id.in_(bindparam("event_ids", expanding=True)),
-)
 _ADVANCE_CHECKPOINT = (
     update(checkpoints_table)
     .where(

@@ -44,7 +44,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from rapport_shared.contracts.base import EventContract
 from rapport_shared.db import driver_statement, sqlite_writing
 from rapport_shared.errors import InvalidState
-from rapport_shared.projection import run_on_driver
+from rapport_shared.projection import one_of, rows_among, run_on_driver
 
 ENCRYPTED_PREFIX = "enc:v1:"
 SEALED_PREFIX = "seal:v1:"
@@ -215,8 +215,9 @@ class KeyRing:
         wanted = set(owners)
         if not wanted:
             return set()
-        found = await conn.execute(_ERASED, {"client_ids": sorted({c for _, c in wanted})})
-        return {(row.clinic_id, row.client_id) for row in found} & wanted
+        clients = sorted({client for _, client in wanted})
+        found = await rows_among(conn, _erased, client_keys.c.client_id, clients, {})
+        return {(clinic, client) for clinic, client in found} & wanted
 
     async def destroy(
         self, conn: AsyncConnection, clinic_id: str, client_id: str, at: datetime
@@ -315,10 +316,11 @@ class _KeyRow(NamedTuple):
     erased_at: object  # None unless erased (as the driver gives it: text on SQLite)
 
 
-_ERASED = select(client_keys.c.clinic_id, client_keys.c.client_id).where(
-    client_keys.c.client_id.in_(bindparam("client_ids", expanding=True)),
-    client_keys.c.erased_at.is_not(None),
-)
+@functools.cache
+def _erased(count: int) -> Any:
+    return select(client_keys.c.clinic_id, client_keys.c.client_id).where(
+        one_of(client_keys.c.client_id, count), client_keys.c.erased_at.is_not(None)
+    )
 
 
 def _decrypted(
