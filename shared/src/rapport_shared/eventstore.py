@@ -34,6 +34,7 @@ from rapport_shared.db import (
     sqlite_writing,
     to_json,
 )
+from rapport_shared.projection import one_of, rows_among
 from rapport_shared.schema import events_table, outbox_table
 
 
@@ -225,7 +226,7 @@ class EventStore:
         wanted = sorted(set(stream_ids))
         streams: dict[str, list[EventContract]] = {stream: [] for stream in wanted}
         if wanted:
-            rows = await conn.execute(_STREAMS, {"stream_ids": wanted})
+            rows = await rows_among(conn, _streams, events_table.c.stream_id, wanted, {})
             for stream_id, kind, schema, data in rows:
                 streams[stream_id].append(self._load_json(kind, schema, data))
         return streams
@@ -348,13 +349,19 @@ _EVENTS = (
     .where(events_table.c.stream_id == bindparam("stream_id"))
     .order_by(events_table.c.version)
 )
-_STREAMS = (
-    select(events_table.c.stream_id, events_table.c.event_type, events_table.c.schema_version)
-    # The JSON as text where the driver allows, as replay() reads it.
-    .add_columns(type_coerce(events_table.c.data, Text))
-    .where(events_table.c.stream_id.in_(bindparam("stream_ids", expanding=True)))
-    .order_by(events_table.c.stream_id, events_table.c.version)
-)
+
+
+@functools.cache
+def _streams(count: int) -> Any:
+    return (
+        select(events_table.c.stream_id, events_table.c.event_type, events_table.c.schema_version)
+        # The JSON as text where the driver allows, as replay() reads it.
+        .add_columns(type_coerce(events_table.c.data, Text))
+        .where(one_of(events_table.c.stream_id, count))
+        .order_by(events_table.c.stream_id, events_table.c.version)
+    )
+
+
 _VERSION = select(func.max(events_table.c.version)).where(
     events_table.c.stream_id == bindparam("stream_id")
 )

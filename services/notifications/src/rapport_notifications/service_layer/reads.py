@@ -7,16 +7,18 @@ third of what the service spent on it. A Reads lives for one transaction only; a
 on demand, as a single event or a delivery needs.
 """
 
+import functools
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport_notifications import erasure
 from rapport_notifications.tables import erased_clients
 from rapport_shared.contracts.base import EventContract
 from rapport_shared.eventstore import EventStore
+from rapport_shared.projection import one_of, rows_among
 
 
 class Reads:
@@ -38,7 +40,9 @@ class Reads:
         keys = {erasure.client_key(clinic, client) for clinic, client in clients}
         keys -= set(self._erased)
         if keys:
-            found = set((await conn.execute(_ERASED_AMONG, {"keys": sorted(keys)})).scalars())
+            column = erased_clients.c.client_key
+            rows = await rows_among(conn, _erased_among, column, sorted(keys), {})
+            found = {key for (key,) in rows}
             self._erased.update((key, key in found) for key in keys)
 
     async def history(self, conn: AsyncConnection, stream: str) -> list[EventContract]:
@@ -70,6 +74,6 @@ class Reads:
         self._erased[erasure.client_key(clinic_id, client_id)] = True
 
 
-_ERASED_AMONG: Any = select(erased_clients.c.client_key).where(
-    erased_clients.c.client_key.in_(bindparam("keys", expanding=True))
-)
+@functools.cache
+def _erased_among(count: int) -> Any:
+    return select(erased_clients.c.client_key).where(one_of(erased_clients.c.client_key, count))
