@@ -198,10 +198,8 @@ def sqlite_floor(database: Path) -> Callable[[], None]:
     return append
 
 
-async def raw_asyncpg_rate(url: str) -> float:
-    engine, _ = await rapport_engine(url)  # the same table definition, nothing else
-    await engine.dispose()
-    pool = await asyncpg.create_pool(asyncpg_dsn(url), min_size=WRITERS, max_size=WRITERS)
+def raw_asyncpg_insert(pool: asyncpg.Pool) -> Callable[[], Any]:
+    """A single-row insert into the same table definition, in a transaction of its own."""
     statement = (
         "INSERT INTO events (event_id, stream_id, version, event_type, schema_version,"
         " clinic_id, occurred_at, data, metadata) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)"
@@ -223,23 +221,32 @@ async def raw_asyncpg_rate(url: str) -> float:
                 json.dumps({"correlation_id": str(uuid.uuid4())}),
             )
 
-    try:
-        for _ in range(WARM_UP):
-            await insert_one()
-        return await rate_for(CONCURRENT_SECONDS, insert_one, writers=WRITERS)
-    finally:
-        await pool.close()
+    return insert_one
 
 
-async def concurrent_rapport_rate(url: str) -> float:
-    engine, store = await rapport_engine(url)
-    append_one = appender(engine, store)
+async def concurrent_rates(rapport_url: str, raw_url: str) -> dict[str, float]:
+    """Both sides with WRITERS writers, each in its own scratch database, ROUNDS times,
+    interleaved and taking turns to go first (so drift in the machine hits both alike): the
+    medians."""
+    engine, store = await rapport_engine(rapport_url)
+    raw_engine, _ = await rapport_engine(raw_url)  # the same table definition, nothing else
+    await raw_engine.dispose()
+    pool = await asyncpg.create_pool(asyncpg_dsn(raw_url), min_size=WRITERS, max_size=WRITERS)
+    append_one, insert_one = appender(engine, store), raw_asyncpg_insert(pool)
     try:
         for _ in range(WARM_UP):
             await append_one()
-        return await rate_for(CONCURRENT_SECONDS, append_one, writers=WRITERS)
+            await insert_one()
+        rates: dict[str, list[float]] = {"rapport_per_s": [], "raw_asyncpg_per_s": []}
+        sides = [("rapport_per_s", append_one), ("raw_asyncpg_per_s", insert_one)]
+        for round_ in range(ROUNDS):
+            # Who goes first alternates.
+            for name, work in sides if round_ % 2 == 0 else sides[::-1]:
+                rates[name].append(await rate_for(CONCURRENT_SECONDS, work, writers=WRITERS))
     finally:
+        await pool.close()
         await engine.dispose()
+    return {name: median(values) for name, values in rates.items()}
 
 
 def eventsourcing_postgres_env(url: str) -> dict[str, str]:
@@ -284,14 +291,15 @@ async def run(report: Report, postgres_missing: str | None) -> None:
         postgres = await serial_ratio(rapport_url, eventsourcing_postgres_env(library_url))
     report.set("append_ratio_vs_eventsourcing_postgres", postgres.pop("ratio"))
     report.note("append_postgres", **postgres)
-    async with scratch_postgres() as rapport_url:
-        rapport = await concurrent_rapport_rate(rapport_url)
-    async with scratch_postgres() as raw_url:
-        raw = await raw_asyncpg_rate(raw_url)
-    report.set("append_concurrent_ratio_vs_raw_postgres", rapport / raw)
+    async with scratch_postgres() as rapport_url, scratch_postgres() as raw_url:
+        rates = await concurrent_rates(rapport_url, raw_url)
+    report.set(
+        "append_concurrent_ratio_vs_raw_postgres",
+        rates["rapport_per_s"] / rates["raw_asyncpg_per_s"],
+    )
     report.note(
         "append_concurrent_postgres",
         writers=WRITERS,
-        rapport_per_s=round(rapport),
-        raw_asyncpg_per_s=round(raw),
+        rounds=ROUNDS,
+        **{name: round(rate) for name, rate in rates.items()},
     )
