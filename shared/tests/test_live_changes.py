@@ -107,8 +107,8 @@ async def test_rows_among_finds_the_keys_asked_for_in_chunks(database_url, in_wr
         expected = {(name, n) for n, name in enumerate(names) if n % 2 == 0 and n > 9}
         opened = engine.begin() if in_write_transaction else engine.connect()
         async with opened as conn:
-            found = await rows_among(conn, _named_among, rows_table.c.name, wanted, {"above": 9})
+            found = await rows_among(conn, _named_among, wanted, {"above": 9})
         assert len(wanted) > 2 * LOOKUP_CHUNK
         assert {(name, count) for name, count in found} == expected
         async with engine.connect() as conn:
-            assert await rows_among(conn, _named_among, rows_table.c.name, [], {"above": 0}) == []
+            assert await rows_among(conn, _named_among, [], {"above": 0}) == []

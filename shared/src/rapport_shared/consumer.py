@@ -348,9 +348,7 @@ class ConsumerRunner:
     async def _processed_among(self, conn: AsyncConnection, event_ids: list[str]) -> set[str]:
         if not event_ids:
             return set()
-        found = await rows_among(
-            conn, _processed_among, processed_table.c.event_id, event_ids, {"name": self.name}
-        )
+        found = await rows_among(conn, _processed_among, event_ids, {"name": self.name})
         return {event_id for (event_id,) in found}
 
     async def _failed(

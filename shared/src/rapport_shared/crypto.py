@@ -42,9 +42,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport_shared.contracts.base import EventContract
-from rapport_shared.db import driver_statement, sqlite_writing
 from rapport_shared.errors import InvalidState
-from rapport_shared.projection import one_of, rows_among, run_on_driver
+from rapport_shared.projection import one_of, rows_among, rows_on_driver, run_on_driver
 
 ENCRYPTED_PREFIX = "enc:v1:"
 SEALED_PREFIX = "seal:v1:"
@@ -216,7 +215,7 @@ class KeyRing:
         if not wanted:
             return set()
         clients = sorted({client for _, client in wanted})
-        found = await rows_among(conn, _erased, client_keys.c.client_id, clients, {})
+        found = await rows_among(conn, _erased, clients, {})
         return {(clinic, client) for clinic, client in found} & wanted
 
     async def destroy(
@@ -282,17 +281,13 @@ class KeyRing:
         return decrypt_text(await self.key(conn, clinic_id, client_id), clinic_id, client_id, value)
 
     async def _row(self, conn: AsyncConnection, clinic_id: str, client_id: str) -> "_KeyRow | None":
-        # Compiled once and run on the driver (on SQLite's write connection, on sqlite3 itself):
-        # every encrypted write looks its key up, and through SQLAlchemy's execution layer the
-        # lookup cost several times the query. The row comes back unprocessed: the key is bytes
+        # Compiled once and run on the driver (projection.rows_on_driver): every encrypted
+        # write looks its key up, and through SQLAlchemy's execution layer the lookup cost
+        # several times the query. The row comes back unprocessed: the key is bytes
         # on both drivers, and of erased_at only its presence is read.
-        compiled = driver_statement(_KEY_ROW, _KEY_ROW_PARAMETERS, conn.dialect)
-        values = compiled.parameters({"clinic_id": clinic_id, "client_id": client_id})
-        if (writing := sqlite_writing(conn)) is not None:
-            row = writing.execute(compiled.sql, values).fetchone()
-        else:
-            row = (await conn.exec_driver_sql(compiled.sql, values)).first()
-        return None if row is None else _KeyRow(*row)
+        owner = {"clinic_id": clinic_id, "client_id": client_id}
+        rows = await rows_on_driver(conn, _KEY_ROW, owner)
+        return _KeyRow(*rows[0]) if rows else None
 
 
 # Built once (looked up for every encrypted write and every event a projection applies):
@@ -301,8 +296,6 @@ _KEY_ROW = select(client_keys.c.key, client_keys.c.erased_at).where(
     client_keys.c.clinic_id == bindparam("clinic_id"),
     client_keys.c.client_id == bindparam("client_id"),
 )
-
-_KEY_ROW_PARAMETERS = ("clinic_id", "client_id")
 
 
 @functools.cache

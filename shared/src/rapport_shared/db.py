@@ -102,9 +102,9 @@ class SQLiteEngine(AsyncEngine):
         if self.url.database in (None, "", ":memory:"):
             return
         if self._checkpointing is None or self._checkpointing.done():
-            self._checkpointing = asyncio.create_task(self._checkpoint_in_a_write_turn())
+            self._checkpointing = asyncio.create_task(self._checkpoint_in_two_copies())
 
-    async def _checkpoint_in_a_write_turn(self) -> None:
+    async def _checkpoint_in_two_copies(self) -> None:
         loop = asyncio.get_running_loop()
         # Most of the WAL is copied back while writers go on; then, in a write turn (no commit
         # appends meanwhile), what they appended: the wait is for that little copy only.

@@ -226,7 +226,7 @@ class EventStore:
         wanted = sorted(set(stream_ids))
         streams: dict[str, list[EventContract]] = {stream: [] for stream in wanted}
         if wanted:
-            rows = await rows_among(conn, _streams, events_table.c.stream_id, wanted, {})
+            rows = await rows_among(conn, _streams, wanted, {})
             for stream_id, kind, schema, data in rows:
                 streams[stream_id].append(self._load_json(kind, schema, data))
         return streams

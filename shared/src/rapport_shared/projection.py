@@ -168,25 +168,21 @@ async def rows_on_driver(conn: AsyncConnection, statement: Any, row: dict[str, A
 
 
 def one_of(column: Column[Any], count: int) -> ColumnElement[bool]:
-    """column IN a list of `count` parameters (named after the column, numbered). A list of
-    known length compiles once; SQLAlchemy's expanding IN renders its SQL again on every
-    execution, which was a third of a consumer's bookkeeping per batch."""
-    return column.in_([bindparam(f"{column.name}_{n}", type_=column.type) for n in range(count)])
+    """column IN a list of `count` parameters (among_0, among_1, ...: rows_among fills them).
+    A list of known length compiles once; SQLAlchemy's expanding IN renders its SQL again on
+    every execution, which was a third of a consumer's bookkeeping per batch."""
+    return column.in_([bindparam(f"among_{n}", type_=column.type) for n in range(count)])
 
 
 async def rows_among(
-    conn: AsyncConnection,
-    query: Callable[[int], Any],
-    column: Column[Any],
-    keys: Sequence[Any],
-    row: dict[str, Any],
+    conn: AsyncConnection, query: Callable[[int], Any], keys: Sequence[Any], row: dict[str, Any]
 ) -> list[Any]:
-    """The rows of query(n) (cached per n, filtering with one_of(column, n)) for these keys, at
-    most LOOKUP_CHUNK of them a query, each with the other parameters in row."""
+    """The rows of query(n) (cached per n, filtering with one_of(some column, n)) for these
+    keys, at most LOOKUP_CHUNK of them a query, each with the other parameters in row."""
     found: list[Any] = []
     for start in range(0, len(keys), LOOKUP_CHUNK):
         chunk = keys[start : start + LOOKUP_CHUNK]
-        numbered = {f"{column.name}_{n}": key for n, key in enumerate(chunk)}
+        numbered = {f"among_{n}": key for n, key in enumerate(chunk)}
         found += await rows_on_driver(conn, query(len(chunk)), row | numbered)
     return found
 

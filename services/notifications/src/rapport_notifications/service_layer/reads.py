@@ -40,8 +40,7 @@ class Reads:
         keys = {erasure.client_key(clinic, client) for clinic, client in clients}
         keys -= set(self._erased)
         if keys:
-            column = erased_clients.c.client_key
-            rows = await rows_among(conn, _erased_among, column, sorted(keys), {})
+            rows = await rows_among(conn, _erased_among, sorted(keys), {})
             found = {key for (key,) in rows}
             self._erased.update((key, key in found) for key in keys)
 
