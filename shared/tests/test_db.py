@@ -74,12 +74,26 @@ async def test_writers_in_one_process_take_turns_and_all_commit(tmp_path):
 
 
 @pytest.mark.parametrize("database_kind", ["postgres"])
-async def test_postgres_pool_recovers_after_the_server_dropped_every_connection(database_url):
-    engine = create_engine(database_url)
+@pytest.mark.parametrize("first", ["statement through sqlalchemy", "append on the driver"])
+async def test_postgres_pool_recovers_after_the_server_dropped_every_connection(
+    database_url, first
+):
+    from shared_tests_support import goal
+
+    from rapport_shared.contracts import public_registry
+    from rapport_shared.eventstore import EventStore
+
+    engine = await _store_engine(database_url)
+    store = EventStore(public_registry())
+    appended = 0
     try:
 
         async def one() -> int:
+            nonlocal appended
             async with engine.begin() as conn:
+                if first == "append on the driver":
+                    appended += 1
+                    await store.append(conn, f"goal-{appended}", 0, [goal()])
                 await asyncio.sleep(0.05)  # hold it, so the pool opens several connections
                 return (await conn.execute(text("SELECT 1"))).scalar_one()
 
@@ -101,12 +115,38 @@ async def test_postgres_pool_recovers_after_the_server_dropped_every_connection(
         for _ in range(6):
             try:
                 assert await one() == 1
-            except DBAPIError as error:
+            except DBAPIError as error:  # SQLAlchemy's, as from its own begin()
                 assert error.connection_invalidated
                 failures += 1
         # The first use of a dead connection fails and invalidates the whole pool: the other
         # dead connections are never handed out, every later transaction reconnects.
         assert failures <= 1, failures
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize("database_kind", ["postgres"])
+async def test_a_commit_that_fails_raises_sqlalchemy_error_and_leaves_nothing(database_url):
+    # A deferred constraint is checked at COMMIT, which the engine sends on the driver.
+    from sqlalchemy.exc import IntegrityError
+
+    from rapport_shared.postgres_engine import postgres_driver
+
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text("CREATE TABLE d (x INTEGER UNIQUE DEFERRABLE INITIALLY DEFERRED)")
+            )
+        with pytest.raises(IntegrityError):
+            async with engine.begin() as conn:
+                driver = await postgres_driver(conn)
+                await driver.execute("INSERT INTO d VALUES (1), (1)")
+                assert not conn.in_transaction()  # nothing went through SQLAlchemy
+        async with engine.begin() as conn:  # the pool goes on
+            await (await postgres_driver(conn)).execute("INSERT INTO d VALUES (2)")
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("SELECT x FROM d"))).scalars().all() == [2]
     finally:
         await engine.dispose()
 
@@ -170,13 +210,15 @@ async def test_an_append_and_statements_through_sqlalchemy_commit_or_roll_back_t
         await engine.dispose()
 
 
-async def test_a_writer_cancelled_mid_transaction_leaves_nothing_and_frees_the_lock(tmp_path):
+async def test_a_writer_cancelled_mid_transaction_leaves_nothing_and_frees_the_lock(
+    database_url,
+):
     from shared_tests_support import goal
 
     from rapport_shared.contracts import public_registry
     from rapport_shared.eventstore import EventStore
 
-    engine = await _store_engine(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}")
+    engine = await _store_engine(database_url)
     store = EventStore(public_registry())
     inside = asyncio.Event()
     try:
@@ -197,13 +239,38 @@ async def test_a_writer_cancelled_mid_transaction_leaves_nothing_and_frees_the_l
         async with engine.begin() as conn:
             await store.append(conn, "goal-1", 0, [goal()])
         assert await _counts(engine) == (1, 1, 0)
-        # Another process can write once this one is done: no transaction left open.
-        other = sqlite3.connect(tmp_path / "db.sqlite", isolation_level=None, timeout=0)
-        other.execute("BEGIN IMMEDIATE")
-        other.execute("ROLLBACK")
-        other.close()
+        assert await _open_transactions_elsewhere(database_url) == 0
     finally:
         await engine.dispose()
+
+
+async def _open_transactions_elsewhere(url: str) -> int:
+    """Transactions left open on the database by connections other than this check's own."""
+    if url.startswith("sqlite"):
+        # Another process can take the write lock only if no transaction holds it.
+        other = sqlite3.connect(url.split("///", 1)[1], isolation_level=None, timeout=0)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("ROLLBACK")
+        except sqlite3.OperationalError:
+            return 1
+        finally:
+            other.close()
+        return 0
+    check = create_engine(url)
+    try:
+        async with check.connect() as conn:
+            return (
+                await conn.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname ="
+                        " current_database() AND pid <> pg_backend_pid()"
+                        " AND state LIKE 'idle in transaction%'"
+                    )
+                )
+            ).scalar_one()
+    finally:
+        await check.dispose()
 
 
 @pytest.mark.parametrize("database_kind", ["postgres"])

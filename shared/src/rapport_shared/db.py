@@ -17,6 +17,7 @@ from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from rapport_shared import sqlite_inline
+from rapport_shared.postgres_engine import PostgresEngine
 
 log = structlog.get_logger(__name__)
 
@@ -192,25 +193,6 @@ def _in_transaction(connection: sqlite3.Connection) -> sqlite3.Connection:
     return connection
 
 
-async def postgres_driver(conn: AsyncConnection) -> Any | None:
-    """The asyncpg connection under conn, inside conn's transaction: statements run on it
-    directly join that transaction. None when conn is not in one, or not on PostgreSQL (the
-    caller then goes through SQLAlchemy, which begins one). SQLAlchemy's asyncpg adapter
-    begins its transaction lazily, at the first statement; it is begun here if nothing has run
-    yet. This reaches into the
-    adapter (its transaction and its lock for the connection), which the pinned SQLAlchemy
-    version keeps as they are; the PostgreSQL tests of the event store fail if that changes."""
-    if conn.dialect.name != "postgresql" or not conn.in_transaction():
-        return None
-    sync = conn.sync_connection
-    assert sync is not None, "a started connection"
-    adapter: Any = sync.connection.dbapi_connection
-    async with adapter._execute_mutex:
-        if adapter._transaction is None:
-            await adapter._start_transaction()
-    return adapter._connection
-
-
 def to_json(value: Any) -> str:
     """A JSON column's stored text, as the engines write it."""
     return pydantic_core.to_json(value).decode()
@@ -233,7 +215,10 @@ def create_engine(url: str, pool_size: int = 20) -> AsyncEngine:
         # Every connection kept once opened, no overflow: with 10 kept and 10 of overflow, more
         # than 10 transactions at a time made the pool close and reopen connections all along
         # (120 new connections in 2 s of 32 writers, each a TCP, TLS-probe and login handshake).
-        return create_async_engine(url, pool_size=pool_size, max_overflow=0, **_JSON)
+        engine = create_async_engine(url, pool_size=pool_size, max_overflow=0, **_JSON)
+        if parsed.get_driver_name() != "asyncpg":
+            return engine
+        return PostgresEngine(engine.sync_engine)  # write transactions on asyncpg itself
 
     database = parsed.database or ":memory:"
     if database != ":memory:":

@@ -28,12 +28,12 @@ from rapport_shared.context import EventMetadata, current_metadata
 from rapport_shared.contracts.base import EventContract, EventRegistry
 from rapport_shared.db import (
     driver_statement,
-    postgres_driver,
     sqlite_reading,
     sqlite_time,
     sqlite_writing,
     to_json,
 )
+from rapport_shared.postgres_engine import postgres_driver
 from rapport_shared.projection import one_of, rows_among
 from rapport_shared.schema import events_table, outbox_table
 

@@ -19,7 +19,8 @@ from sqlalchemy import Column, ColumnElement, Table, bindparam, insert, select, 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from rapport_shared.db import driver_statement, postgres_driver, sqlite_reading, sqlite_writing
+from rapport_shared.db import driver_statement, sqlite_reading, sqlite_writing
+from rapport_shared.postgres_engine import postgres_driver
 
 WRITE_CHUNK = 5000
 # Keys per lookup of rows_among: its queries are compiled once per number of keys, up to this.
