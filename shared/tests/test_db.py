@@ -1,6 +1,7 @@
 """Rapport's engines. SQLite: writers take turns without blocking the event loop, and readers never
-wait for writers. PostgreSQL: without a ping per checkout, the pool still recovers from a server
-that dropped its connections."""
+wait for writers. PostgreSQL: write transactions begun and ended on asyncpg commit or roll back
+with what went through SQLAlchemy, their failures come out as SQLAlchemy's, and without a ping
+per checkout the pool still recovers from a server that dropped its connections."""
 
 import asyncio
 import sqlite3

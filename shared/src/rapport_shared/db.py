@@ -209,9 +209,10 @@ def create_engine(url: str, pool_size: int = 20) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         # No pool_pre_ping: it costs a round trip per transaction (13% of an append). After a
-        # server restart, the first statement on a dead connection fails as a disconnect and
-        # SQLAlchemy then discards every pooled connection opened before it, so one attempt
-        # fails (and is retried by the consumer, the relay, or the client) and the rest reconnect.
+        # server restart, the first use of a dead connection (a write transaction's BEGIN, a
+        # read's first statement) fails as a disconnect and SQLAlchemy then discards every
+        # pooled connection opened before it, so one attempt fails (and is retried by the
+        # consumer, the relay, or the client) and the rest reconnect.
         # Every connection kept once opened, no overflow: with 10 kept and 10 of overflow, more
         # than 10 transactions at a time made the pool close and reopen connections all along
         # (120 new connections in 2 s of 32 writers, each a TCP, TLS-probe and login handshake).
