@@ -35,9 +35,13 @@ from rapport_shared.db import create_engine
 from rapport_shared.eventstore import EventStore
 from rapport_shared.schema import add_core_tables
 
-SERIAL_SECONDS = 2.0
-ROUNDS = 2
+# Serially, five short rounds a side rather than two long ones: on SQLite one side's rate moved by
+# a third from one 2 s window to the next, and with two rounds a single slow window moved the
+# ratio by as much (1.45 to 2.2 in the same hour).
+SERIAL_SECONDS = 0.8
+SERIAL_ROUNDS = 5
 CONCURRENT_SECONDS = 3.0
+CONCURRENT_ROUNDS = 2
 WRITERS = 32
 WARM_UP = 50
 
@@ -145,12 +149,27 @@ async def serial_ratio(
         for _ in range(WARM_UP):
             await append_one()
             application.save(new_goal())
-        rapport, library, floors = [], [], []
-        for _ in range(ROUNDS):  # interleaved, so drift in the machine hits both sides alike
+            if floor is not None:
+                floor()
+        rapport: list[float] = []
+        library: list[float] = []
+        floors: list[float] = []
+
+        async def rapport_round() -> None:
             rapport.append(await rate_for(SERIAL_SECONDS, append_one))
+
+        async def library_round() -> None:
             library.append(sync_rate_for(SERIAL_SECONDS, lambda: application.save(new_goal())))
+
+        async def floor_round() -> None:
             if floor is not None:
                 floors.append(sync_rate_for(SERIAL_SECONDS, floor))
+
+        sides = [rapport_round, library_round, floor_round]
+        # Interleaved, so drift in the machine hits every side alike; who goes first rotates.
+        for round_ in range(SERIAL_ROUNDS):
+            for side in sides[round_ % 3 :] + sides[: round_ % 3]:
+                await side()
     finally:
         application.close()
         await engine.dispose()
@@ -158,6 +177,8 @@ async def serial_ratio(
         "rapport_per_s": round(median(rapport)),
         "eventsourcing_per_s": round(median(library)),
         "ratio": median(rapport) / median(library),
+        "rounds": SERIAL_ROUNDS,
+        "each_round_ratio": [round(r / e, 2) for r, e in zip(rapport, library, strict=True)],
     }
     if floors:
         figures["floor_per_s"] = round(median(floors))
@@ -225,8 +246,8 @@ def raw_asyncpg_insert(pool: asyncpg.Pool) -> Callable[[], Any]:
 
 
 async def concurrent_rates(rapport_url: str, raw_url: str) -> dict[str, float]:
-    """Both sides with WRITERS writers, each in its own scratch database, ROUNDS times,
-    interleaved and taking turns to go first (so drift in the machine hits both alike): the
+    """Both sides with WRITERS writers, each in its own scratch database, CONCURRENT_ROUNDS
+    times, interleaved and taking turns to go first (so drift in the machine hits both alike): the
     medians."""
     engine, store = await rapport_engine(rapport_url)
     raw_engine, _ = await rapport_engine(raw_url)  # the same table definition, nothing else
@@ -239,7 +260,7 @@ async def concurrent_rates(rapport_url: str, raw_url: str) -> dict[str, float]:
             await insert_one()
         rates: dict[str, list[float]] = {"rapport_per_s": [], "raw_asyncpg_per_s": []}
         sides = [("rapport_per_s", append_one), ("raw_asyncpg_per_s", insert_one)]
-        for round_ in range(ROUNDS):
+        for round_ in range(CONCURRENT_ROUNDS):
             # Who goes first alternates.
             for name, work in sides if round_ % 2 == 0 else sides[::-1]:
                 rates[name].append(await rate_for(CONCURRENT_SECONDS, work, writers=WRITERS))
@@ -300,6 +321,6 @@ async def run(report: Report, postgres_missing: str | None) -> None:
     report.note(
         "append_concurrent_postgres",
         writers=WRITERS,
-        rounds=ROUNDS,
+        rounds=CONCURRENT_ROUNDS,
         **{name: round(rate) for name, rate in rates.items()},
     )
