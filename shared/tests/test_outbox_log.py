@@ -2,7 +2,9 @@
 copy that differs from the log has an outbox row); on PostgreSQL every public event has one.
 Either way the bus must carry the same messages, and nothing may be skipped or lost."""
 
+import asyncio
 import secrets
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import ClassVar
@@ -23,8 +25,9 @@ from rapport_shared.contracts.sessions import SessionClosed
 from rapport_shared.crypto import seal
 from rapport_shared.db import create_engine
 from rapport_shared.eventstore import EventStore
-from rapport_shared.outbox import OutboxRelay, backlog
+from rapport_shared.outbox import CURSOR_SAVE_SECONDS, OutboxRelay, backlog
 from rapport_shared.schema import events_table, outbox_cursor_table, outbox_table
+from rapport_shared.testing import eventually
 
 GOALS_MIGRATIONS = (
     Path(__file__).parents[2] / "services/goals/src/rapport_goals/migrations"
@@ -148,6 +151,75 @@ async def test_events_whose_publish_is_not_acknowledged_stay_waiting(database_ur
         assert names == ["alice", "bob", "carol"]
         async with p.engine.connect() as conn:
             assert await backlog(conn) == (0, None)
+
+
+async def _saved_cursor(engine) -> int | None:
+    async with engine.connect() as conn:
+        return (await conn.execute(select(outbox_cursor_table.c.position))).scalar()
+
+
+async def test_a_busy_sqlite_relay_writes_its_cursor_a_few_times_not_once_per_publish(
+    tmp_path, nats_server
+):
+    url = f"sqlite+aiosqlite:///{tmp_path / 'relay.db'}"
+    async with running_pipeline(url, nats_server.url) as p:
+        saves = 0
+        save_cursor = p.relay.save_cursor
+
+        async def counted_save() -> None:
+            nonlocal saves
+            saves += 1
+            await save_cursor()
+
+        p.relay.save_cursor = counted_save  # type: ignore[method-assign]
+        started = time.monotonic()
+        for number in range(1, 41):  # one relay round per append: each waits for its publish
+            await p.append_goal(goal(f"client-{number}"))
+            await eventually(lambda number=number: _async(p.relay.published >= number), 5.0, 0.001)
+        elapsed = time.monotonic() - started
+        # At most one write per CURSOR_SAVE_SECONDS while busy (plus the first, at once).
+        assert saves <= elapsed / CURSOR_SAVE_SECONDS + 2 < 40
+        # With no commit to wake the relay, the cursor still reaches the last event when due.
+        async with p.engine.connect() as conn:
+            top = (await conn.execute(select(func.max(events_table.c.position)))).scalar()
+        assert await eventually(lambda: _equals(_saved_cursor(p.engine), top), 5.0)
+        async with p.engine.connect() as conn:
+            assert await backlog(conn) == (0, None)
+        assert (await p.nc.jetstream().stream_info("RAPPORT_GOALS")).state.messages == 40
+
+
+async def test_events_published_after_the_last_cursor_write_go_out_again_and_are_dropped(
+    tmp_path, nats_server
+):
+    """A relay that stops without writing its cursor (a crash): the next one publishes those
+    events again, with their ids, and JetStream's duplicate window keeps one copy of each."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'relay.db'}"
+    async with running_pipeline(url, nats_server.url, start=False) as p:
+        js = p.nc.jetstream()
+        crashing = OutboxRelay(p.engine, js, public_registry(), cursor_save_seconds=3600)
+        task = asyncio.create_task(crashing.run())
+        for number in range(1, 6):
+            await p.append_goal(goal(f"client-{number}"))
+            crashing.notify()
+            await eventually(lambda n=number: _async(crashing.published >= n), 5.0, 0.001)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        assert await _saved_cursor(p.engine) == 1  # the first round's write; none since
+
+        assert await p.relay.publish_batch() == 4  # read again and published again
+        assert p.relay.published == 4
+        assert (await js.stream_info("RAPPORT_GOALS")).state.messages == 5  # copies dropped
+        assert await _saved_cursor(p.engine) == 5
+        async with p.engine.connect() as conn:
+            assert await backlog(conn) == (0, None)
+
+
+async def _async(value):
+    return value
+
+
+async def _equals(awaitable, expected) -> bool:
+    return await awaitable == expected
 
 
 def _alembic(connection: Connection, revision: str, *, down: bool = False) -> None:

@@ -22,8 +22,12 @@ async def test_events_flow_from_outbox_to_consumer_projection(database_url, nats
             await p.append_goal(goal("alice"))
         await p.append_goal(goal("bob"))
         assert await eventually(lambda: _counts_equal(p, {"alice": 3, "bob": 1}))
-        async with p.engine.connect() as conn:
-            assert await backlog(conn) == (0, None)
+        assert await eventually(lambda: _nothing_waiting(p))  # the relay's cursor written too
+
+
+async def _nothing_waiting(p) -> bool:
+    async with p.engine.connect() as conn:
+        return await backlog(conn) == (0, None)
 
 
 async def _counts_equal(p, expected):

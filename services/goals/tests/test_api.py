@@ -8,6 +8,7 @@ from goals_support import CLIENT, CLINIC, COUNSELOR, OTHER_CLINIC, problem_field
 
 from rapport_shared.contracts.goals import GoalAgreed, HomeworkAssigned
 from rapport_shared.schema import events_table
+from rapport_shared.testing import eventually
 
 
 def goal_body(**changes):
@@ -139,7 +140,11 @@ async def test_bad_input_is_a_422_naming_the_field_and_writes_nothing(database_u
             assert problem_fields(response) == [field], (path, body, response.text)
 
         assert (await goals.stored_event_count(), await goals.projection_rows()) == before
-        assert await goals.waiting_to_publish() == 0
+
+        async def outbox_drained() -> bool:
+            return await goals.waiting_to_publish() == 0
+
+        await eventually(outbox_drained)
 
 
 async def test_one_clinic_never_sees_or_changes_another_clinics_goals_and_homework(

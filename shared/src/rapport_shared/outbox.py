@@ -19,6 +19,8 @@ Where the waiting events are depends on the database:
 
 import asyncio
 import contextlib
+import math
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,6 +37,13 @@ from rapport_shared.schema import events_table, outbox_cursor_table, outbox_tabl
 
 log = structlog.get_logger(__name__)
 
+# SQLite: while events keep coming, how long the relay may go without writing its cursor. A cursor
+# write is a commit of its own, one per relay round, that is one per command at a steady rate;
+# deferred, a busy relay writes it a few times a second. A crash meanwhile publishes those events
+# again, with their ids: JetStream's duplicate window drops the copies (consumers skip any that
+# pass it, by event id).
+CURSOR_SAVE_SECONDS = 0.25
+
 
 class OutboxRelay:
     def __init__(
@@ -46,6 +55,7 @@ class OutboxRelay:
         batch_size: int = 500,
         poll_interval: float = 1.0,
         ack_timeout: float = 5.0,
+        cursor_save_seconds: float = CURSOR_SAVE_SECONDS,
     ) -> None:
         self._engine = engine
         self._js = js
@@ -53,8 +63,12 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._poll_interval = poll_interval
         self._ack_timeout = ack_timeout
+        self._cursor_save_seconds = cursor_save_seconds
         self._wake = asyncio.Event()
         self.published = 0
+        # SQLite: the position published up to but not yet written (see CURSOR_SAVE_SECONDS).
+        self._unsaved: int | None = None
+        self._saved_at = -math.inf
 
     def notify(self) -> None:
         self._wake.set()
@@ -63,7 +77,9 @@ class OutboxRelay:
         failures = 0
         while True:
             try:
-                read = await self.publish_batch()
+                read = await self._publish_waiting()
+                if self._unsaved is not None and self._cursor_wait() == 0:
+                    await self.save_cursor()
                 failures = 0
             except asyncio.CancelledError:
                 raise
@@ -77,14 +93,39 @@ class OutboxRelay:
                 continue  # more may be waiting
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
             # that arrives as the wake-up fires, and the relay would then never stop.
+            # An unsaved cursor is written once due even if no commit wakes the relay first.
+            wait = self._poll_interval if self._unsaved is None else self._cursor_wait()
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._poll_interval):
+                async with asyncio.timeout(wait):
                     await self._wake.wait()
             self._wake.clear()
 
+    def _cursor_wait(self) -> float:
+        return max(0.0, self._saved_at + self._cursor_save_seconds - time.monotonic())
+
     async def publish_batch(self) -> int:
-        """Publish up to one batch; returns how many waiting events were read. Raises when some
-        publishes were not acknowledged (they stay waiting)."""
+        """Publish up to one batch and note it (on SQLite, write the cursor at once); returns how
+        many waiting events were read. Raises when some publishes were not acknowledged (they
+        stay waiting)."""
+        try:
+            return await self._publish_waiting()
+        finally:  # what was acknowledged before a failure is noted too
+            await self.save_cursor()
+
+    async def save_cursor(self) -> None:
+        """SQLite: write the position published up to, and forget the bus copies before it."""
+        reached = self._unsaved
+        if reached is None:
+            return
+        async with self._engine.begin() as conn:
+            writing = sqlite_reading(conn)  # the write transaction
+            writing.execute(_ADVANCE_CURSOR, (reached,))
+            writing.execute(_FORGET_UP_TO, (reached,))
+        self._saved_at = time.monotonic()
+        if self._unsaved == reached:
+            self._unsaved = None
+
+    async def _publish_waiting(self) -> int:
         if is_sqlite(self._engine):
             return await self._publish_from_log()
         # PostgreSQL: SKIP LOCKED claims the rows for this relay until commit, so several
@@ -98,11 +139,14 @@ class OutboxRelay:
         return len(rows)
 
     async def _publish_from_log(self) -> int:
-        # Read, publish, then move the cursor: holding SQLite's one write lock while waiting for
-        # acks would stall every command behind a slow broker. Both ends run on SQLite's own
+        # Read, publish, then move the cursor (in memory; save_cursor() writes it): holding
+        # SQLite's one write lock while waiting for acks would stall every command behind a slow
+        # broker. Both ends run on SQLite's own
         # connection (db.sqlite_reading): SQLAlchemy's execution layer cost more than the reads.
+        after = self._unsaved or 0
         async with self._engine.connect() as conn:  # a read: no need to queue with writers
-            rows = sqlite_reading(conn).execute(_WAITING_IN_LOG, (self._batch_size,)).fetchall()
+            reading = sqlite_reading(conn)
+            rows = reading.execute(_WAITING_IN_LOG, (after, self._batch_size)).fetchall()
         messages = [(row[0], self._logged_message(*row)) for row in rows]
         acked = await self._publish(messages)
         # The cursor moves past every event that went out (or has nothing to go out), up to the
@@ -113,10 +157,7 @@ class OutboxRelay:
                 break
             reached = position
         if reached is not None:
-            async with self._engine.begin() as conn:
-                writing = sqlite_reading(conn)  # the write transaction
-                writing.execute(_ADVANCE_CURSOR, (reached,))
-                writing.execute(_FORGET_UP_TO, (reached,))
+            self._unsaved = reached  # written by save_cursor(), now or soon (run())
         self._count(len(acked), sum(message is not None for _, message in messages))
         return len(rows)
 
@@ -231,7 +272,7 @@ _WAITING_IN_LOG = """
 SELECT e.position, e.event_id, e.stream_id, e.event_type, e.schema_version, e.clinic_id,
        e.occurred_at, e.data, e.metadata, o.subject, o.headers, o.payload
 FROM events AS e LEFT OUTER JOIN outbox AS o ON o.position = e.position
-WHERE e.position > coalesce((SELECT position FROM outbox_cursor), 0)
+WHERE e.position > max(?, coalesce((SELECT position FROM outbox_cursor), 0))
 ORDER BY e.position LIMIT ?"""
 _ADVANCE_CURSOR = """
 INSERT INTO outbox_cursor (id, position) VALUES (1, ?)
