@@ -229,7 +229,8 @@ class OutboxRelay:
 
 async def backlog(conn: AsyncConnection) -> tuple[int, datetime | None]:
     """How many events wait for the relay, and when the oldest was written. On SQLite that counts
-    every event the relay has not read yet, private ones too (it passes them in its next batch)."""
+    every event past the relay's written cursor, private ones too (it passes them in its next
+    batch); while busy it writes the cursor every CURSOR_SAVE_SECONDS, so up to that much behind."""
     if conn.dialect.name == "sqlite":
         query = select(func.count(), func.min(events_table.c.occurred_at)).where(
             events_table.c.position > _CURSOR
