@@ -7,11 +7,11 @@ import pytest
 from shared_tests_support import POISON_COUNSELOR, batches_applied, goal, running_pipeline
 from sqlalchemy import func, select
 
-from rapport_shared import envelope
+from rapport_shared import envelope, messaging
 from rapport_shared.contracts import public_registry
 from rapport_shared.eventstore import ConcurrencyConflict
 from rapport_shared.natsserver import NatsServer
-from rapport_shared.outbox import backlog
+from rapport_shared.outbox import OutboxRelay, backlog
 from rapport_shared.schema import dead_letters_table, events_table
 from rapport_shared.testing import eventually
 
@@ -173,3 +173,53 @@ async def test_relay_survives_a_broker_outage(database_url, tmp_path):
             assert await eventually(lambda: _counts_equal(p, {"gina": 4}), timeout=30)
     finally:
         server.stop()
+
+
+async def test_a_relay_waiting_out_a_failure_retries_once_the_broker_is_back(
+    database_url, tmp_path
+):
+    """Backing off after failed publishes, the relay is woken by the reconnection (as
+    ServiceRuntime wires it) instead of sleeping out its delay: here 60 s, so only the wake
+    can get the event out within the test's deadline."""
+    server = NatsServer(tmp_path / "nats").start()
+    relay: OutboxRelay | None = None
+
+    async def reconnected() -> None:
+        assert relay is not None
+        relay.broker_back()
+
+    nc = await messaging.connect(server.url, "test-relay", reconnected=reconnected)
+    try:
+        async with running_pipeline(database_url, server.url, start=False) as p:
+            relay = OutboxRelay(
+                p.engine,
+                nc.jetstream(),
+                public_registry(),
+                ack_timeout=0.5,
+                retry_first_seconds=60,
+                retry_longest_seconds=60,
+            )
+            task = asyncio.create_task(relay.run())
+            try:
+                await p.append_goal(goal("gina"))
+                relay.notify()
+                await eventually(lambda: _true(relay.published == 1))
+                server.stop()
+                await p.append_goal(goal("gina"))  # kept while the broker is away
+                relay.notify()
+                await eventually(lambda: _true(relay.failures == 1))  # now waiting 60 s
+                server.start()
+                await eventually(lambda: _true(relay.published == 2), timeout=20)
+                assert relay.failures == 0
+                info = await nc.jetstream().stream_info("RAPPORT_GOALS")
+                assert info.state.messages == 2
+            finally:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+    finally:
+        await nc.close()
+        server.stop()
+
+
+async def _true(value: bool) -> bool:
+    return value

@@ -199,3 +199,20 @@ async def test_completing_homework_publishes_homework_completed_with_on_time(
             "homework_completed": 2,
             "completed_on_time": 1,
         }
+
+
+async def test_the_consumer_is_bound_with_the_configured_ack_wait(database_url, nats_server):
+    """What a crashed instance had been delivered comes back after this long: the setting
+    reaches the durable consumer on the broker, also when it existed with another value."""
+    async with running_goals(database_url, nats_server.url, consumer_ack_wait_seconds=7) as goals:
+        assert await eventually(lambda: _plans_ack_wait_is(goals.js, 7))
+    async with running_goals(database_url, nats_server.url) as goals:  # the default
+        assert await eventually(lambda: _plans_ack_wait_is(goals.js, 10))
+
+
+async def _plans_ack_wait_is(js, seconds: float) -> bool:
+    try:
+        info = await js.consumer_info("RAPPORT_SESSIONS", "goals-plans")
+    except Exception:  # noqa: BLE001 - not bound yet
+        return False
+    return info.config.ack_wait == seconds

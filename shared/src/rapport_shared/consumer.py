@@ -100,7 +100,7 @@ class ConsumerRunner:
         max_deliveries: int = 5,
         retry_base_seconds: float = 0.2,
         fetch_timeout: float = 1.0,
-        ack_wait_seconds: float = 30.0,
+        ack_wait_seconds: float = 10.0,
     ) -> None:
         self._engine = engine
         self._js = js

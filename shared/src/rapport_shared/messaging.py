@@ -5,6 +5,7 @@ without redeclaring them, so two declarers can never overwrite each other's conf
 """
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 import nats
@@ -36,8 +37,11 @@ def _without_user_info(url: str) -> str:
     return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
 
 
-async def connect(url: str, name: str) -> NATS:
-    """Connect once; nats-py reconnects by itself after that, forever.
+async def connect(
+    url: str, name: str, reconnected: Callable[[], Awaitable[None]] | None = None
+) -> NATS:
+    """Connect once; nats-py reconnects by itself after that, forever, and then calls
+    reconnected.
 
     Pings every few seconds so a frozen (not closed) server is noticed in seconds rather than
     nats-py's default of minutes, and the client moves to another cluster node.
@@ -51,14 +55,20 @@ async def connect(url: str, name: str) -> NATS:
         allow_reconnect=True,
         ping_interval=5,
         max_outstanding_pings=2,
+        reconnected_cb=reconnected,
     )
 
 
-async def connect_with_retry(url: str, name: str, stop: asyncio.Event | None = None) -> NATS:
+async def connect_with_retry(
+    url: str,
+    name: str,
+    stop: asyncio.Event | None = None,
+    reconnected: Callable[[], Awaitable[None]] | None = None,
+) -> NATS:
     delay = 0.2
     while True:
         try:
-            return await connect(url, name)
+            return await connect(url, name, reconnected)
         except Exception as error:  # noqa: BLE001 - any failure to connect is retried
             log.warning(
                 "nats connect failed, retrying", url=redacted(url), error=str(error), delay=delay

@@ -56,6 +56,8 @@ class OutboxRelay:
         poll_interval: float = 1.0,
         ack_timeout: float = 5.0,
         cursor_save_seconds: float = CURSOR_SAVE_SECONDS,
+        retry_first_seconds: float = 0.2,
+        retry_longest_seconds: float = 5.0,
     ) -> None:
         self._engine = engine
         self._js = js
@@ -64,6 +66,10 @@ class OutboxRelay:
         self._poll_interval = poll_interval
         self._ack_timeout = ack_timeout
         self._cursor_save_seconds = cursor_save_seconds
+        self._retry_first = retry_first_seconds
+        self._retry_longest = retry_longest_seconds
+        self._broker_back = asyncio.Event()
+        self.failures = 0  # rounds failed in a row
         self._wake = asyncio.Event()
         self.published = 0
         # SQLite: the position published up to but not yet written (see CURSOR_SAVE_SECONDS).
@@ -73,21 +79,30 @@ class OutboxRelay:
     def notify(self) -> None:
         self._wake.set()
 
+    def broker_back(self) -> None:
+        """The connection to the broker is back (nats-py reconnected): a relay waiting out a
+        failure retries at once and backs off from the start again, so the events kept while
+        the broker was away go out now rather than up to retry_longest_seconds later."""
+        self.failures = 0
+        self._broker_back.set()
+
     async def run(self) -> None:
-        failures = 0
         while True:
             try:
                 read = await self._publish_waiting()
                 if self._unsaved is not None and self._cursor_wait() == 0:
                     await self.save_cursor()
-                failures = 0
+                self.failures = 0
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # noqa: BLE001 - the relay must outlive broker outages
-                failures += 1
-                delay = min(0.1 * 2**failures, 5.0)
+                self.failures += 1
+                delay = min(self._retry_first * 2 ** (self.failures - 1), self._retry_longest)
                 log.warning("outbox publish failed", error=repr(error), retry_in=delay)
-                await asyncio.sleep(delay)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(delay):
+                        await self._broker_back.wait()
+                self._broker_back.clear()
                 continue
             if read == self._batch_size:
                 continue  # more may be waiting

@@ -109,6 +109,10 @@ class ServiceRuntime:
         if self.relay is not None:
             self.relay.notify()
 
+    async def _broker_back(self) -> None:
+        if self.relay is not None:
+            self.relay.broker_back()
+
     def is_ready(self) -> bool:
         return self.migrated and self.nc is not None and self.nc.is_connected
 
@@ -122,7 +126,9 @@ class ServiceRuntime:
         self._spawn(self._connect_and_run())
 
     async def _connect_and_run(self) -> None:
-        self.nc = await connect_with_retry(self.settings.nats_url, f"rapport-{self.name}")
+        self.nc = await connect_with_retry(
+            self.settings.nats_url, f"rapport-{self.name}", reconnected=self._broker_back
+        )
         js = self.nc.jetstream()
         while True:
             try:
@@ -148,6 +154,7 @@ class ServiceRuntime:
                 batch_size=self.settings.consumer_batch_size,
                 max_deliveries=self.settings.consumer_max_deliveries,
                 retry_base_seconds=self.settings.consumer_retry_base_seconds,
+                ack_wait_seconds=self.settings.consumer_ack_wait_seconds,
             )
             self.consumers.append(runner)
             self._spawn(runner.run())
