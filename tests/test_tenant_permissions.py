@@ -104,7 +104,8 @@ async def test_integrator_reads_its_clinic_live_and_through_a_durable_pull_consu
         await eventually(lambda: _has(live, len(published)))
     except AssertionError as failure:
         raise AssertionError(
-            f"{len(live)} of {len(published)} live messages; {_state(broker, northside, errors)}"
+            f"{len(live)} of {len(published)} live messages (received {event_ids(live)}, published"
+            f" {published}: which one is missing); {_state(broker, northside, errors)}"
         ) from failure
     assert event_ids(live) == published
 
