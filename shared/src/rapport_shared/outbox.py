@@ -106,10 +106,10 @@ class OutboxRelay:
                 continue
             if read == self._batch_size:
                 continue  # more may be waiting
-            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
-            # that arrives as the wake-up fires, and the relay would then never stop.
             # An unsaved cursor is written once due even if no commit wakes the relay first.
             wait = self._poll_interval if self._unsaved is None else self._cursor_wait()
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
+            # that arrives as the wake-up fires, and the relay would then never stop.
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait):
                     await self._wake.wait()
@@ -156,8 +156,8 @@ class OutboxRelay:
     async def _publish_from_log(self) -> int:
         # Read, publish, then move the cursor (in memory; save_cursor() writes it): holding
         # SQLite's one write lock while waiting for acks would stall every command behind a slow
-        # broker. Both ends run on SQLite's own
-        # connection (db.sqlite_reading): SQLAlchemy's execution layer cost more than the reads.
+        # broker. Both ends run on SQLite's own connection (db.sqlite_reading): SQLAlchemy's
+        # execution layer cost more than the reads.
         after = self._unsaved or 0
         async with self._engine.connect() as conn:  # a read: no need to queue with writers
             reading = sqlite_reading(conn)

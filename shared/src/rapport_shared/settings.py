@@ -45,9 +45,9 @@ class ServiceSettings(BaseSettings):
     consumer_max_deliveries: int = Field(5, ge=1)
     consumer_retry_base_seconds: float = Field(0.2, gt=0)
     # How long JetStream waits for an ack before it delivers again. Deliveries a crash or a lost
-    # broker connection took with it come back only then (make chaos: 11-26 s to converge after
-    # kill -9 with 30 s). A batch still being applied that long is delivered again and dropped as
-    # a duplicate by event id.
+    # broker connection took with it come back only then: with 30 s, make chaos took 11-26 s to
+    # converge after a kill -9 or a lost node. A batch still being applied that long is delivered
+    # again and dropped as a duplicate by event id.
     consumer_ack_wait_seconds: float = Field(10.0, ge=1)
     # After a batch that was not full, how long the consumers of the events each command causes
     # wait before fetching again, so what arrives meanwhile is applied in one transaction. Off
