@@ -302,7 +302,9 @@ async def _has(messages: list[Msg], count: int) -> bool:
 def _state(broker: NatsServer, client: NATS, errors: ErrorLog) -> str:
     log = (broker.store_dir / "nats-server.log").read_text(errors="replace").splitlines()
     return (
-        f"client connected={client.is_connected} last_error={client.last_error!r}"
+        # in_msgs: every message the client's parser took off the socket, for any subscription
+        f"client connected={client.is_connected} in_msgs={client.stats['in_msgs']}"
+        f" last_error={client.last_error!r}"
         f" errors={errors.messages}; server log tail:\n" + "\n".join(log[-30:])
     )
 
