@@ -20,7 +20,7 @@ from shared_tests_support import goal, running_pipeline
 
 from rapport_shared import envelope, messaging
 from rapport_shared.natsserver import NatsServer
-from rapport_shared.testing import eventually
+from rapport_shared.testing import eventually, subscriptions_in_effect
 
 STREAM = "RAPPORT_GOALS"
 CLINICS = ("northside", "riverside")
@@ -89,7 +89,7 @@ async def test_integrator_reads_its_clinic_live_and_through_a_durable_pull_consu
         live.append(msg)
 
     await northside.subscribe("rapport.northside.>", cb=collect)
-    await northside.flush()
+    await subscriptions_in_effect(northside)
 
     js = goals.jetstream()
     published = []
@@ -150,7 +150,7 @@ async def test_integrator_cannot_subscribe_to_another_clinics_events(broker, goa
     for wider in ("rapport.>", "rapport.*.goals.>", "_INBOX.>"):
         await northside.subscribe(wider, cb=collect_foreign)
     await northside.subscribe("rapport.northside.>", cb=collect_own)
-    await northside.flush()
+    await subscriptions_in_effect(northside)
 
     for subject in ("rapport.riverside.>", "rapport.>", "rapport.*.goals.>", "_INBOX.>"):
         assert await eventually(

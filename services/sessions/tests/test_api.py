@@ -13,7 +13,7 @@ from sessions_support import CLINIC, OTHER_CLINIC, RunningService, due_in, later
 from rapport_shared.natsserver import NatsServer
 from rapport_shared.plan import unseal_wording
 from rapport_shared.privatestore import PrivateEventStore
-from rapport_shared.testing import eventually
+from rapport_shared.testing import eventually, subscriptions_in_effect
 
 SECRET = "client-disclosed-SECRET-7f3a"
 
@@ -24,7 +24,7 @@ async def test_a_closed_session_is_published_as_a_cloudevent_without_its_note(
     nc = await nats.connect(nats_server.url)
     received: list[Msg] = []
     await nc.subscribe(f"rapport.{CLINIC}.sessions.>", cb=_collect(received))
-    await nc.flush()
+    await subscriptions_in_effect(nc)
     try:
         session_id = str(uuid.uuid4())
         starts_at = "2030-01-07T09:00:00-08:00"

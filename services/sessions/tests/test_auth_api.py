@@ -13,7 +13,13 @@ from sqlalchemy.exc import DBAPIError
 
 from rapport_shared.natsserver import NatsServer
 from rapport_shared.schema import audit_log_table, events_table
-from rapport_shared.testing import TEST_AUTH_SECRET, bearer, eventually, mint_test_token
+from rapport_shared.testing import (
+    TEST_AUTH_SECRET,
+    bearer,
+    eventually,
+    mint_test_token,
+    subscriptions_in_effect,
+)
 
 NOTES = f"/clinics/{CLINIC}/clients/alice/notes"
 AUDIT = f"/clinics/{CLINIC}/audit"
@@ -84,7 +90,7 @@ async def test_a_clinic_admin_assigns_the_care_team_and_it_is_published(
         received.append(msg)
 
     await nc.subscribe(f"rapport.{CLINIC}.sessions.care-team-changed", cb=collect)
-    await nc.flush()
+    await subscriptions_in_effect(nc)
     try:
         team = f"/clinics/{CLINIC}/clients/alice/care-team"
         kim = bearer(mint_test_token("counselor", CLINIC, "kim"))

@@ -10,7 +10,7 @@ import nats
 from sessions_support import CLINIC, RunningService, later, plan
 
 from rapport_shared.natsserver import NatsServer
-from rapport_shared.testing import eventually
+from rapport_shared.testing import eventually, subscriptions_in_effect
 
 SECRET = "private-explanation-91c2"
 SOAP = {
@@ -250,7 +250,7 @@ async def test_note_signed_is_published_with_the_hash_and_never_the_text(
     nc = await nats.connect(nats_server.url)
     try:
         sub = await nc.subscribe(f"rapport.{CLINIC}.sessions.note-signed")
-        await nc.flush()
+        await subscriptions_in_effect(nc)
         session = await service.schedule()
         await service.http.post(url(session, "/notes"), json={"format": "SOAP", "sections": SOAP})
         signed = (

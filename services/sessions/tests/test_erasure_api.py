@@ -16,7 +16,7 @@ from rapport_shared.crypto import client_keys
 from rapport_shared.natsserver import NatsServer
 from rapport_shared.plan import derived_id
 from rapport_shared.schema import events_table
-from rapport_shared.testing import eventually
+from rapport_shared.testing import eventually, subscriptions_in_effect
 
 SOAP = {"subjective": "s-TEXT-1", "objective": "o", "assessment": "a", "plan": "p-TEXT-2"}
 WORDS = ("s-TEXT-1", "p-TEXT-2", "Addendum-TEXT-3", "Reason-TEXT-4", "Name-TEXT-5", "Cancel-TEXT-6")
@@ -81,7 +81,7 @@ async def test_erasure_shreds_the_key_purges_the_projections_and_is_published(
         received.append(message.data)
 
     await nc.subscribe(f"rapport.{CLINIC}.sessions.client-erased", cb=collect)
-    await nc.flush()
+    await subscriptions_in_effect(nc)
     try:
         ana = await write_record(service, "ana")
         ben = await write_record(service, "ben")

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 import httpx
+from nats.aio.client import Client as NATS
 from sqlalchemy.engine import URL, make_url
 
 from rapport_shared.auth import ALL_CLINICS, mint_token
@@ -62,6 +63,20 @@ class ClinicAdminAuth(httpx.Auth):
             token = mint_test_token(role, clinic, secret=self.secret)
             request.headers["Authorization"] = f"Bearer {token}"
         yield request
+
+
+async def subscriptions_in_effect(nc: NATS) -> None:
+    """Return once the server has every SUB this client sent before the call, so a message
+    another connection publishes afterwards is delivered to them.
+
+    One flush() is not enough with nats-py 2.16: it writes its PING straight to the socket, ahead
+    of commands still waiting for the client's flusher task (a SUB just made among them). The
+    PONG can then come back before the server has read the SUB, and a message published from
+    another connection meanwhile is never delivered (test_tenant_permissions saw the first of
+    three missing, the client having received two). The first flush lets the flusher write what
+    was waiting; the second PING goes out after it."""
+    await nc.flush()
+    await nc.flush()
 
 
 async def eventually(
