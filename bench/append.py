@@ -168,7 +168,8 @@ async def serial_ratio(
         sides = [rapport_round, library_round, floor_round]
         # Interleaved, so drift in the machine hits every side alike; who goes first rotates.
         for round_ in range(SERIAL_ROUNDS):
-            for side in sides[round_ % 3 :] + sides[: round_ % 3]:
+            first = round_ % len(sides)
+            for side in sides[first:] + sides[:first]:
                 await side()
     finally:
         application.close()

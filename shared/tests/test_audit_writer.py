@@ -98,7 +98,7 @@ async def test_a_cancelled_request_does_not_abandon_the_entries_it_was_writing(
     first = asyncio.create_task(writer.append(entry(0)))
     await started.get()
     queued = [asyncio.create_task(writer.append(entry(n))) for n in (1, 2, 3)]
-    await eventually(lambda: _true(len(writer._waiting) == 3))
+    await eventually(lambda: len(writer._waiting) == 3)
     go.release()
     await first
     group = await started.get()  # the next holder writes all three queued entries
@@ -108,10 +108,6 @@ async def test_a_cancelled_request_does_not_abandon_the_entries_it_was_writing(
     go.release()
     await asyncio.gather(*queued, return_exceptions=True)
     assert await subs(engine) == [f"person-{n}" for n in range(4)]
-
-
-async def _true(value: bool) -> bool:
-    return value
 
 
 async def test_an_entry_is_stored_as_sqlalchemy_stores_it(engine: AsyncEngine) -> None:

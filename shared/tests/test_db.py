@@ -349,7 +349,7 @@ async def test_the_wal_is_checkpointed_in_a_thread_not_on_a_commit(tmp_path):
         for n in range(engine.CHECKPOINT_EVERY):
             async with engine.begin() as conn:
                 await conn.execute(text("INSERT INTO t VALUES (:x)"), {"x": "x" * 2000 + str(n)})
-        await eventually(lambda: _true(engine.checkpoints == 1))
+        await eventually(lambda: engine.checkpoints == 1)
         # The rows' pages went from the WAL into the database file.
         assert database.stat().st_size > size_before + 100 * 2000
     finally:
@@ -388,19 +388,15 @@ async def test_a_checkpoint_holds_the_write_turn_only_for_its_last_copy(tmp_path
         for n in range(engine.CHECKPOINT_EVERY - 1):
             async with engine.begin() as conn:
                 await conn.execute(text("INSERT INTO t VALUES (:x)"), {"x": str(n)})
-        await eventually(lambda: _true(turn_held == [False]))
+        await eventually(lambda: turn_held == [False])
         async with asyncio.timeout(5), engine.begin() as conn:  # while the first copy runs
             await conn.execute(text("INSERT INTO t VALUES ('during the copy')"))
         copying.set()
-        await eventually(lambda: _true(engine.checkpoints == 1))
+        await eventually(lambda: engine.checkpoints == 1)
         assert turn_held == [False, True]
     finally:
         copying.set()
         await engine.dispose()
-
-
-async def _true(value: bool) -> bool:
-    return value
 
 
 async def test_the_wal_stays_small_under_a_steady_stream_of_writes(tmp_path):

@@ -175,14 +175,18 @@ async def test_a_busy_sqlite_relay_writes_its_cursor_a_few_times_not_once_per_pu
         started = time.monotonic()
         for number in range(1, 41):  # one relay round per append: each waits for its publish
             await p.append_goal(goal(f"client-{number}"))
-            await eventually(lambda number=number: _async(p.relay.published >= number), 5.0, 0.001)
+            await eventually(lambda number=number: p.relay.published >= number, 5.0, 0.001)
         elapsed = time.monotonic() - started
         # At most one write per CURSOR_SAVE_SECONDS while busy (plus the first, at once).
         assert saves <= elapsed / CURSOR_SAVE_SECONDS + 2 < 40
         # With no commit to wake the relay, the cursor still reaches the last event when due.
         async with p.engine.connect() as conn:
             top = (await conn.execute(select(func.max(events_table.c.position)))).scalar()
-        assert await eventually(lambda: _equals(_saved_cursor(p.engine), top), 5.0)
+
+        async def cursor_at_the_last_event() -> bool:
+            return await _saved_cursor(p.engine) == top
+
+        assert await eventually(cursor_at_the_last_event, 5.0)
         async with p.engine.connect() as conn:
             assert await backlog(conn) == (0, None)
         assert (await p.nc.jetstream().stream_info("RAPPORT_GOALS")).state.messages == 40
@@ -201,7 +205,7 @@ async def test_events_published_after_the_last_cursor_write_go_out_again_and_are
         for number in range(1, 6):
             await p.append_goal(goal(f"client-{number}"))
             crashing.notify()
-            await eventually(lambda n=number: _async(crashing.published >= n), 5.0, 0.001)
+            await eventually(lambda n=number: crashing.published >= n, 5.0, 0.001)
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         assert await _saved_cursor(p.engine) == 1  # the first round's write; none since
@@ -212,14 +216,6 @@ async def test_events_published_after_the_last_cursor_write_go_out_again_and_are
         assert await _saved_cursor(p.engine) == 5
         async with p.engine.connect() as conn:
             assert await backlog(conn) == (0, None)
-
-
-async def _async(value):
-    return value
-
-
-async def _equals(awaitable, expected) -> bool:
-    return await awaitable == expected
 
 
 def _alembic(connection: Connection, revision: str, *, down: bool = False) -> None:

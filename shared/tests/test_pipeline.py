@@ -203,13 +203,13 @@ async def test_a_relay_waiting_out_a_failure_retries_once_the_broker_is_back(
             try:
                 await p.append_goal(goal("gina"))
                 relay.notify()
-                await eventually(lambda: _true(relay.published == 1))
+                await eventually(lambda: relay.published == 1)
                 server.stop()
                 await p.append_goal(goal("gina"))  # kept while the broker is away
                 relay.notify()
-                await eventually(lambda: _true(relay.failures == 1))  # now waiting 60 s
+                await eventually(lambda: relay.failures == 1)  # now waiting 60 s
                 server.start()
-                await eventually(lambda: _true(relay.published == 2), timeout=20)
+                await eventually(lambda: relay.published == 2, timeout=20)
                 assert relay.failures == 0
                 info = await nc.jetstream().stream_info("RAPPORT_GOALS")
                 assert info.state.messages == 2
@@ -219,7 +219,3 @@ async def test_a_relay_waiting_out_a_failure_retries_once_the_broker_is_back(
     finally:
         await nc.close()
         server.stop()
-
-
-async def _true(value: bool) -> bool:
-    return value

@@ -3,6 +3,7 @@ databases (a SQLite file, or a fresh PostgreSQL database on the server under tes
 tokens signed with the secret the tests give the services."""
 
 import asyncio
+import inspect
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Generator
@@ -80,13 +81,15 @@ async def subscriptions_in_effect(nc: NATS) -> None:
 
 
 async def eventually(
-    probe: Callable[[], Awaitable[T]], timeout: float = 10.0, interval: float = 0.05
+    probe: Callable[[], Awaitable[T] | T], timeout: float = 10.0, interval: float = 0.05
 ) -> T:
-    """Poll probe until it returns a truthy value; fail with the last value at the deadline."""
+    """Poll probe until it returns a truthy value; fail with the last value at the deadline.
+    probe may be a coroutine function (a query) or a plain one (a condition on local state)."""
     deadline = time.monotonic() + timeout
     last: T | None = None
     while time.monotonic() < deadline:
-        last = await probe()
+        answer = probe()
+        last = await answer if inspect.isawaitable(answer) else answer
         if last:
             return last
         await asyncio.sleep(interval)
