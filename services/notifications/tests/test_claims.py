@@ -33,6 +33,7 @@ async def test_replicas_claiming_at_once_never_claim_a_reminder_twice(database_u
                         "kind": "homework-due",
                         "due_at": now,
                         "status": "pending",
+                        "awaiting_delivery": True,
                         "attempts": 0,
                         "next_attempt_at": now - timedelta(seconds=n % 7),
                     }

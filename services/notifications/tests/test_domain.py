@@ -487,12 +487,28 @@ def test_each_channel_is_sent_once_and_retried_alone():
         NOW + timedelta(seconds=10),
     )
     reminder = Reminder.replay(history + first)
-    assert (reminder.status, reminder.open_channels) == (ReminderStatus.PENDING, ("email",))
+    # Sent once one channel delivered, while the other is still retried.
+    assert (reminder.status, reminder.open_channels) == (ReminderStatus.SENT, ("email",))
+    assert reminder.awaiting_delivery
     # A second report of the feed changes nothing: it is no longer open; nor does a new choice
     # of channels: they were fixed by the first attempt.
     again = reminder.record_attempt(("webhook",), {"feed": None, "email": None}, NOW, POLICY)
     assert [(type(e), e.channel) for e in again] == [(ReminderSent, "email")]
-    assert Reminder.replay(history + first + again).status is ReminderStatus.SENT
+    delivered = Reminder.replay(history + first + again)
+    assert delivered.status is ReminderStatus.SENT and not delivered.awaiting_delivery
+
+
+def test_a_cancellation_stops_the_retries_of_a_reminder_already_sent_elsewhere():
+    history = _pending()
+    down = Failure("webhook-failed", "ConnectError: refused")
+    history += Reminder.replay(history).record_attempt(
+        ("feed", "webhook"), {"feed": None, "webhook": down}, NOW, POLICY
+    )
+    (cancelled,) = Reminder.replay(history).cancel(NOW, "homework-completed")
+    reminder = Reminder.replay([*history, cancelled])
+    assert reminder.status is ReminderStatus.SENT and not reminder.awaiting_delivery
+    assert reminder.record_attempt(("webhook",), {"webhook": down}, NOW, POLICY) == []
+    assert reminder.defer(NOW + DAY, NOW) == []
 
 
 def test_failed_attempts_back_off_then_fail_with_the_reason_code():
@@ -548,3 +564,5 @@ def test_sent_wins_over_a_cancel_in_either_order():
 
 def test_backoff_is_capped():
     assert POLICY.delay_after(10) == timedelta(seconds=30)
+    # Many attempts do not overflow the doubling.
+    assert POLICY.delay_after(10_000) == timedelta(seconds=30)

@@ -162,3 +162,45 @@ async def test_a_webhook_that_keeps_failing_is_recorded_failed_with_its_reason(
         metrics = (await service.client.get("/metrics")).text
         assert 'rapport_reminders{channel="webhook",status="failed"} 2.0' in metrics
         assert 'rapport_reminders{channel="feed",status="sent"} 1.0' in metrics
+
+
+async def test_a_reminder_delivered_by_email_and_feed_is_sent_while_its_webhook_is_retried(
+    database_url, nats_server, tmp_path
+):
+    async with (
+        serving(Receiver(failures=None)) as receiver,
+        running_service(
+            database_url,
+            nats_server.url,
+            tmp_path,
+            delivery_max_attempts=1000,
+            delivery_backoff_seconds=0.05,
+            delivery_backoff_max_seconds=0.05,
+        ) as service,
+    ):
+        await service.set_recipient(
+            "ana", email="ana@example.org", webhook={"url": receiver.url, "secret": SECRET}
+        )
+        await service.publish(assignment(client_id="ana"))
+
+        async def retried_and_listed_as_sent():
+            sent = (await service.reminders("ana"))["sent"]
+            if not sent or len(receiver.received) < 2:
+                return None
+            return {d["channel"]: d["status"] for d in sent[0]["deliveries"]}
+
+        # Sent once one channel delivered; each channel's own outcome stays visible.
+        deliveries = await eventually(retried_and_listed_as_sent)
+        assert deliveries == {"email": "sent", "feed": "sent", "webhook": "pending"}
+        assert (await service.reminders("ana"))["pending"] == []
+
+        # Being sent does not end the webhook's retries: once the receiver accepts, it is sent.
+        receiver.failures = len(receiver.received)
+
+        async def webhook_sent():
+            sent = (await service.reminders("ana"))["sent"]
+            webhook = next(d for d in sent[0]["deliveries"] if d["channel"] == "webhook")
+            return webhook if webhook["status"] == "sent" else None
+
+        await eventually(webhook_sent)
+        assert len(service.mail_to("ana@example.org")) == 1

@@ -62,7 +62,7 @@ async def claim_due(
             reminders.c.facts,
         )
         .where(
-            reminders.c.status == ReminderStatus.PENDING.value,
+            reminders.c.awaiting_delivery.is_(True),
             reminders.c.next_attempt_at <= now,
             ~still_claimed,
         )

@@ -38,6 +38,7 @@ def _row(reminder: Reminder) -> dict[str, Any]:
         "due_at": as_utc(reminder.due_at),
         "facts": reminder.facts.model_dump(mode="json", exclude_none=True),
         "status": reminder.status.value,
+        "awaiting_delivery": reminder.awaiting_delivery,
         "attempts": reminder.total_attempts,
         "next_attempt_at": as_utc(reminder.next_attempt_at),
         "sent_at": as_utc(sent[0]) if sent else None,

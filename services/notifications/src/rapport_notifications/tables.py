@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     DateTime,
     Index,
@@ -45,8 +46,11 @@ reminders = Table(
     Column("goal_id", Uuid),
     Column("alert_id", Uuid),
     Column("facts", JSON),
+    # Whether a channel is still to be attempted (Reminder.awaiting_delivery): what the scheduler
+    # claims by, as a sent reminder may still have a channel being retried.
+    Column("awaiting_delivery", Boolean, nullable=False),
     Index("ix_reminders_recipient", "clinic_id", "recipient_id"),
-    Index("ix_reminders_due", "status", "next_attempt_at"),
+    Index("ix_reminders_awaiting", "awaiting_delivery", "next_attempt_at"),
     Index("ix_reminders_client", "clinic_id", "client_id"),
 )
 

@@ -146,7 +146,14 @@ class RetryPolicy:
 
     def delay_after(self, attempts: int) -> timedelta:
         """The wait after the attempts-th failed attempt: backoff, doubling each time, capped."""
-        return min(self.backoff * (1 << (attempts - 1)), self.max_backoff)
+        delay = self.backoff
+        # Doubled step by step, not as backoff * 2**(attempts - 1): that product overflows
+        # timedelta after some 40 attempts, long after the cap is reached.
+        for _ in range(attempts - 1):
+            if delay >= self.max_backoff:
+                break
+            delay *= 2
+        return min(delay, self.max_backoff)
 
 
 @dataclass(frozen=True)
@@ -203,8 +210,10 @@ class Reminder:
 
     @property
     def status(self) -> ReminderStatus:
-        if self.sent and (self.cancelled or not self.open_channels):
-            return ReminderStatus.SENT  # delivered somewhere: a later cancel does not unsend it
+        """Sent once one channel delivered (the others may still be retried: their outcomes show
+        per channel), and a later cancel does not unsend it; failed when every channel failed."""
+        if self.sent:
+            return ReminderStatus.SENT
         if self.cancelled:
             return ReminderStatus.CANCELLED
         if self.channels is not None and not self.open_channels:
@@ -212,12 +221,18 @@ class Reminder:
         return ReminderStatus.PENDING
 
     @property
+    def awaiting_delivery(self) -> bool:
+        """Some channel is still to be attempted: before the first attempt, or while a channel is
+        retried, even when another one already delivered (status sent)."""
+        return not self.cancelled and (self.channels is None or bool(self.open_channels))
+
+    @property
     def total_attempts(self) -> int:
         return sum(self.attempts.values())
 
     def cancel(self, now: datetime, reason: CancellationReason) -> list[EventContract]:
-        if self.status is not ReminderStatus.PENDING:
-            return []  # a sent reminder stays sent; a second cancellation changes nothing
+        if not self.awaiting_delivery:
+            return []  # nothing left to stop; a second cancellation changes nothing
         return [
             ReminderCancelled(
                 clinic_id=self.clinic_id,
@@ -229,7 +244,7 @@ class Reminder:
         ]
 
     def defer(self, until: datetime, now: datetime) -> list[EventContract]:
-        if self.status is not ReminderStatus.PENDING or until <= self.next_attempt_at:
+        if not self.awaiting_delivery or until <= self.next_attempt_at:
             return []
         return [
             DeliveryDeferred(

@@ -24,7 +24,6 @@ from rapport_notifications.domain.model import (
     Failure,
     FollowUp,
     Reminder,
-    ReminderStatus,
     RetryPolicy,
     reminder_stream,
 )
@@ -206,7 +205,7 @@ async def _cancel(
     ids = set(cancellation.ids)
     if cancellation.subject_id is not None:
         found = await conn.execute(
-            _PENDING_ABOUT, {"subject": cancellation.subject_id, "kinds": cancellation.kinds}
+            _AWAITING_ABOUT, {"subject": cancellation.subject_id, "kinds": cancellation.kinds}
         )
         ids.update(found.scalars())
     for reminder_id in sorted(ids):
@@ -216,10 +215,10 @@ async def _cancel(
             await _write_reminder(conn, reads, history, events)
 
 
-# Built once (every completion, cancellation or closing asks it): the pending reminders of some
-# kinds about a subject (a homework, session or goal).
-_PENDING_ABOUT = select(reminders.c.reminder_id).where(
-    reminders.c.status == ReminderStatus.PENDING.value,
+# Built once (every completion, cancellation or closing asks it): the reminders of some
+# kinds about a subject (a homework, session or goal) that still await delivery.
+_AWAITING_ABOUT = select(reminders.c.reminder_id).where(
+    reminders.c.awaiting_delivery.is_(True),
     reminders.c.kind.in_(bindparam("kinds", expanding=True)),
     or_(
         reminders.c.homework_id == bindparam("subject", type_=reminders.c.homework_id.type),
@@ -238,7 +237,7 @@ async def erase_client(
     theirs = select(reminders.c.reminder_id).where(
         and_(
             reminders.c.clinic_id == erased.clinic_id,
-            reminders.c.status == ReminderStatus.PENDING.value,
+            reminders.c.awaiting_delivery.is_(True),
             or_(
                 reminders.c.client_id == erased.client_id,
                 reminders.c.recipient_id == erased.client_id,
