@@ -1,7 +1,8 @@
-"""HTTP plumbing every service shares: RFC 9457 problem+json errors, correlation ids, health.
+"""HTTP plumbing every service shares: RFC 9457 problem+json errors, correlation ids, bounded
+request headers, health.
 
 Validation errors name each offending field as a dotted path (e.g. "plan.goals.0.due_date";
-path and query parameters by their own names).
+path and query parameters by their own names), with a message a person can act on.
 """
 
 import time
@@ -29,11 +30,34 @@ CORRELATION_HEADER = "X-Correlation-Id"
 log = structlog.get_logger(__name__)
 _FASTAPI_BODY_ERROR = "There was an error parsing the body"
 BODY_UNREADABLE = {"field": "body", "message": "not JSON in UTF-8"}
+NOT_AN_OBJECT = "must be a JSON object"
+# Every header's name and value together; more is refused with 431 before anything else runs.
+DEFAULT_MAX_HEADER_BYTES = 16 * 1024
+# pydantic's wording of a value of the wrong type ("Input should be a valid integer"), said as
+# what the field must be.
+_TYPE_MESSAGES = {
+    "missing": "is required",
+    "string_type": "must be a string",
+    "int_type": "must be a whole number",
+    "float_type": "must be a number",
+    "bool_type": "must be true or false",
+    "list_type": "must be a list",
+    "tuple_type": "must be a list",
+    "dict_type": NOT_AN_OBJECT,
+    "model_type": NOT_AN_OBJECT,
+    "model_attributes_type": NOT_AN_OBJECT,
+    "timezone_aware": TIMEZONE_REQUIRED,  # pydantic's "Input should have timezone info"
+}
 
 
 def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
     return JSONResponse(body, status_code=status, media_type=PROBLEM)
+
+
+def field_problem(status: int, title: str, detail: str, field: str, message: str) -> JSONResponse:
+    """A problem about one field (or "body", "headers", a header's name)."""
+    return problem(status, title, detail, errors=[{"field": field, "message": message}])
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:
@@ -51,9 +75,7 @@ def _error_field(error: dict[str, Any]) -> str:
 
 
 def _message(error: dict[str, Any]) -> str:
-    if error.get("type") == "timezone_aware":
-        return TIMEZONE_REQUIRED  # pydantic's "Input should have timezone info", with an example
-    return str(error["msg"])
+    return _TYPE_MESSAGES.get(str(error.get("type")), str(error["msg"]))
 
 
 async def _validation_error(_: Request, exc: Exception) -> Response:
@@ -94,22 +116,47 @@ async def _unexpected(_: Request, exc: Exception) -> Response:
 Authenticate = Callable[[Request], Awaitable[object]]
 
 
-class Correlation:
-    """Pure ASGI middleware: authenticates the caller, binds the correlation id (and the caller,
-    and the trace) for everything the request does, returns the id in a response header and
-    logs the request. (As a BaseHTTPMiddleware it cost a task, a stream and a copy of the
-    response per request: about as much CPU as the command itself.)"""
+def header_bytes(scope: Scope) -> int:
+    """The size of a request's headers: every name and value."""
+    return sum(len(name) + len(value) for name, value in scope.get("headers", ()))
 
-    def __init__(self, app: ASGIApp, authenticate: Authenticate | None = None) -> None:
+
+def headers_too_large(limit: int) -> Response:
+    detail = f"the request's headers exceed {limit} bytes"
+    title = "Request header fields too large"
+    return field_problem(431, title, detail, "headers", f"at most {limit} bytes in all")
+
+
+class Correlation:
+    """Pure ASGI middleware: bounds the request's headers (431), authenticates the caller, binds
+    the correlation id (and the caller, and the trace) for everything the request does, returns
+    the id in a response header and logs the request. (As a BaseHTTPMiddleware it cost a task, a
+    stream and a copy of the response per request: about as much CPU as the command itself.)
+
+    The header bound comes first, before a token is decoded or a header copied anywhere: the
+    HTTP server in use (httptools) sets none of its own."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        authenticate: Authenticate | None = None,
+        max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES,
+    ) -> None:
         self.app = app
         self.authenticate = authenticate
+        self.max_header_bytes = max_header_bytes
+
+    async def _refusal(self, scope: Scope, request: Request) -> object:
+        if header_bytes(scope) > self.max_header_bytes:
+            return headers_too_large(self.max_header_bytes)
+        return await self.authenticate(request) if self.authenticate is not None else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         request = Request(scope, receive)
-        refusal = await self.authenticate(request) if self.authenticate is not None else None
+        refusal = await self._refusal(scope, request)
         # The token's subject, not a header the caller could set to anything.
         actor = getattr(getattr(request.state, "principal", None), "sub", None)
         status = 500
@@ -147,7 +194,10 @@ class Correlation:
 
 
 def install_http_plumbing(
-    app: FastAPI, is_ready: Callable[[], bool], authenticate: Authenticate | None = None
+    app: FastAPI,
+    readiness: Callable[[], Awaitable[tuple[bool, dict[str, str]]]],
+    authenticate: Authenticate | None = None,
+    max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES,
 ) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(DomainError, _domain_error)
@@ -155,7 +205,7 @@ def install_http_plumbing(
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
 
-    app.add_middleware(Correlation, authenticate=authenticate)
+    app.add_middleware(Correlation, authenticate=authenticate, max_header_bytes=max_header_bytes)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
@@ -163,6 +213,9 @@ def install_http_plumbing(
 
     @app.get("/readyz", tags=["health"])
     async def readyz() -> Response:
-        if is_ready():
-            return JSONResponse({"status": "ready"})
-        return problem(503, "Not ready", "database not migrated or NATS not connected yet")
+        # readiness() tells whether to send traffic here, and the parts' states (database,
+        # broker) as details.
+        ready, parts = await readiness()
+        if ready:
+            return JSONResponse({"status": "ready", **parts})
+        return problem(503, "Not ready", "the database is not migrated or not reachable", **parts)

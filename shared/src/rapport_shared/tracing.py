@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import Link, SpanContext, Tracer, get_current_span
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from rapport_shared.context import continue_trace
+from rapport_shared.context import continue_trace, valid_traceparent
 
 _propagator = TraceContextTextMapPropagator()
 _provider: TracerProvider | None = None
@@ -50,7 +50,11 @@ def traced(
     if _tracer is None:
         yield continue_trace(traceparent)
         return
-    parent = _propagator.extract({"traceparent": traceparent} if traceparent else {})
+    # The same check as without an exporter: OpenTelemetry's own parser takes more (a longer
+    # value of a later version), and what it takes is carried on into events.
+    parent = _propagator.extract(
+        {"traceparent": traceparent} if valid_traceparent(traceparent) else {}
+    )
     linked = [Link(context) for context in map(_span_context, links) if context.is_valid]
     with _tracer.start_as_current_span(name, context=parent, links=linked, attributes=attributes):
         carrier: dict[str, str] = {}

@@ -35,15 +35,17 @@ from rapport_shared.request_models import (
     GasWeight,
     Milestones,
     RecurrenceRequest,
+    ReminderLead,
     RequestDate,
     RequestTime,
+    ReviewEvery,
+    WholeNumber,
 )
 from rapport_shared.runtime import Runtime, ServiceRuntime
 
 ClinicId = Annotated[str, Path(pattern=CLINIC_SLUG_PATTERN, max_length=63)]
 ClientId = Annotated[PersonId, Path()]
 Priority = Literal["high", "medium", "low"]
-ReviewEvery = Annotated[int, Field(ge=1, le=365)]
 # The longest instrument (PHQ-9) has nine items; the domain checks the exact count.
 MAX_MEASURE_ITEMS = 20
 
@@ -104,7 +106,7 @@ class ChangeStatusRequest(_Request):
 
 
 class ReviewRequest(_Request):
-    attained_level: int | None = Field(default=None, ge=-2, le=2)
+    attained_level: Annotated[WholeNumber, Field(ge=-2, le=2)] | None = None
     achievement_status: AchievementStatus
     reviewed_by: PersonId
 
@@ -119,13 +121,13 @@ class AssignHomeworkRequest(_Request):
     goal_id: UUID | None = None
     type: HomeworkType = "other"
     recurrence: RecurrenceRequest | None = None
-    reminder_lead_minutes: int | None = Field(default=None, ge=0, le=7 * 24 * 60)
+    reminder_lead_minutes: ReminderLead | None = None
 
 
 class CompleteHomeworkRequest(_Request):
     # When the client did it; defaults to now.
     completed_at: RequestTime | None = None
-    self_rating: int | None = Field(default=None, ge=0, le=10)
+    self_rating: Annotated[WholeNumber, Field(ge=0, le=10)] | None = None
     # Private: kept in this service only, never published.
     journal: JournalText | None = None
 
@@ -141,7 +143,7 @@ class Completion(BaseModel):
 class RecordMeasureRequest(_Request):
     measure_id: UUID | None = None
     instrument: Instrument
-    items: tuple[int, ...] = Field(
+    items: tuple[WholeNumber, ...] = Field(
         description="Item scores in order, whole numbers: PHQ-9/GAD-7 0-3, ORS/SRS 0-10",
         max_length=MAX_MEASURE_ITEMS,
     )

@@ -4,7 +4,7 @@ and their in-app feed."""
 import base64
 import binascii
 import re
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime
 from typing import Annotated
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -29,6 +29,7 @@ from rapport_shared.contracts.base import PersonId
 from rapport_shared.contracts.notifications import Channel, ReminderKind
 from rapport_shared.errors import NotFound
 from rapport_shared.policy import Action
+from rapport_shared.request_models import ClockTime
 from rapport_shared.runtime import Runtime
 
 router = APIRouter(prefix="/clinics/{clinic_id}", tags=["notifications"])
@@ -87,8 +88,8 @@ class QuietHoursIn(BaseModel):
     """Local wall-clock times in the recipient's zone; start after end spans midnight."""
 
     model_config = ConfigDict(extra="forbid")
-    start: time
-    end: time
+    start: ClockTime
+    end: ClockTime
 
     @model_validator(mode="after")
     def _not_empty(self) -> "QuietHoursIn":

@@ -28,7 +28,12 @@ from rapport_shared.contracts.sessions import CancellationReason
 from rapport_shared.db import scrub
 from rapport_shared.errors import DomainError, NotFound
 from rapport_shared.policy import Action
-from rapport_shared.request_models import AgreedGoalRequest, AgreedHomeworkRequest, RequestTime
+from rapport_shared.request_models import (
+    AgreedGoalRequest,
+    AgreedHomeworkRequest,
+    RequestTime,
+    WholeNumber,
+)
 from rapport_shared.runtime import Runtime
 
 # Bounds keep one closing step (and so one event) a sensible size.
@@ -107,8 +112,8 @@ class WriteAddendum(Command):
 
 
 class CloseSession(Command):
-    expected_version: int | None = Field(
-        None, ge=1, description="The version the caller saw; refused with 409 if it moved on"
+    expected_version: Annotated[WholeNumber, Field(ge=1)] | None = Field(
+        None, description="The version the caller saw; refused with 409 if it moved on"
     )
     next_session_at: RequestTime | None = None
     goals: list[AgreedGoalRequest] = Field(default_factory=list, max_length=MAX_GOALS)
