@@ -26,7 +26,7 @@ from rapport_shared.idempotency import (
     idempotency_keys,
 )
 from rapport_shared.request_limits import RequestLimits
-from rapport_shared.testing import eventually
+from rapport_shared.testing import always_ready, eventually
 
 LIMIT = 4096
 
@@ -89,7 +89,7 @@ async def harness(database_url: str) -> AsyncIterator[Harness]:
     app.add_middleware(IdempotencyMiddleware, store=store, max_body_bytes=LIMIT)
     app.add_middleware(RequestLimits, max_body_bytes=LIMIT)
     app.add_middleware(PlaysAuthentication)
-    install_http_plumbing(app, lambda: True)
+    install_http_plumbing(app, always_ready)
 
     @app.post("/clinics/{clinic_id}/orders", status_code=201)
     async def order(clinic_id: str, body: Order) -> dict[str, object]:

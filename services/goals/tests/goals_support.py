@@ -28,7 +28,7 @@ from rapport_shared.outbox import backlog
 from rapport_shared.plan import AgreedGoal, AgreedHomework, closing_plan
 from rapport_shared.runtime import ServiceRuntime
 from rapport_shared.schema import events_table
-from rapport_shared.testing import TEST_AUTH_SECRET, ClinicAdminAuth, eventually
+from rapport_shared.testing import TEST_AUTH_SECRET, ClinicAdminAuth, eventually, serving
 
 CLINIC = "northside"
 OTHER_CLINIC = "riverside"
@@ -227,11 +227,7 @@ async def running_goals(
             async with httpx.AsyncClient(
                 transport=transport, base_url="http://test", auth=ClinicAdminAuth()
             ) as http:
-
-                async def ready() -> bool:
-                    return (await http.get("/readyz")).status_code == 200
-
-                await eventually(ready)
+                await eventually(lambda: serving(http))
                 yield RunningGoals(app, http, js, settings)
     finally:
         await nc.close()

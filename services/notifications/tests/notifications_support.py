@@ -26,7 +26,13 @@ from rapport_shared.envelope import encode
 from rapport_shared.natsserver import free_port
 from rapport_shared.runtime import ServiceRuntime
 from rapport_shared.schema import dead_letters_table, processed_table
-from rapport_shared.testing import TEST_AUTH_SECRET, ClinicAdminAuth, SmtpCollector, eventually
+from rapport_shared.testing import (
+    TEST_AUTH_SECRET,
+    ClinicAdminAuth,
+    SmtpCollector,
+    eventually,
+    serving,
+)
 
 CLINIC = "northside"
 
@@ -210,7 +216,7 @@ async def running_service(
 
 
 async def _ready(client: httpx.AsyncClient) -> bool:
-    return (await client.get("/readyz")).status_code == 200
+    return await serving(client)
 
 
 def _parse(content: bytes) -> EmailMessage:

@@ -26,7 +26,7 @@ from rapport_shared import envelope, messaging
 from rapport_shared.contracts.base import EventContract
 from rapport_shared.runtime import ServiceRuntime
 from rapport_shared.schema import events_table
-from rapport_shared.testing import TEST_AUTH_SECRET, ClinicAdminAuth, eventually
+from rapport_shared.testing import TEST_AUTH_SECRET, ClinicAdminAuth, eventually, serving
 
 CLINIC = "northside"
 OTHER_CLINIC = "southside"
@@ -128,7 +128,7 @@ async def running_service(
 
 
 async def _ready(http: httpx.AsyncClient) -> bool:
-    return (await http.get("/readyz")).status_code == 200
+    return await serving(http)
 
 
 class GoalsProducer:

@@ -1,5 +1,5 @@
 """Operator endpoints every service has (the `rapport` CLI drives them): status, dead letters
-(list, show, replay, discard) and projection rebuilds."""
+(list, show, replay, discard), the outbox quarantine (the same four) and projection rebuilds."""
 
 import dataclasses
 import time
@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query, Response
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from rapport_shared import quarantine
 from rapport_shared.contracts.base import UnknownEventType
 from rapport_shared.envelope import MalformedEvent, decode
 from rapport_shared.errors import DomainError, InvalidState, NotFound
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 
 # Bounded at the edge: a larger id overflows the database's integer and answered 500.
 DeadLetterId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+EventPosition = Annotated[int, Path(ge=1, le=2**63 - 1)]
 ProjectionName = Annotated[str, Path(max_length=100)]
 ConsumerName = Annotated[str | None, Query(max_length=200)]
 
@@ -37,9 +39,11 @@ def admin_router(runtime: "ServiceRuntime") -> APIRouter:
     @router.get("/status")
     async def status() -> dict[str, Any]:
         snapshot = await take_snapshot(runtime.engine, runtime.jetstream(), runtime.consumers)
+        ready, parts = await runtime.readiness()
         return {
             "service": runtime.name,
-            "ready": runtime.is_ready(),
+            "ready": ready,
+            "broker": parts["broker"],
             **dataclasses.asdict(snapshot),
         }
 
@@ -55,11 +59,7 @@ def admin_router(runtime: "ServiceRuntime") -> APIRouter:
     async def show_dead_letter(dead_letter_id: DeadLetterId) -> dict[str, Any]:
         async with runtime.engine.connect() as conn:
             row = await _dead_letter(conn, dead_letter_id)
-        return {
-            **_summary(row),
-            "headers": row["headers"],
-            "payload": bytes(row["payload"]).decode("utf-8", errors="replace"),
-        }
+        return _with_message(_summary(row), row)
 
     @router.post("/dead-letters/{dead_letter_id}/replay")
     async def replay_dead_letter(dead_letter_id: DeadLetterId) -> dict[str, Any]:
@@ -91,6 +91,47 @@ def admin_router(runtime: "ServiceRuntime") -> APIRouter:
             )
         return Response(status_code=204)
 
+    @router.get("/outbox/quarantine")
+    async def list_quarantined() -> list[dict[str, Any]]:
+        async with runtime.engine.connect() as conn:
+            return await quarantine.listing(conn)
+
+    @router.get("/outbox/quarantine/{position}")
+    async def show_quarantined(position: EventPosition) -> dict[str, Any]:
+        async with runtime.engine.connect() as conn:
+            row = await _quarantined(conn, position)
+        return _with_message(quarantine.summary(row), row)
+
+    @router.post("/outbox/quarantine/{position}/replay")
+    async def replay_quarantined(position: EventPosition) -> dict[str, Any]:
+        """Publish the event again, with its own event id, once its cause is fixed (e.g. the
+        broker's max_payload or the stream's max_msg_size raised)."""
+        js = runtime.jetstream()
+        if js is None or runtime.nc is None:
+            raise ServiceUnavailable("not connected to the broker")
+        async with runtime.engine.connect() as conn:
+            row = await _quarantined(conn, position)
+        try:
+            reason = await quarantine.republish(js, row, max_payload=runtime.nc.max_payload)
+        except Exception as error:  # noqa: BLE001 - transient: reported, and it stays
+            raise ServiceUnavailable(f"not published, try again: {error!r}") from None
+        async with runtime.transaction() as conn:
+            if reason is not None:
+                await quarantine.note_refused_again(conn, position, reason)
+            else:
+                await quarantine.discard(conn, position)
+        if reason is not None:
+            raise InvalidState(f"refused again: {reason}")
+        return {"position": position, "event_id": row["event_id"], "published": True}
+
+    @router.delete("/outbox/quarantine/{position}", status_code=204)
+    async def discard_quarantined(position: EventPosition) -> Response:
+        """Give up on the event: it stays in the service's own log, never on the bus."""
+        async with runtime.transaction() as conn:
+            await _quarantined(conn, position)
+            await quarantine.discard(conn, position)
+        return Response(status_code=204)
+
     @router.post("/projections/{name}/rebuild")
     async def rebuild(name: ProjectionName) -> dict[str, Any]:
         rebuild_projection = runtime.projections.get(name)
@@ -114,6 +155,22 @@ async def _dead_letter(conn: AsyncConnection, dead_letter_id: int) -> Any:
     if row is None:
         raise NotFound(f"no dead letter {dead_letter_id}")
     return row._mapping
+
+
+async def _quarantined(conn: AsyncConnection, position: int) -> dict[str, Any]:
+    row = await quarantine.find(conn, position)
+    if row is None:
+        raise NotFound(f"no quarantined event at position {position}")
+    return row
+
+
+def _with_message(summary: dict[str, Any], row: Any) -> dict[str, Any]:
+    """A dead letter's or quarantined event's summary, with the message itself."""
+    return {
+        **summary,
+        "headers": row["headers"],
+        "payload": bytes(row["payload"]).decode("utf-8", errors="replace"),
+    }
 
 
 def _summary(row: Any) -> dict[str, Any]:

@@ -3,6 +3,8 @@
     rapport status
     rapport dlq list [--service goals]
     rapport dlq show|replay|discard ID --service goals
+    rapport quarantine list [--service goals]
+    rapport quarantine show|replay|discard POSITION --service goals
     rapport rebuild goals.progress
     rapport token --clinic northside --role counselor --sub kim [--ttl 8h]
 
@@ -19,6 +21,7 @@ import json
 import os
 import re
 import sys
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -85,8 +88,10 @@ def status(_: argparse.Namespace) -> None:
             continue
         print(
             f"{service:<14} {'ready' if state['ready'] else 'NOT READY':<10} "
+            f"broker={'connected' if state['broker_connected'] else 'DISCONNECTED'} "
             f"events={state['events']} outbox_backlog={state['outbox_backlog']} "
-            f"oldest_unpublished={state['outbox_oldest_age_seconds']:.1f}s"
+            f"oldest_unpublished={state['outbox_oldest_age_seconds']:.1f}s "
+            f"quarantined={state['outbox_quarantined']}"
         )
         for consumer in state["consumers"]:
             lag = "?" if consumer["lag"] is None else int(consumer["lag"])
@@ -98,25 +103,47 @@ def status(_: argparse.Namespace) -> None:
 
 
 def dlq(args: argparse.Namespace) -> None:
-    services = [args.service] if args.service else list(SERVICES)
+    def line(letter: dict[str, Any]) -> str:
+        return (
+            f"{letter['id']} consumer={letter['consumer']} subject={letter['subject']} "
+            f"deliveries={letter['deliveries']} error={letter['error'][:120]}"
+        )
+
+    _held_messages(args, "/dead-letters", args.id, line)
+
+
+def quarantined(args: argparse.Namespace) -> None:
+    """Events the broker refused for good (rapport_shared.quarantine): replay one once its
+    cause is fixed, or discard it."""
+
+    def line(event: dict[str, Any]) -> str:
+        return (
+            f"{event['position']} event_id={event['event_id']} subject={event['subject']} "
+            f"bytes={event['bytes']} at={event['quarantined_at']} reason={event['reason']}"
+        )
+
+    _held_messages(args, "/outbox/quarantine", args.position, line)
+
+
+def _held_messages(
+    args: argparse.Namespace, path: str, item: int | None, line: Callable[[dict[str, Any]], str]
+) -> None:
+    """list, show, replay or discard what a service holds back: dead letters, quarantined
+    events."""
     if args.action == "list":
-        for service in services:
-            for letter in _call("GET", service, "/dead-letters"):
-                print(
-                    f"{service}:{letter['id']} consumer={letter['consumer']} "
-                    f"subject={letter['subject']} deliveries={letter['deliveries']} "
-                    f"error={letter['error'][:120]}"
-                )
+        for service in [args.service] if args.service else list(SERVICES):
+            for held in _call("GET", service, path):
+                print(f"{service}:{line(held)}")
         return
-    if args.id is None or args.service is None:
-        raise SystemExit(f"dlq {args.action} needs an ID and --service")
+    if item is None or args.service is None:
+        raise SystemExit(f"{args.command} {args.action} needs an ID and --service")
     method, suffix = {
         "show": ("GET", ""),
         "replay": ("POST", "/replay"),
         "discard": ("DELETE", ""),
     }[args.action]
-    result = _call(method, args.service, f"/dead-letters/{args.id}{suffix}")
-    print(json.dumps(result, indent=2) if result is not None else f"discarded {args.id}")
+    result = _call(method, args.service, f"{path}/{item}{suffix}")
+    print(json.dumps(result, indent=2) if result is not None else f"discarded {item}")
 
 
 def rebuild(args: argparse.Namespace) -> None:
@@ -154,11 +181,19 @@ def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="rapport", description="Operate a Rapport deployment.")
     root.add_argument("--token", help="an operator bearer token (default: RAPPORT_TOKEN)")
     commands = root.add_subparsers(dest="command", required=True)
-    commands.add_parser("status", help="per service: readiness, outbox backlog, consumer lag")
+    commands.add_parser(
+        "status", help="per service: readiness, broker, outbox backlog and quarantine, lag"
+    )
     letters = commands.add_parser("dlq", help="dead letters: list, show, replay, discard")
     letters.add_argument("action", choices=["list", "show", "replay", "discard"])
     letters.add_argument("id", nargs="?", type=int)
     letters.add_argument("--service", choices=list(SERVICES))
+    held = commands.add_parser(
+        "quarantine", help="events the broker refused for good: list, show, replay, discard"
+    )
+    held.add_argument("action", choices=["list", "show", "replay", "discard"])
+    held.add_argument("position", nargs="?", type=int, help="the event's position (from list)")
+    held.add_argument("--service", choices=list(SERVICES))
     rebuilding = commands.add_parser("rebuild", help="rebuild a projection from the events")
     rebuilding.add_argument("projection", help="<service>.<projection>, e.g. goals.progress")
     minting = commands.add_parser("token", help="mint an HS256 token from the local secret")
@@ -173,7 +208,13 @@ def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     if args.token:
         os.environ["RAPPORT_TOKEN"] = args.token  # this process only: what _admin_token reads
-    commands = {"status": status, "dlq": dlq, "rebuild": rebuild, "token": token}
+    commands = {
+        "status": status,
+        "dlq": dlq,
+        "quarantine": quarantined,
+        "rebuild": rebuild,
+        "token": token,
+    }
     commands[args.command](args)
 
 

@@ -50,7 +50,11 @@ class ServiceProcess:
                     f"{self.service} exited with {self.process.returncode}; see {self.log_path}"
                 )
             try:
-                if httpx.get(f"{self.url}{path}", timeout=1.0).status_code == 200:
+                response = httpx.get(f"{self.url}{path}", timeout=1.0)
+                # /readyz answers ready before the broker is reached; the suite wants both.
+                if response.status_code == 200 and (
+                    response.json().get("broker", "connected") == "connected"
+                ):
                     return
             except httpx.HTTPError:
                 pass

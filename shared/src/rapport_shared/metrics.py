@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry, Gauge, GCCollector, Histogram, 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from rapport_shared import quarantine
 from rapport_shared.consumer import ConsumerRunner
 from rapport_shared.outbox import backlog as outbox_backlog
 from rapport_shared.schema import checkpoints_table, dead_letters_table, events_table
@@ -36,6 +37,11 @@ class ServiceSnapshot:
     events: int
     outbox_backlog: int
     outbox_oldest_age_seconds: float
+    # Events the broker refused for good, waiting for an operator (rapport_shared.quarantine).
+    outbox_quarantined: int
+    # Readiness does not depend on the broker (the outbox keeps what commands append while it is
+    # away), so whether the service is connected to it is told here.
+    broker_connected: bool
     consumers: list[ConsumerState] = field(default_factory=list)
 
 
@@ -46,6 +52,7 @@ async def take_snapshot(
     async with engine.connect() as conn:
         events = (await conn.execute(select(func.count()).select_from(events_table))).scalar_one()
         backlog, oldest = await outbox_backlog(conn)
+        quarantined = await quarantine.count(conn)
         dead: dict[str, int] = dict(
             (
                 await conn.execute(
@@ -56,7 +63,10 @@ async def take_snapshot(
             ).all()
         )
         checkpoints = {row.consumer: row for row in await conn.execute(select(checkpoints_table))}
-    snapshot = ServiceSnapshot(events, backlog, _age(now, oldest))
+    # js is None while the connection is down (ServiceRuntime.jetstream).
+    snapshot = ServiceSnapshot(
+        events, backlog, _age(now, oldest), quarantined, broker_connected=js is not None
+    )
     for runner in consumers:
         lag = await _consumer_lag(js, runner)
         checkpoint = checkpoints.get(runner.name)
@@ -91,6 +101,16 @@ class ServiceMetrics:
         self.outbox_oldest_age = Gauge(
             "rapport_outbox_oldest_age_seconds", "Age of the oldest unpublished event", registry=r
         )
+        self.outbox_quarantined = Gauge(
+            "rapport_outbox_quarantined",
+            "Events the broker refused for good, set aside for an operator to replay or discard",
+            registry=r,
+        )
+        self.broker_connected = Gauge(
+            "rapport_broker_connected",
+            "1 while connected to NATS; commands are accepted into the outbox either way",
+            registry=r,
+        )
         self.consumer_lag = Gauge(
             "rapport_consumer_lag_events",
             "Messages a durable consumer has not yet applied",
@@ -123,6 +143,8 @@ class ServiceMetrics:
         self.frozen_objects.set(gc.get_freeze_count())
         self.outbox_backlog.set(snapshot.outbox_backlog)
         self.outbox_oldest_age.set(snapshot.outbox_oldest_age_seconds)
+        self.outbox_quarantined.set(snapshot.outbox_quarantined)
+        self.broker_connected.set(1 if snapshot.broker_connected else 0)
         for consumer in snapshot.consumers:
             self.consumer_lag.labels(consumer.name).set(
                 float("nan") if consumer.lag is None else consumer.lag

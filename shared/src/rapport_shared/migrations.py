@@ -20,6 +20,7 @@ def create_core_tables_v1() -> None:
     core = MetaData()
     tables = add_core_tables(core)
     core.remove(tables["outbox_cursor"])  # migration 0007's
+    core.remove(tables["outbox_quarantine"])  # the outbox_quarantine migration's
     core.create_all(op.get_bind())
     create_events_clinic_time_index()
     create_events_event_id_index()
@@ -81,6 +82,16 @@ def unfold_outbox_from_log() -> None:
             raise RuntimeError(f"{waiting} events wait to be published: start the service first")
     op.drop_table("outbox_cursor")
     create_events_event_id_index()
+
+
+def create_outbox_quarantine_table() -> None:
+    """Migration <n>_outbox_quarantine: where the relay sets aside an event the broker refuses
+    for good (rapport_shared.quarantine)."""
+    add_core_tables(MetaData())["outbox_quarantine"].create(op.get_bind())
+
+
+def drop_outbox_quarantine_table() -> None:
+    op.drop_table("outbox_quarantine")
 
 
 # The audit log is append-only below the API too: the database itself refuses to change or

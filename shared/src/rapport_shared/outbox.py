@@ -15,22 +15,28 @@ Where the waiting events are depends on the database:
 - PostgreSQL: an outbox row per public event, written in the append's transaction. Concurrent
   transactions commit out of position order there, so a cursor could pass an event that commits
   later; rows claimed with SKIP LOCKED also let several replicas share one outbox.
+
+An event the broker refuses for good (too large, ...) is moved to the quarantine with the
+reason, and counts as passed: it must not hold back the events after it (rapport_shared.
+quarantine tells a refusal from a transient failure, which is retried).
 """
 
 import asyncio
 import contextlib
 import math
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import pydantic_core
 import structlog
+from nats.aio.client import DEFAULT_MAX_PAYLOAD_SIZE
 from nats.js import JetStreamContext
 from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from rapport_shared import envelope
+from rapport_shared import envelope, quarantine
 from rapport_shared.contracts.base import EventRegistry
 from rapport_shared.db import is_sqlite, sqlite_reading, sqlite_time
 from rapport_shared.schema import events_table, outbox_cursor_table, outbox_table
@@ -58,7 +64,10 @@ class OutboxRelay:
         cursor_save_seconds: float = CURSOR_SAVE_SECONDS,
         retry_first_seconds: float = 0.2,
         retry_longest_seconds: float = 5.0,
+        max_payload: Callable[[], int] = lambda: DEFAULT_MAX_PAYLOAD_SIZE,
     ) -> None:
+        """max_payload: the connected server's limit (the connection's max_payload, which
+        follows the server it is connected to); nats-server's default unless given."""
         self._engine = engine
         self._js = js
         self._registry = registry
@@ -68,10 +77,12 @@ class OutboxRelay:
         self._cursor_save_seconds = cursor_save_seconds
         self._retry_first = retry_first_seconds
         self._retry_longest = retry_longest_seconds
+        self._max_payload = max_payload
         self._broker_back = asyncio.Event()
         self.failures = 0  # rounds failed in a row
         self._wake = asyncio.Event()
         self.published = 0
+        self.quarantined = 0
         # SQLite: the position published up to but not yet written (see CURSOR_SAVE_SECONDS).
         self._unsaved: int | None = None
         self._saved_at = -math.inf
@@ -147,10 +158,14 @@ class OutboxRelay:
         # replicas share one outbox without publishing the same rows, and nothing else waits.
         async with self._engine.begin() as conn:
             rows = (await conn.execute(_CLAIM, {"limit": self._batch_size})).all()
-            acked = await self._publish([(row.position, _stored_message(row)) for row in rows])
-            if acked:
-                await conn.execute(_FORGET, {"positions": sorted(acked)})
-        self._count(len(acked), len(rows))
+            acked, refused = await self._publish(
+                [(row.position, _stored_message(row)) for row in rows]
+            )
+            await quarantine.set_aside(conn, refused)
+            passed = acked | {r.position for r in refused}
+            if passed:
+                await conn.execute(_FORGET, {"positions": sorted(passed)})
+        self._count(acked, refused, len(rows))
         return len(rows)
 
     async def _publish_from_log(self) -> int:
@@ -163,17 +178,21 @@ class OutboxRelay:
             reading = sqlite_reading(conn)
             rows = reading.execute(_WAITING_IN_LOG, (after, self._batch_size)).fetchall()
         messages = [(row[0], self._logged_message(*row)) for row in rows]
-        acked = await self._publish(messages)
-        # The cursor moves past every event that went out (or has nothing to go out), up to the
-        # first that did not: that one and those after it are read again next time.
+        acked, refused = await self._publish(messages)
+        if refused:  # in the quarantine before the cursor passes them
+            async with self._engine.begin() as conn:
+                await quarantine.set_aside(conn, refused)
+        # The cursor moves past every event that went out, was quarantined, or has nothing to
+        # go out, up to the first that did not: that one and those after it are read again.
+        passed = acked | {r.position for r in refused}
         reached = None
         for position, message in messages:
-            if message is not None and position not in acked:
+            if message is not None and position not in passed:
                 break
             reached = position
         if reached is not None:
             self._unsaved = reached  # written by save_cursor(), now or soon (run())
-        self._count(len(acked), sum(message is not None for _, message in messages))
+        self._count(acked, refused, sum(message is not None for _, message in messages))
         return len(rows)
 
     def _logged_message(
@@ -215,31 +234,107 @@ class OutboxRelay:
 
     async def _publish(
         self, messages: list[tuple[int, envelope.OutgoingMessage | None]]
-    ) -> set[int]:
-        """Send every message, then await the acks together; returns the positions acknowledged
-        (whatever is acked by the deadline counts, even if the rest is not)."""
-        futures: dict[int, asyncio.Future[Any]] = {}
+    ) -> tuple[set[int], list[quarantine.Refused]]:
+        """Publish the messages; returns the positions acknowledged and the messages the broker
+        refused for good. A transient failure leaves a message neither (it waits)."""
+        acked, refused, unanswered = await self._pipelined(messages)
+        if unanswered:
+            await self._one_by_one(unanswered, acked, refused)
+        for each in refused:
+            log.error(
+                "outbox event quarantined: the broker refuses it",
+                event_id=each.message.headers.get("Nats-Msg-Id"),
+                subject=each.message.subject,
+                reason=each.reason,
+            )
+        return acked, refused
+
+    async def _pipelined(
+        self, messages: list[tuple[int, envelope.OutgoingMessage | None]]
+    ) -> tuple[set[int], list[quarantine.Refused], list[tuple[int, envelope.OutgoingMessage]]]:
+        """Send every message, then await the acks together (whatever is acked by the deadline
+        counts, even if the rest is not). Returns what was acknowledged, what was refused, and
+        what got no answer in time, in position order."""
+        futures: dict[int, tuple[envelope.OutgoingMessage, asyncio.Future[Any]]] = {}
+        refused: list[quarantine.Refused] = []
+        max_payload = self._max_payload()
         for position, message in messages:
-            if message is not None:
-                futures[position] = await self._js.publish_async(
-                    message.subject, message.payload, headers=message.headers
-                )
-        if not futures:
-            return set()
-        await asyncio.wait(futures.values(), timeout=self._ack_timeout)
-        for future in futures.values():
+            if message is None:
+                continue
+            sent = await self._send(message, max_payload)
+            if isinstance(sent, str):
+                refused.append(quarantine.Refused(position, message, sent))
+            else:
+                futures[position] = (message, sent)
+        if futures:
+            await asyncio.wait([f for _, f in futures.values()], timeout=self._ack_timeout)
+        acked: set[int] = set()
+        unanswered = []
+        for position, (message, future) in futures.items():
             if not future.done():
                 future.cancel()
-        return {
-            position
-            for position, future in futures.items()
-            if future.done() and not future.cancelled() and future.exception() is None
-        }
+                unanswered.append((position, message))
+                continue
+            failure = None if future.cancelled() else future.exception()
+            if failure is None and not future.cancelled():
+                acked.add(position)
+            elif failure is not None and (reason := quarantine.refusal(failure)) is not None:
+                refused.append(quarantine.Refused(position, message, reason))
+            else:
+                unanswered.append((position, message))
+        return acked, refused, unanswered
 
-    def _count(self, acked: int, sent: int) -> None:
-        self.published += acked
-        if acked < sent:
-            raise RuntimeError(f"{sent - acked}/{sent} publishes not acknowledged")
+    async def _send(
+        self, message: envelope.OutgoingMessage, max_payload: int
+    ) -> asyncio.Future[Any] | str:
+        """The future of the message's ack, or why it cannot be sent at all."""
+        reason = quarantine.oversized(message, max_payload)
+        if reason is not None:
+            return reason
+        try:
+            return await self._js.publish_async(
+                message.subject, message.payload, headers=message.headers
+            )
+        except Exception as failure:
+            reason = quarantine.refusal(failure)
+            if reason is None:
+                raise  # e.g. the connection lost: the batch is tried again
+            return reason
+
+    async def _one_by_one(
+        self,
+        unanswered: list[tuple[int, envelope.OutgoingMessage]],
+        acked: set[int],
+        refused: list[quarantine.Refused],
+    ) -> None:
+        """Publish again, one at a time and in order, what got no answer, until one fails
+        transiently (the rest waits for the next round). Needed to see refusals at all: nats-py
+        2.16 raises JetStream's error answer to publish_async inside its reply callback instead
+        of setting it on the future, so a message the stream refuses (max_msg_size) looks
+        unanswered there; a plain publish raises the answer. Each is retried with its own
+        Nats-Msg-Id, so one that had gone out after all is dropped as a duplicate."""
+        for position, message in unanswered:
+            try:
+                await self._js.publish(
+                    message.subject,
+                    message.payload,
+                    timeout=self._ack_timeout,
+                    headers=message.headers,
+                )
+            except Exception as failure:
+                reason = quarantine.refusal(failure)
+                if reason is None:
+                    return
+                refused.append(quarantine.Refused(position, message, reason))
+            else:
+                acked.add(position)
+
+    def _count(self, acked: set[int], refused: list[quarantine.Refused], sent: int) -> None:
+        self.published += len(acked)
+        self.quarantined += len(refused)
+        handled = len(acked) + len(refused)
+        if handled < sent:
+            raise RuntimeError(f"{sent - handled}/{sent} publishes not acknowledged")
 
 
 async def backlog(conn: AsyncConnection) -> tuple[int, datetime | None]:

@@ -16,6 +16,7 @@ import uvicorn
 from fastapi import Depends, FastAPI, Request, Response
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport_shared import audit
@@ -40,6 +41,9 @@ from rapport_shared.settings import ServiceSettings
 from rapport_shared.tracing import configure_tracing, shutdown_tracing
 
 log = structlog.get_logger(__name__)
+
+# How long /readyz waits for the database's answer: a probe must answer before its own timeout.
+READINESS_DATABASE_TIMEOUT = 2.0
 
 BackgroundLoop = Callable[[], Awaitable[None]]
 Rebuild = Callable[[], Awaitable[None]]
@@ -66,6 +70,8 @@ class ServiceRuntime:
         self.relay: OutboxRelay | None = None
         self.nc: NATS | None = None
         self.migrated = False
+        # The broker side is up: stream ensured, relay and consumers running.
+        self.broker_started = False
         # Set by serve(): the process is this service's own (see freeze_the_startup_heap).
         self.owns_the_process = False
         self.metrics = ServiceMetrics()
@@ -113,8 +119,29 @@ class ServiceRuntime:
         if self.relay is not None:
             self.relay.broker_back()
 
-    def is_ready(self) -> bool:
-        return self.migrated and self.nc is not None and self.nc.is_connected
+    async def readiness(self) -> tuple[bool, dict[str, str]]:
+        """Ready while the database answers, whether the broker does or not: a command is
+        accepted into the outbox either way and published once the broker is back, so a broker
+        outage must not take every instance out of its load balancer. The broker's state is
+        told beside it (and in /metrics, /admin/status): connecting (not yet started on it),
+        connected, or disconnected."""
+        database = "not migrated" if not self.migrated else await self._database_state()
+        return database == "ok", {"database": database, "broker": self.broker_state()}
+
+    async def _database_state(self) -> str:
+        try:
+            async with asyncio.timeout(READINESS_DATABASE_TIMEOUT):
+                async with self.engine.connect() as conn:
+                    await conn.execute(text("SELECT 1"))
+        except Exception as error:  # noqa: BLE001 - any failure is "not reachable"
+            log.warning("database not reachable", error=repr(error))
+            return "unreachable"
+        return "ok"
+
+    def broker_state(self) -> str:
+        if not self.broker_started:
+            return "connecting"
+        return "connected" if self.nc is not None and self.nc.is_connected else "disconnected"
 
     async def start(self) -> None:
         configure_logging(self.name, self.settings.log_format, self.settings.log_level)
@@ -137,12 +164,14 @@ class ServiceRuntime:
             except Exception as error:  # noqa: BLE001 - JetStream may still be starting
                 log.warning("stream not ensured yet", error=repr(error))
                 await asyncio.sleep(1.0)
+        nc = self.nc
         self.relay = OutboxRelay(
             self.engine,
             js,
             self.registry,
             batch_size=self.settings.relay_batch_size,
             poll_interval=self.settings.relay_poll_interval_seconds,
+            max_payload=lambda: nc.max_payload,  # the connected server's (it may differ)
         )
         self._spawn(self.relay.run())
         for subscription in self.subscriptions:
@@ -158,6 +187,7 @@ class ServiceRuntime:
             )
             self.consumers.append(runner)
             self._spawn(runner.run())
+        self.broker_started = True
         log.info("connected", nats=redacted(self.settings.nats_url))
         if self.owns_the_process:
             freeze_the_startup_heap()
@@ -221,7 +251,7 @@ class ServiceRuntime:
         app.add_middleware(IdempotencyMiddleware, store=self.idempotency, max_body_bytes=limit)
         app.add_middleware(RequestLimits, max_body_bytes=limit)
         verifier = verifier_for(self.settings)
-        install_http_plumbing(app, self.is_ready, partial(authenticate, verifier=verifier))
+        install_http_plumbing(app, self.readiness, partial(authenticate, verifier=verifier))
         document_errors(app)
         app.state.runtime = self
 

@@ -59,6 +59,20 @@ def add_core_tables(metadata: MetaData) -> dict[str, Table]:
         Column("id", Integer, primary_key=True),  # always 1
         Column("position", BigInteger, nullable=False),
     )
+    # Events the broker refused for good (too large, ...), set aside by the relay with the
+    # reason so that the events after them still go out (see rapport_shared.quarantine). The
+    # message is kept as it was to be published, its Nats-Msg-Id included, for a replay.
+    outbox_quarantine = Table(
+        "outbox_quarantine",
+        metadata,
+        Column("position", BigInteger, primary_key=True),  # the event's, in the events table
+        Column("event_id", String(100)),
+        Column("subject", String(300), nullable=False),
+        Column("headers", JSON, nullable=False),
+        Column("payload", LargeBinary, nullable=False),
+        Column("reason", Text, nullable=False),
+        Column("quarantined_at", DateTime(timezone=True), nullable=False),
+    )
     checkpoints = Table(
         "consumer_checkpoints",
         metadata,
@@ -91,6 +105,7 @@ def add_core_tables(metadata: MetaData) -> dict[str, Table]:
         "events": events,
         "outbox": outbox,
         "outbox_cursor": outbox_cursor,
+        "outbox_quarantine": outbox_quarantine,
         "consumer_checkpoints": checkpoints,
         "processed_events": processed,
         "dead_letters": dead_letters,
@@ -138,6 +153,7 @@ care_team_table = _access["care_team"]
 events_table = _core["events"]
 outbox_table = _core["outbox"]
 outbox_cursor_table = _core["outbox_cursor"]
+outbox_quarantine_table = _core["outbox_quarantine"]
 checkpoints_table = _core["consumer_checkpoints"]
 processed_table = _core["processed_events"]
 dead_letters_table = _core["dead_letters"]

@@ -80,6 +80,18 @@ async def subscriptions_in_effect(nc: NATS) -> None:
     await nc.flush()
 
 
+async def always_ready() -> tuple[bool, dict[str, str]]:
+    """A readiness for an app made of the HTTP plumbing alone."""
+    return True, {}
+
+
+async def serving(http: httpx.AsyncClient) -> bool:
+    """Ready and started on the broker: what a test waits for before driving a service (/readyz
+    answers 200 before the service has connected to the broker, whose state it reports)."""
+    response = await http.get("/readyz")
+    return response.status_code == 200 and response.json().get("broker") == "connected"
+
+
 async def eventually(
     probe: Callable[[], Awaitable[T] | T], timeout: float = 10.0, interval: float = 0.05
 ) -> T:
