@@ -1,6 +1,11 @@
 """structlog: JSON when not on a terminal, console otherwise; every line carries the service and,
 inside a request or an event, the correlation id (bound by rapport_shared.context); secrets and
-clinical free text are redacted (rapport_shared.redaction)."""
+clinical free text are redacted (rapport_shared.redaction).
+
+Libraries log through the standard library (uvicorn, Alembic, nats-py, SQLAlchemy, asyncio). Their
+records go through the same processors, redaction and renderer (a stdlib handler with structlog's
+ProcessorFormatter on the root logger), at the same level, so no line escapes as plain text, nor
+unredacted, and their INFO lines are kept like the service's own."""
 
 import logging
 import sys
@@ -10,6 +15,10 @@ from typing import Any
 import structlog
 
 from rapport_shared.redaction import redact
+
+# At INFO SQLAlchemy logs every statement and its parameters (clinical data among them), however
+# the engine was made: its loggers stay at WARNING whatever the level setting.
+_QUIETER = {"sqlalchemy": logging.WARNING}
 
 
 class _CurrentStderr:
@@ -23,8 +32,14 @@ class _CurrentStderr:
         sys.stderr.flush()
 
 
+class _LibraryLines(logging.StreamHandler):  # type: ignore[type-arg]
+    """The root logger's handler for library records; one per process (configuring again, as
+    each service runtime started in a test process does, replaces it)."""
+
+
 def configure_logging(service: str, log_format: str = "auto", level: str = "info") -> None:
     as_json = log_format == "json" or (log_format == "auto" and not sys.stderr.isatty())
+    threshold = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
 
     def add_service(
         _logger: Any, _name: str, event_dict: MutableMapping[str, Any]
@@ -35,19 +50,38 @@ def configure_logging(service: str, log_format: str = "auto", level: str = "info
     renderer: Any = (
         structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer()
     )
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        add_service,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            add_service,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            redact,
-            renderer,
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(
-            logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
-        ),
+        processors=[*shared, structlog.processors.format_exc_info, redact, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(threshold),
         logger_factory=structlog.PrintLoggerFactory(_CurrentStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )
+    _route_library_records(shared, renderer, threshold)
+
+
+def _route_library_records(shared: list[Any], renderer: Any, threshold: int) -> None:
+    handler = _LibraryLines(_CurrentStderr())
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                redact,
+                renderer,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, _LibraryLines)]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(threshold)
+    for name, quietest in _QUIETER.items():
+        logging.getLogger(name).setLevel(max(threshold, quietest))
