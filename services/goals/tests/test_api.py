@@ -166,17 +166,9 @@ async def test_one_clinic_never_sees_or_changes_another_clinics_goals_and_homewo
         unknown = await goals.http.post(f"/clinics/{CLINIC}/homework/{uuid4()}/complete")
         assert unknown.status_code == 404
         assert (await goals.http.get(f"{other}/clients/{CLIENT}/homework")).json() == []
-        elsewhere = (await goals.http.get(f"{other}/clients/{CLIENT}/progress")).json()
-        assert (elsewhere["goals"], elsewhere["measures"], elsewhere["gas_t_score"]) == (
-            [],
-            {},
-            None,
-        )
-        assert elsewhere["total"] == {
-            "homework_assigned": 0,
-            "homework_completed": 0,
-            "completed_on_time": 0,
-        }
+        # The client is known in this clinic only: elsewhere, as unknown as anyone.
+        elsewhere = await goals.http.get(f"{other}/clients/{CLIENT}/progress")
+        assert elsewhere.status_code == 404 and problem_fields(elsewhere) == ["client_id"]
 
         assert await goals.rows(events_table) == events_before
         [own] = await goals.client_homework(1)

@@ -134,11 +134,23 @@ def remember_owner(engine: AsyncEngine, stream_id: str, owner: Owner) -> None:
     owners[stream_id] = owner
 
 
+def unseen(field: str | None) -> NotFound:
+    """The one answer for whatever the caller may not know exists: a missing id, another
+    clinic's, and (for a client) another client's get the same bytes, so a body can never tell
+    them apart. It names the field but not the value: the value is what the caller sent."""
+    noun = field.removesuffix("_id").replace("_", " ") if field else None
+    return NotFound(f"no such {noun}" if noun else "nothing here", field=field)
+
+
 @dataclass(frozen=True)
 class FromPath:
     """The client is named in the path (/clients/{client_id}/...)."""
 
     param: str = "client_id"
+
+    @property
+    def field(self) -> str:
+        return self.param
 
     async def resolve(self, request: Request, reads: Reads, clinic: str) -> str | None:
         return str(request.path_params[self.param])
@@ -152,11 +164,15 @@ class FromStream:
     param: str
     stream_of: StreamOf
 
+    @property
+    def field(self) -> str:
+        return self.param
+
     async def resolve(self, request: Request, reads: Reads, clinic: str) -> str | None:
         resource_id = _uuid(request.path_params[self.param], self.param)
         owner = await reads.stream_owner(self.stream_of(resource_id))
         if owner is None or owner[0] != clinic:
-            raise NotFound(f"no {self.param.removesuffix('_id')} {resource_id}", field=self.param)
+            raise unseen(self.param)
         return owner[1]
 
 
@@ -223,7 +239,8 @@ def authorize(
         request.state.audit_client = target.client_id
         decision = decide(principal, action, target)
         if decision is Decision.NOT_FOUND:
-            raise NotFound(f"nothing at {request.url.path}")
+            # Exactly what a missing id gets (FromStream above, the views' own lookups).
+            raise unseen(client.field if client is not None else None)
         if decision is Decision.FORBIDDEN:
             raise Forbidden(f"a {principal.role} may not {action} here")
         return principal

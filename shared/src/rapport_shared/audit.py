@@ -2,15 +2,18 @@
 append-only table (the database refuses UPDATE and DELETE: rapport_shared.migrations).
 
 Who (sub, role), what (method, route template, the ids in the path), which client, when, from
-where (the peer address) and the outcome (HTTP status). Entries are written after the response
+where (the peer address, or the client a trusted proxy names: rapport_shared.forwarded), the
+outcome (HTTP status) and the correlation id. Entries are written after the response
 is known, apart from the request's own transaction (together with other requests' entries when
 several finish at once: rapport_shared.audit_writer), so a refused or failed request is
 recorded as well.
-Auditors and clinic admins read their clinic's entries at GET /clinics/{clinic_id}/audit.
+Auditors and clinic admins read their clinic's entries at GET /clinics/{clinic_id}/audit. An
+entry belongs to the caller's clinic; an operator's (clinic '*', which no auditor reads) belongs
+to the clinic its path names, so that clinic's auditors see who probed it.
 """
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -23,9 +26,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rapport_shared.access import authorize
 from rapport_shared.audit_writer import AuditWriter
-from rapport_shared.auth import Principal
-from rapport_shared.clinic import CLINIC_SLUG_PATTERN
+from rapport_shared.auth import ALL_CLINICS, Principal
+from rapport_shared.clinic import CLINIC_SLUG_PATTERN, is_clinic_slug
 from rapport_shared.contracts.base import AwareDatetime, PersonId
+from rapport_shared.forwarded import IPNetwork, client_address
 from rapport_shared.http import CORRELATION_HEADER
 from rapport_shared.policy import Action
 from rapport_shared.schema import audit_log_table as table
@@ -52,10 +56,12 @@ class RecordedRequests:
         app: ASGIApp,
         engine: AsyncEngine,
         observe: Callable[[str, str, int, float], None],
+        trusted_proxies: Sequence[IPNetwork] = (),
     ) -> None:
         self.app = app
         self.writer = AuditWriter(engine)
         self.observe = observe
+        self.trusted_proxies = tuple(trusted_proxies)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -72,14 +78,19 @@ class RecordedRequests:
             elif message["type"] == "http.response.body" and not message.get("more_body"):
                 route = getattr(scope.get("route"), "path", "unmatched")
                 self.observe(scope["method"], route, status, started)
-                await record(self.writer, Request(scope), status, correlation_id)
+                request = Request(scope)
+                await record(self.writer, request, status, correlation_id, self.trusted_proxies)
             await send(message)
 
         await self.app(scope, receive, send_recorded)
 
 
 async def record(
-    writer: AuditWriter, request: Request, status: int, correlation_id: str | None
+    writer: AuditWriter,
+    request: Request,
+    status: int,
+    correlation_id: str | None,
+    trusted_proxies: Sequence[IPNetwork] = (),
 ) -> None:
     """Append the entry for a finished request, if it is one the audit log covers."""
     principal = getattr(request.state, "principal", None)
@@ -90,7 +101,7 @@ async def record(
     target_clinic = str(params.pop("clinic_id", "")) or request.url.path.split("/")[2]
     entry = {
         "at": datetime.now(UTC),
-        "clinic_id": principal.clinic,
+        "clinic_id": _owning_clinic(principal, target_clinic),
         "target_clinic_id": target_clinic[:63],
         "sub": principal.sub,
         "role": principal.role,
@@ -102,11 +113,25 @@ async def record(
             **getattr(request.state, "audit_created", {}),
         },
         "client_id": getattr(request.state, "audit_client", None),
-        "client_address": request.client.host if request.client else None,
+        "client_address": client_address(
+            request.client.host if request.client else None,
+            request.headers.getlist("forwarded"),
+            request.headers.getlist("x-forwarded-for"),
+            trusted_proxies,
+        ),
         "status": status,
         "correlation_id": correlation_id,
     }
     await writer.append(entry)
+
+
+def _owning_clinic(principal: Principal, target_clinic: str) -> str:
+    """The clinic whose auditors see the entry: the caller's own, so nothing about one clinic's
+    users is shown to another; an operator belongs to none, so their request is the targeted
+    clinic's to see (a path naming no possible clinic stays under '*')."""
+    if principal.clinic == ALL_CLINICS and is_clinic_slug(target_clinic):
+        return target_clinic
+    return principal.clinic
 
 
 class AuditEntry(BaseModel):
@@ -121,6 +146,7 @@ class AuditEntry(BaseModel):
     client_address: str | None
     status: int
     target_clinic_id: str
+    correlation_id: str | None
 
 
 class AuditPage(BaseModel):

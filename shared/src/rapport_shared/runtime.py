@@ -257,7 +257,10 @@ class ServiceRuntime:
 
         # Request latency and the audit entry, once the response is complete (outermost).
         app.add_middleware(
-            audit.RecordedRequests, engine=self.engine, observe=self.metrics.observe_request
+            audit.RecordedRequests,
+            engine=self.engine,
+            observe=self.metrics.observe_request,
+            trusted_proxies=self.settings.trusted_proxy_networks(),
         )
 
         @app.get("/asyncapi.json", tags=["docs"], include_in_schema=False)
@@ -309,4 +312,7 @@ def serve(app: FastAPI, settings: ServiceSettings) -> None:
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=10,
+        # uvicorn would take X-Forwarded-For from any local caller as the client's address;
+        # the audit log reads forwarded addresses itself, from configured proxies only.
+        proxy_headers=False,
     )

@@ -6,8 +6,10 @@ RAPPORT_<SERVICE>_<NAME> (RAPPORT_GOALS_DATABASE_URL, RAPPORT_GOALS_PORT).
 
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from rapport_shared.forwarded import IPNetwork, parse_networks
 
 
 def suite_setting(name: str) -> AliasChoices:
@@ -33,6 +35,9 @@ class ServiceSettings(BaseSettings):
     auth_jwks_url: str | None = Field(None, validation_alias=suite_setting("auth_jwks_url"))
     auth_issuer: str | None = Field(None, validation_alias=suite_setting("auth_issuer"))
     auth_audience: str | None = Field(None, validation_alias=suite_setting("auth_audience"))
+    # Proxies whose Forwarded / X-Forwarded-For headers name the client (comma-separated IPs or
+    # CIDRs; rapport_shared.forwarded). None by default: the audited address is the peer's.
+    trusted_proxies: str = Field("", validation_alias=suite_setting("trusted_proxies"))
 
     host: str = "127.0.0.1"
     port: int = 8100
@@ -62,6 +67,15 @@ class ServiceSettings(BaseSettings):
     # A key claimed by a request that never finished (its process died) is free again after this.
     idempotency_lease_seconds: float = Field(60.0, gt=0)
     idempotency_cleanup_interval_seconds: float = Field(600.0, gt=0)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_parse(cls, value: str) -> str:
+        parse_networks(value)  # refused at startup, not at the first request
+        return value
+
+    def trusted_proxy_networks(self) -> tuple[IPNetwork, ...]:
+        return parse_networks(self.trusted_proxies)
 
     def resolved_database_url(self, service: str) -> str:
         return self.database_url or f"sqlite+aiosqlite:///{self.data_dir}/{service}.db"

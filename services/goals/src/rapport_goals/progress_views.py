@@ -20,6 +20,8 @@ from rapport_goals.tables import (
     homework_outcomes,
 )
 from rapport_goals.views import StoredInstant, goal_row
+from rapport_shared import care_team
+from rapport_shared.access import unseen
 from rapport_shared.contracts.goals import AchievementStatus, Instrument, LifecycleStatus
 
 
@@ -137,10 +139,15 @@ async def client_progress(
         and row["attained_level"] is not None
     ]
     points = await _measures(conn, clinic_id, client_id)
+    total = await _totals(conn, clinic_id, client_id)
+    if not (goal_rows or points or total.homework_assigned) and not await _known(
+        conn, clinic_id, client_id
+    ):
+        raise unseen("client_id")
     return ClientProgress(
         client_id=client_id,
         goals=goals,
-        total=await _totals(conn, clinic_id, client_id),
+        total=total,
         adherence=_adherence([o for _, o in outcomes]),
         gas_t_score=_rounded(gas.t_score(scored)),
         measures={name: series for name, series in points.items()},
@@ -257,6 +264,15 @@ async def _totals(conn: AsyncConnection, clinic_id: str, client_id: str) -> Prog
         ).where(homework.clinic_id == clinic_id, homework.client_id == client_id)
     )
     return ProgressCounts.model_validate(totals.one()._mapping)
+
+
+async def _known(conn: AsyncConnection, clinic_id: str, client_id: str) -> bool:
+    """Whether this service knows a client it holds nothing for: one with a care team (assigned,
+    nothing agreed yet) has an empty progress; anyone else is unknown (404), as an id that was
+    never used is. Everything this service records about a client, a goal, homework or a
+    measure, is in the read model: the caller has looked there first. An erased client's rows
+    are gone, so they are unknown again."""
+    return bool(await care_team.team_of(conn, clinic_id, client_id))
 
 
 def _rounded(value: float | None) -> float | None:

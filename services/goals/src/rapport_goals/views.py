@@ -17,10 +17,10 @@ from rapport_goals.tables import (
     goal_history,
     goal_progress,
 )
+from rapport_shared.access import unseen
 from rapport_shared.contracts.goals import AchievementStatus, LifecycleStatus
 from rapport_shared.contracts.sessions import PlannedGasLevel, PlannedMilestone, Recurrence
 from rapport_shared.crypto import KeyRing, decrypt_text, is_encrypted
-from rapport_shared.errors import NotFound
 from rapport_shared.eventstore import EventStore
 from rapport_shared.plan import GasLevel, GoalWording, Milestone, worded_milestones, worded_scale
 
@@ -173,7 +173,7 @@ async def homework(conn: AsyncConnection, clinic_id: str, homework_id: UUID) -> 
         )
     ).first()
     if row is None:
-        raise NotFound(f"no homework {homework_id} in clinic {clinic_id}", field="homework_id")
+        raise unseen("homework_id")
     key = await _KEYS.key(conn, clinic_id, row.client_id)
     return _homework_item(row._mapping, key)
 
@@ -211,5 +211,5 @@ async def goal_row(conn: AsyncConnection, clinic_id: str, goal_id: UUID) -> Any:
     ).first()
     if row is None:
         # Another clinic's goal is as unknown here as one that does not exist.
-        raise NotFound(f"no goal {goal_id} in clinic {clinic_id}", field="goal_id")
+        raise unseen("goal_id")
     return row._mapping
