@@ -1,6 +1,6 @@
 """A client's progress is 404 when the goals service does not know the client: nothing of theirs
-in its read model (no goal, homework or measure) and no care team. Known from any one of those,
-an empty progress is an answer (200), not an absence."""
+in its read model (no goal, homework or measure) and no care team, or erased. Known from any one
+of those, an empty progress is an answer (200), not an absence."""
 
 from datetime import UTC, datetime
 
@@ -60,3 +60,13 @@ async def test_an_unknown_clients_progress_is_404_and_a_known_ones_is_an_answer(
         # Known in northside is not known in riverside.
         elsewhere = await goals.http.get("/clinics/riverside/clients/dora/progress")
         assert elsewhere.status_code == 404
+
+        # Erased, the client is unknown again, care team or not.
+        await goals.publish_client_erased("eli")
+        await goals.publish_client_erased("dora")
+
+        async def both_forgotten() -> bool:
+            answers = [await goals.http.get(f"{BASE}/{c}/progress") for c in ("eli", "dora")]
+            return all(a.status_code == 404 for a in answers)
+
+        await eventually(both_forgotten)

@@ -23,6 +23,7 @@ from rapport_goals.views import StoredInstant, goal_row
 from rapport_shared import care_team
 from rapport_shared.access import unseen
 from rapport_shared.contracts.goals import AchievementStatus, Instrument, LifecycleStatus
+from rapport_shared.crypto import client_keys
 
 
 class ProgressCounts(BaseModel):
@@ -270,9 +271,16 @@ async def _known(conn: AsyncConnection, clinic_id: str, client_id: str) -> bool:
     """Whether this service knows a client it holds nothing for: one with a care team (assigned,
     nothing agreed yet) has an empty progress; anyone else is unknown (404), as an id that was
     never used is. Everything this service records about a client, a goal, homework or a
-    measure, is in the read model: the caller has looked there first. An erased client's rows
-    are gone, so they are unknown again."""
-    return bool(await care_team.team_of(conn, clinic_id, client_id))
+    measure, is in the read model: the caller has looked there first. An erased client is
+    unknown again: their rows are gone for good, whatever care team they had."""
+    if not await care_team.team_of(conn, clinic_id, client_id):
+        return False
+    erased = select(client_keys.c.erased_at).where(
+        client_keys.c.clinic_id == clinic_id,
+        client_keys.c.client_id == client_id,
+        client_keys.c.erased_at.is_not(None),
+    )
+    return (await conn.execute(erased)).first() is None
 
 
 def _rounded(value: float | None) -> float | None:
