@@ -62,6 +62,9 @@ class ServiceSettings(BaseSettings):
     # Hostile and careless input (docs/api.md, "Errors and limits"). A note of ten full sections
     # (10 x 20,000 characters) must still fit, hence more than the usual 64 KiB.
     max_body_bytes: int = Field(256 * 1024, ge=1024)
+    # All of a request's header names and values together (a bearer token of a few KiB and the
+    # usual headers fit many times over); more is refused with 431.
+    max_header_bytes: int = Field(16 * 1024, ge=1024)
     # A completed Idempotency-Key answers replays this long, then it is forgotten.
     idempotency_retention_hours: float = Field(24.0, gt=0)
     # A key claimed by a request that never finished (its process died) is free again after this.
