@@ -513,7 +513,7 @@ def test_a_cancellation_stops_the_retries_of_a_reminder_already_sent_elsewhere()
 
 def test_failed_attempts_back_off_then_fail_with_the_reason_code():
     history = _pending()
-    error = Failure("webhook-http-error", "HTTP 500")
+    error = Failure("webhook-failed", "HTTP 500")
     waits = []
     for _ in range(POLICY.max_attempts - 1):
         (event,) = Reminder.replay(history).record_attempt(
@@ -525,7 +525,7 @@ def test_failed_attempts_back_off_then_fail_with_the_reason_code():
     assert waits == [timedelta(seconds=10), timedelta(seconds=20)]
     (last,) = Reminder.replay(history).record_attempt(("webhook",), {"webhook": error}, NOW, POLICY)
     assert isinstance(last, ReminderFailed)
-    assert (last.channel, last.reason) == ("webhook", "webhook-http-error")
+    assert (last.channel, last.reason) == ("webhook", "webhook-failed")
     reminder = Reminder.replay([*history, last])
     assert (reminder.status, reminder.total_attempts) == (ReminderStatus.FAILED, 3)
     assert reminder.record_attempt(("webhook",), {"webhook": None}, NOW, POLICY) == []

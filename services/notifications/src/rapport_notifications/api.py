@@ -9,7 +9,7 @@ from typing import Annotated
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import (
     AfterValidator,
     AnyHttpUrl,
@@ -27,7 +27,9 @@ from rapport_shared.access import FromPath, authorize
 from rapport_shared.clinic import CLINIC_SLUG_PATTERN
 from rapport_shared.contracts.base import PersonId
 from rapport_shared.contracts.notifications import Channel, ReminderKind
-from rapport_shared.errors import NotFound
+from rapport_shared.egress import EgressRefused
+from rapport_shared.egress_http import Egress
+from rapport_shared.errors import DomainError, NotFound
 from rapport_shared.policy import Action
 from rapport_shared.request_models import ClockTime
 from rapport_shared.runtime import Runtime
@@ -127,6 +129,23 @@ class MarkedRead(BaseModel):
     marked: int
 
 
+def _webhook_egress(request: Request) -> Egress:
+    egress: Egress = request.app.state.webhook_egress  # set by bootstrap.build_app
+    return egress
+
+
+WebhookEgress = Annotated[Egress, Depends(_webhook_egress)]
+
+
+async def _check_webhook_url(egress: Egress, url: str) -> None:
+    """Where a webhook may go (rapport_shared.egress): refused here, and checked again at each
+    delivery, as what a name resolves to can change."""
+    try:
+        await egress.vet(url, must_resolve=False)
+    except EgressRefused as refused:
+        raise DomainError(f"the webhook URL {refused}", field="webhook.url") from None
+
+
 def _changes(body: RecipientSettings) -> dict[str, object]:
     given = body.model_fields_set
     changes: dict[str, object] = {"email": body.email}
@@ -157,7 +176,10 @@ async def set_recipient(
     recipient_id: RecipientIdPath,
     body: RecipientSettings,
     runtime: Runtime,
+    egress: WebhookEgress,
 ) -> views.RecipientView:
+    if body.webhook is not None:
+        await _check_webhook_url(egress, str(body.webhook.url))
     async with runtime.transaction() as conn:
         row = await recipient_store.save(conn, clinic_id, recipient_id, _changes(body))
     return views.recipient_view(recipient_id, row)

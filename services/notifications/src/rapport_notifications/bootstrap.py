@@ -80,7 +80,7 @@ def build_runtime(settings: NotificationsSettings) -> ServiceRuntime:
         transaction=runtime.transaction,
         store=store,
         channels=scheduler.Channels(
-            email=EmailChannel(settings), webhook=WebhookChannel(settings.webhook_timeout_seconds)
+            email=EmailChannel(settings), webhook=WebhookChannel(settings.webhook_egress)
         ),
         policy=RetryPolicy(
             max_attempts=settings.delivery_max_attempts,
@@ -99,4 +99,6 @@ def build_runtime(settings: NotificationsSettings) -> ServiceRuntime:
 def build_app(settings: NotificationsSettings) -> FastAPI:
     app = build_runtime(settings).create_app("Rapport notifications")
     app.include_router(api.router)
+    # What a webhook URL is checked against when it is set (api.WebhookEgress).
+    app.state.webhook_egress = settings.webhook_egress
     return app

@@ -1,8 +1,10 @@
 """Settings of the notifications service (environment prefix RAPPORT_NOTIFICATIONS_)."""
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from rapport_shared.egress import AllowList
+from rapport_shared.egress_http import Egress
 from rapport_shared.settings import ServiceSettings
 
 
@@ -41,6 +43,23 @@ class NotificationsSettings(ServiceSettings):
     smtp_timeout_seconds: float = Field(10.0, gt=0)
 
     webhook_timeout_seconds: float = Field(10.0, gt=0)
+    # Comma-separated host[:port] that webhooks may reach over plain http and at internal
+    # addresses (rapport_shared.egress): an operator's own receivers. Everything else must be
+    # https to a public address.
+    webhook_allowed_hosts: str = ""
+
+    @field_validator("webhook_allowed_hosts")
+    @classmethod
+    def _allow_list(cls, value: str) -> str:
+        AllowList.parse(value)  # a typo fails at startup, not at the first delivery
+        return value
+
+    @property
+    def webhook_egress(self) -> Egress:
+        return Egress(
+            allowed=AllowList.parse(self.webhook_allowed_hosts),
+            timeout_seconds=self.webhook_timeout_seconds,
+        )
 
     @model_validator(mode="after")
     def _claims_outlast_a_round(self) -> "NotificationsSettings":

@@ -15,9 +15,12 @@ import httpx
 from rapport_notifications.domain.messages import Message
 from rapport_notifications.domain.model import Failure
 from rapport_notifications.email_channel import DeliveryFailed
-from rapport_shared.contracts.notifications import ReminderKind
+from rapport_shared.contracts.notifications import FailureReason, ReminderKind
+from rapport_shared.egress import EgressRefused
+from rapport_shared.egress_http import Egress
 
 SECRET_PREFIX = "whsec_"
+FAILED: FailureReason = "webhook-failed"
 
 
 def secret_key(secret: str) -> bytes:
@@ -50,8 +53,13 @@ def payload(
 
 
 class WebhookChannel:
-    def __init__(self, timeout_seconds: float) -> None:
-        self._timeout = timeout_seconds
+    """Sends where the egress rules allow (rapport_shared.egress). Whatever went wrong, the
+    recorded reason is one code, webhook-failed, which is what the recipient can read: refused
+    by the rules, connection refused, a timeout or an HTTP status would tell them about the
+    network behind the URL. The detail is kept for operators (delivery_errors) only."""
+
+    def __init__(self, egress: Egress) -> None:
+        self._egress = egress
 
     async def send(self, *, url: str, secret: str, message_id: str, body: bytes) -> None:
         timestamp = int(datetime.now(UTC).timestamp())
@@ -62,10 +70,12 @@ class WebhookChannel:
             "webhook-signature": signature(secret, message_id, timestamp, body),
         }
         try:
-            async with httpx.AsyncClient(timeout=self._timeout) as client:
-                response = await client.post(url, content=body, headers=headers)
+            response = await self._egress.post(url, content=body, headers=headers)
+        except EgressRefused as refused:
+            raise DeliveryFailed(
+                Failure(FAILED, f"refused by the egress rules: {refused}")
+            ) from refused
         except httpx.HTTPError as error:
-            detail = f"{type(error).__name__}: {error}"
-            raise DeliveryFailed(Failure("webhook-unreachable", detail)) from error
-        if not response.is_success:
-            raise DeliveryFailed(Failure("webhook-http-error", f"HTTP {response.status_code}"))
+            raise DeliveryFailed(Failure(FAILED, f"{type(error).__name__}: {error}")) from error
+        if not response.is_success:  # a redirect too: it is not followed
+            raise DeliveryFailed(Failure(FAILED, f"HTTP {response.status_code}"))

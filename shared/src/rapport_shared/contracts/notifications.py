@@ -34,6 +34,8 @@ CancellationReason = Literal[
 FailureReason = Literal[
     "smtp-rejected",
     "smtp-unreachable",
+    # Every webhook failure; the two codes after it are those of events recorded before.
+    "webhook-failed",
     "webhook-http-error",
     "webhook-unreachable",
     "no-address",
