@@ -34,9 +34,10 @@ _PER_HEADER = len(b": \r\n")
 # message itself (10054 "message size exceeds maximum allowed", the stream's max_msg_size;
 # "header size exceeds maximum"; ...): the same message is refused every time, the next one
 # need not be. Codes 500 and 503 (store failure, insufficient resources, no stream leader) are
-# the broker's state, which every later event meets too: retried.
+# the broker's state, which every later event meets too: retried. (One 400 is the stream's
+# state: a sealed stream refuses everything. Its events are then all quarantined, none lost,
+# and replayed once an operator has unsealed it or made another.)
 _MESSAGE_REFUSED = 400
-MAX_MSG_SIZE_EXCEEDED = 10054
 
 
 def wire_size(message: OutgoingMessage) -> int:
