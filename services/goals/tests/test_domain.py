@@ -10,7 +10,7 @@ from rapport_goals.domain.commands import AgreeGoal, AssignHomework, CompleteHom
 from rapport_goals.domain.events import GoalWorded, HomeworkInstructed
 from rapport_goals.domain.model import Goal, Homework, plan_from_session
 from rapport_shared.contracts.base import EventContract
-from rapport_shared.contracts.goals import GoalAgreed, HomeworkAssigned
+from rapport_shared.contracts.goals import GoalAgreed, HomeworkAssigned, PlanItemRefused
 from rapport_shared.contracts.sessions import SessionClosed
 from rapport_shared.errors import DomainError, InvalidState, NotFound
 from rapport_shared.plan import AgreedGoal, AgreedHomework, GoalWording, PlanWording, split
@@ -263,10 +263,31 @@ def test_plan_is_judged_as_of_the_close_so_a_late_redelivery_still_plans():
     assert isinstance(homework, HomeworkAssigned) and homework.goal_id == goal.goal_id
 
 
-def test_plan_with_a_goal_index_outside_the_plan_is_refused_whole():
-    with pytest.raises(DomainError) as refused:
-        plan_from_session(*closed_session(goals=1, homework=(None, 1)))
-    assert refused.value.field == "homework.1.goal_index"
+def test_plan_item_that_breaks_a_rule_is_refused_alone_and_the_rest_applies():
+    session, wording = closed_session(goals=1, homework=(None, 1))
+    (_, [agreed, _]), (_, [assigned, _]), (stream, [refused]) = plan_from_session(session, wording)
+    assert isinstance(agreed, GoalAgreed) and isinstance(assigned, HomeworkAssigned)
+    homework_id = uuid5(session.session_id, "homework-1")
+    assert stream == f"homework-{homework_id}"
+    assert isinstance(refused, PlanItemRefused)
+    assert (refused.kind, refused.item_index, refused.item_id) == ("homework", 1, homework_id)
+    assert (refused.reason, refused.field) == ("goal-index", "homework.1.goal_index")
+    assert (refused.session_id, refused.counselor_id) == (session.session_id, session.counselor_id)
+
+
+def test_homework_serving_a_refused_goal_is_refused_with_it():
+    def no_goals(kind, item):
+        if kind == "goal":
+            raise DomainError("no goals today", field="due_date")
+
+    session, wording = closed_session(goals=1, homework=(0, None))
+    plan = plan_from_session(session, wording, no_goals)
+    (_, [goal]), (_, [homework]), (_, [assigned, _]) = plan
+    assert isinstance(goal, PlanItemRefused) and isinstance(homework, PlanItemRefused)
+    # A goals-side rule with no code of its own: "rule-broken"; its field named as in the plan.
+    assert (goal.reason, goal.field) == ("rule-broken", "goals.0.due_date")
+    assert (homework.reason, homework.field) == ("goal-refused", "homework.0.goal_index")
+    assert isinstance(assigned, HomeworkAssigned) and assigned.goal_id is None
 
 
 def test_an_empty_plan_creates_nothing():

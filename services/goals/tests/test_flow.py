@@ -4,6 +4,7 @@ service) and publishing on RAPPORT_GOALS, against a real nats-server and a real 
 import asyncio
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import uuid5
 
 from goals_support import (
@@ -96,7 +97,8 @@ async def test_a_message_that_is_not_a_valid_plan_is_dead_lettered_and_the_next_
                 }
             ).encode(),
         )
-        # Valid as an event, but its plan breaks a rule: retried, then dead-lettered whole.
+        # Valid as an event, but an item of its plan breaks a rule: that item is refused on its
+        # own (plan-item-refused), the rest applies, and nothing of it is dead-lettered.
         broken_plan = session_closed(
             [agreed_goal()], [agreed_homework(now + timedelta(days=1), goal_index=3)]
         )
@@ -104,23 +106,34 @@ async def test_a_message_that_is_not_a_valid_plan_is_dead_lettered_and_the_next_
         good = session_closed([agreed_goal()], [agreed_homework(now + timedelta(days=1), 0)])
         await goals.publish_session_closed(good)
 
-        published = await goals.published_count(2)
-        assert {incoming.contract.session_id for _, incoming in published} == {good.session_id}
+        published = await goals.published_count(4)
+        by_session: dict[Any, list[str]] = {}
+        for _, incoming in published:
+            by_session.setdefault(incoming.contract.session_id, []).append(incoming.event_type)
+        assert by_session == {
+            broken_plan.session_id: ["goal-agreed", "plan-item-refused"],
+            good.session_id: ["goal-agreed", "homework-assigned"],
+        }
+        refused = published[1][1].contract
+        assert (refused.kind, refused.item_index, refused.reason, refused.field) == (
+            "homework",
+            0,
+            "goal-index",
+            "homework.0.goal_index",
+        )
 
         async def dead_letters():
             rows = await goals.rows(dead_letters_table)
-            return rows if len(rows) == 3 else None
+            return rows if len(rows) == 2 else None
 
         rows = sorted(await eventually(dead_letters), key=lambda r: r["stream_sequence"])
         assert "not JSON" in rows[0]["error"] and rows[0]["deliveries"] == 1
         assert "does not match session-closed" in rows[1]["error"]
-        # A rule violation is permanent: dead-lettered on its first delivery, not retried.
-        assert "goal_index" in rows[2]["error"] and rows[2]["deliveries"] == 1
-        # Nothing of the broken plan was written, not even its valid goal.
-        assert {row["stream_id"] for row in await goals.rows(events_table)} == {
-            f"goal-{uuid5(good.session_id, 'goal-0')}",
-            f"homework-{uuid5(good.session_id, 'homework-0')}",
-        }
+        # The refused homework's stream holds its refusal, so a redelivery refuses nothing twice.
+        refused_stream = f"homework-{uuid5(broken_plan.session_id, 'homework-0')}"
+        stored = [r for r in await goals.rows(events_table) if r["stream_id"] == refused_stream]
+        assert [r["event_type"] for r in stored] == ["plan-item-refused"]
+        assert await goals.rows(dead_letters_table) == rows
 
 
 async def test_completing_homework_publishes_homework_completed_with_on_time(

@@ -17,6 +17,7 @@ from rapport_shared.contracts.goals import (
     GoalRevised,
     GoalStatusChanged,
     HomeworkAssigned,
+    PlanItemRefused,
 )
 from rapport_shared.contracts.sessions import Recurrence, SessionClosed
 from rapport_shared.errors import DomainError, InvalidState, NotFound
@@ -245,9 +246,10 @@ def test_a_session_plan_carries_the_goal_terms_and_names_the_item_at_fault():
     assert [g.level for g in agreed.gas_scale or ()] == [-2, -1, 0, 1, 2]
     words = GoalWording.model_validate_json(worded.wording)
     assert (words.milestones, words.gas_levels[0]) == (("first week",), "level -2")
-    with pytest.raises(DomainError) as refused:
-        plan_from_session(*closed([sleep, sleep.model_copy(update={"gas_scale": SCALE[:2]})]))
-    assert refused.value.field == "goals.1.gas_scale"
+    plan = plan_from_session(*closed([sleep, sleep.model_copy(update={"gas_scale": SCALE[:2]})]))
+    (_, [refused]) = plan[1]
+    assert isinstance(refused, PlanItemRefused)
+    assert (refused.field, refused.reason) == ("goals.1.gas_scale", "gas-scale-levels")
 
 
 # --- Adherence and the unrealistic flag ---------------------------------------------------
@@ -311,8 +313,12 @@ def test_a_session_plan_carries_homework_terms_and_names_the_homework_at_fault()
     )
     assert instructed.instructions == "Thought record"
     bad = weekly.model_copy(update={"time_zone": "Nowhere/Land"})
-    with pytest.raises(DomainError) as refused:
-        plan_from_session(
-            *closed(homework=[homework, homework.model_copy(update={"recurrence": bad})])
-        )
-    assert refused.value.field == "homework.1.recurrence.time_zone"
+    plan = plan_from_session(
+        *closed(homework=[homework, homework.model_copy(update={"recurrence": bad})])
+    )
+    (_, [refused]) = plan[1]
+    assert isinstance(refused, PlanItemRefused)
+    assert (refused.field, refused.reason) == (
+        "homework.1.recurrence.time_zone",
+        "time-zone-unknown",
+    )

@@ -122,6 +122,7 @@ async def test_notes_projection_follows_sessions_and_goals_events_and_rebuilds_e
         "has_note": False,
         "goals": [],
         "homework": [],
+        "refused": [],
     }
     assert (closed["status"], closed["has_note"]) == ("closed", True)
     assert instant(closed["next_session_at"]) == instant(closing["next_session_at"])

@@ -26,6 +26,7 @@ from rapport_shared.contracts.goals import (
     HomeworkCompleted,
     HomeworkMissed,
     MeasureRecorded,
+    PlanItemRefused,
 )
 from rapport_shared.crypto import KeyRing
 from rapport_shared.db import create_engine
@@ -52,6 +53,17 @@ def goals_events(client: str) -> list[EventContract]:
         counselor_id="kim",
         due_at=due,
         assigned_at=T0,
+    )
+    refused = PlanItemRefused(
+        **owner,
+        session_id=uuid.uuid4(),
+        counselor_id="kim",
+        kind="homework",
+        item_index=1,
+        item_id=uuid.uuid4(),
+        reason="time-zone-unknown",
+        field="homework.1.recurrence.time_zone",
+        refused_at=T0,
     )
     measure = MeasureRecorded(
         **owner, measure_id=uuid.uuid4(), instrument="SRS", items=(), total=30, recorded_at=T0
@@ -107,6 +119,8 @@ def goals_events(client: str) -> list[EventContract]:
             threshold=36,
             raised_at=T0,
         ),
+        refused,
+        refused,  # redelivered
     ]
 
 

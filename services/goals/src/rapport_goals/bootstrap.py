@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from rapport_goals import api, projections
 from rapport_goals.domain.events import goals_registry
+from rapport_goals.domain.model import ExtraRule
 from rapport_goals.service_layer import handlers
 from rapport_goals.settings import GoalsSettings
 from rapport_shared.care_team import care_team_subscription
@@ -25,7 +26,11 @@ SERVICE = "goals"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def build_runtime(settings: GoalsSettings) -> ServiceRuntime:
+def build_runtime(
+    settings: GoalsSettings, *, extra_plan_rule: ExtraRule | None = None
+) -> ServiceRuntime:
+    """extra_plan_rule: a rule on plan items on top of the shared ones, which the sessions
+    service does not know; none in production (tests inject one: a drift must lose nothing)."""
     registry = goals_registry()
     runtime = ServiceRuntime(SERVICE, settings, registry, MIGRATIONS)
     # Free text is kept encrypted per client; plan words arrive sealed under the suite key.
@@ -45,10 +50,16 @@ def build_runtime(settings: GoalsSettings) -> ServiceRuntime:
             durable="goals-plans",
             source_service="sessions",
             handlers={
-                "session-closed": partial(handlers.plan_from_closed_session, store=runtime.store)
+                "session-closed": partial(
+                    handlers.plan_from_closed_session,
+                    store=runtime.store,
+                    extra_rule=extra_plan_rule,
+                )
             },
             # A batch's erased clients read at once (handlers.begin_plans).
-            begin_batch=partial(handlers.begin_plans, store=runtime.store),
+            begin_batch=partial(
+                handlers.begin_plans, store=runtime.store, extra_rule=extra_plan_rule
+            ),
             # The plan's events sit in the outbox once the batch commits: publish them now.
             after_commit=(runtime.notify_relay,),
             linger_seconds=settings.consumer_linger_seconds,
@@ -89,8 +100,8 @@ def build_runtime(settings: GoalsSettings) -> ServiceRuntime:
     return runtime
 
 
-def build_app(settings: GoalsSettings) -> FastAPI:
-    runtime = build_runtime(settings)
+def build_app(settings: GoalsSettings, *, extra_plan_rule: ExtraRule | None = None) -> FastAPI:
+    runtime = build_runtime(settings, extra_plan_rule=extra_plan_rule)
     app = runtime.create_app("Rapport goals")
     app.include_router(api.router)
     return app

@@ -31,6 +31,7 @@ GOALS_EVENTS = (
     "goal-revised",
     "goal-status-changed",
     "alliance-alert-raised",
+    "plan-item-refused",
 )
 SESSIONS_EVENTS = (
     "session-scheduled",

@@ -1,5 +1,6 @@
 """The session-prep brief ("pick up where you left off"), read from the sessions service's own
-projections and event store only: the last closed session's agreed plan, the open goals with
+projections and event store only: the last closed session's agreed plan (and any of its items the
+goals service could not apply), the open goals with
 their progress since, the homework done and missed since, the latest measures and any open
 alliance alert."""
 
@@ -42,6 +43,9 @@ class LastSession(BaseModel):
     homework: list[AgreedHomework]
     # The note's plan section, when its format has one: the counselor's own words for it.
     note_plan: str | None
+    refused: list[views.RefusedItem] = Field(
+        [], description="Items of this plan the goals service could not apply (not created)"
+    )
 
 
 class GoalProgress(BaseModel):
@@ -183,6 +187,7 @@ async def _last_session(
     assert closing is not None  # the projection says it is closed
     note = session.note
     goals, homework = session.plan
+    refused = await views.refused_items(conn, clinic_id, [session_id])
     return LastSession(
         session_id=session_id,
         closed_at=closing.closed_at,
@@ -190,6 +195,7 @@ async def _last_session(
         goals=goals,
         homework=homework,
         note_plan=note.sections.get("plan") if note else None,
+        refused=refused.get(session_id, []),
     )
 
 

@@ -1,5 +1,6 @@
 """The prep-brief projection: what the goals service tells about a client between sessions
-(goals and their reviews, homework done and missed, measures, alliance alerts), kept by the
+(goals and their reviews, homework done and missed, measures, alliance alerts, plan items it
+could not apply), kept by the
 sessions-notes consumer so the brief never calls another service. The goals events carry no
 words: the brief takes a goal's and a homework's words from the notes projection (this
 service's own record of the plan), so its description and target columns stay empty now.
@@ -13,6 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from rapport_sessions.tables import (
+    plan_refusals,
     prep_alliance_alerts,
     prep_goal_facts,
     prep_homework,
@@ -33,6 +35,7 @@ from rapport_shared.contracts.goals import (
     HomeworkCompleted,
     HomeworkMissed,
     MeasureRecorded,
+    PlanItemRefused,
 )
 
 
@@ -145,6 +148,20 @@ def alliance_alert_raised(event: AllianceAlertRaised) -> Upsert:
     return Upsert(prep_alliance_alerts, row)
 
 
+def plan_item_refused(event: PlanItemRefused) -> Upsert:
+    row = {
+        "item_id": event.item_id,
+        **_owner(event),
+        "session_id": event.session_id,
+        "kind": event.kind,
+        "item_index": event.item_index,
+        "reason": event.reason,
+        "field": event.field,
+        "refused_at": to_utc(event.refused_at),
+    }
+    return Upsert(plan_refusals, row)
+
+
 PREP_CHANGES: Mapping[type[EventContract], Callable[[Any], Upsert]] = {
     GoalAgreed: goal_agreed,
     GoalRevised: goal_revised,
@@ -156,4 +173,5 @@ PREP_CHANGES: Mapping[type[EventContract], Callable[[Any], Upsert]] = {
     HomeworkCancelled: homework_cancelled,
     MeasureRecorded: measure_recorded,
     AllianceAlertRaised: alliance_alert_raised,
+    PlanItemRefused: plan_item_refused,
 }

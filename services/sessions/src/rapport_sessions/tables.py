@@ -142,12 +142,31 @@ prep_alliance_alerts = Table(
     Index("ix_prep_alliance_alerts_client", "clinic_id", "client_id", "raised_at"),
 )
 
+# The plan items the goals service could not apply (plan-item-refused, revision 0008), keyed by
+# the id the item would have had: the notes view shows them as refused instead of created.
+plan_refusals = Table(
+    "plan_refusals",
+    metadata,
+    Column("item_id", Uuid, primary_key=True),
+    Column("clinic_id", String(63), nullable=False),
+    Column("client_id", String(64), nullable=False),
+    Column("session_id", Uuid, nullable=False),
+    Column("kind", String(10), nullable=False),
+    Column("item_index", Integer, nullable=False),
+    Column("reason", String(40), nullable=False),
+    Column("field", String(200), nullable=False),
+    Column("refused_at", DateTime(timezone=True), nullable=False),
+    Index("ix_plan_refusals_session", "session_id"),
+    Index("ix_plan_refusals_client", "clinic_id", "client_id"),
+)
+
 PREP_TABLES = (
     prep_goal_facts,
     prep_homework,
     prep_homework_outcomes,
     prep_measures,
     prep_alliance_alerts,
+    plan_refusals,
 )
 PROJECTION_TABLES = (notes_sessions, notes_goals, notes_homework, *PREP_TABLES)
 

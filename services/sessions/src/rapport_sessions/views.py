@@ -2,13 +2,13 @@
 and the note text, signature and addenda are included), a client's record as it stood at a
 moment (replaying the event store up to then) and a client's notes (from the notes projection)."""
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport_sessions import repository
@@ -18,6 +18,7 @@ from rapport_sessions.tables import (
     notes_goals,
     notes_homework,
     notes_sessions,
+    plan_refusals,
     prep_goal_facts,
     to_utc,
 )
@@ -58,6 +59,18 @@ class CancellationState(BaseModel):
     explanation: str | None
 
 
+class RefusedItem(BaseModel):
+    """A goal or homework of the session's plan that the goals service could not apply: it was
+    not created (no goal, homework or reminders for it). The rest of the plan was."""
+
+    item_id: UUID = Field(description="The id the goal or homework would have had")
+    kind: Literal["goal", "homework"]
+    item_index: int = Field(description="Its position in the plan's goals or homework")
+    reason: str = Field(description="Why, as a code (plan-item-refused's reason)")
+    field: str = Field(description="The field at fault, as in the close request")
+    refused_at: datetime
+
+
 class SessionState(BaseModel):
     session_id: UUID
     clinic_id: str
@@ -74,8 +87,11 @@ class SessionState(BaseModel):
     no_show_at: datetime | None = None
     closed_at: datetime | None = None
     next_session_at: datetime | None = None
-    goals: list[AgreedGoal] = []
+    goals: list[AgreedGoal] = Field([], description="The plan as agreed at the close")
     homework: list[AgreedHomework] = []
+    refused: list[RefusedItem] = Field(
+        [], description="Items of the plan the goals service could not apply"
+    )
 
     @classmethod
     def of(cls, session: Session) -> "SessionState":
@@ -146,8 +162,9 @@ class SessionLine(BaseModel):
     closed_at: datetime | None
     next_session_at: datetime | None
     has_note: bool
-    goals: list[GoalLine]
+    goals: list[GoalLine] = Field(description="Created from the plan (refused ones excepted)")
     homework: list[HomeworkLine]
+    refused: list[RefusedItem] = []
 
 
 class ClientNotes(BaseModel):
@@ -158,7 +175,9 @@ class ClientNotes(BaseModel):
 async def session_state(
     conn: AsyncConnection, store: EventStore, clinic_id: str, session_id: UUID
 ) -> SessionState:
-    return SessionState.of(await repository.load(conn, store, clinic_id, session_id))
+    state = SessionState.of(await repository.load(conn, store, clinic_id, session_id))
+    refused = await refused_items(conn, clinic_id, [session_id])
+    return state.model_copy(update={"refused": refused.get(session_id, [])})
 
 
 async def client_record(
@@ -221,6 +240,9 @@ async def client_notes(conn: AsyncConnection, clinic_id: str, client_id: str) ->
     )
     key = await _KEYS.key(conn, clinic_id, client_id)
     revised = await revised_goals(conn, clinic_id, client_id)
+    refused = await refused_items(conn, clinic_id, client_sessions)
+    # A refused item was never created: it is listed as refused, not among the goals/homework.
+    not_created = {item.item_id for items in refused.values() for item in items}
     goals = _by_session(
         {
             **row,
@@ -228,10 +250,12 @@ async def client_notes(conn: AsyncConnection, clinic_id: str, client_id: str) ->
             "revised": row["goal_id"] in revised,
         }
         for row in goal_rows.mappings()
+        if row["goal_id"] not in not_created
     )
     homework = _by_session(
         {**row, "instructions": decrypt_text(key, clinic_id, client_id, row["instructions"] or "")}
         for row in homework_rows.mappings()
+        if row["homework_id"] not in not_created
     )
     return ClientNotes(
         client_id=client_id,
@@ -245,10 +269,28 @@ async def client_notes(conn: AsyncConnection, clinic_id: str, client_id: str) ->
                 has_note=row["has_note"],
                 goals=[GoalLine(**g) for g in goals.get(row["session_id"], [])],
                 homework=[_homework_line(h) for h in homework.get(row["session_id"], [])],
+                refused=refused.get(row["session_id"], []),
             )
             for row in session_rows.mappings()
         ],
     )
+
+
+async def refused_items(
+    conn: AsyncConnection, clinic_id: str, session_ids: Select[Any] | Sequence[UUID]
+) -> dict[UUID, list[RefusedItem]]:
+    """The plan items the goals service refused, by session, in plan order."""
+    refusals = plan_refusals.c
+    rows = await conn.execute(
+        select(plan_refusals)
+        .where(refusals.session_id.in_(session_ids), refusals.clinic_id == clinic_id)
+        .order_by(refusals.kind, refusals.item_index)
+    )
+    grouped: dict[UUID, list[RefusedItem]] = {}
+    for row in rows.mappings():
+        item = RefusedItem(**{**row, "refused_at": to_utc(row["refused_at"])})
+        grouped.setdefault(row["session_id"], []).append(item)
+    return grouped
 
 
 def goal_words(key: bytes | None, clinic_id: str, client_id: str, stored: str) -> GoalWording:

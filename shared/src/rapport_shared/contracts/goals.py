@@ -224,6 +224,55 @@ class AllianceAlertRaised(EventContract):
     raised_at: AwareDatetime
 
 
+# Why a plan item could not be applied: a code, never free text. The first codes are the shared
+# plan rules' (rapport_shared.plan_rules), which the sessions service checks before it accepts a
+# close, so they reach this event only if the two services' rules ever drift apart; the last
+# three are the goals side's own: the item's goal was refused, the item broke a rule without a
+# code, or its structure did not validate.
+RefusalReason = Literal[
+    "due-date-past",
+    "milestone-after-due-date",
+    "gas-scale-levels",
+    "gas-weight",
+    "review-cadence",
+    "due-before-assignment",
+    "time-zone-unknown",
+    "weekdays-not-weekly",
+    "until-before-first",
+    "too-many-occurrences",
+    "goal-index",
+    "goal-refused",
+    "rule-broken",
+    "invalid-item",
+]
+PlanItemKind = Literal["goal", "homework"]
+# A field's path in a close request: goals.0.due_date, homework.1.recurrence.time_zone.
+FIELD_PATH_PATTERN = r"^[a-z_]+(\.[a-z0-9_]+)*$"
+
+
+class PlanItemRefused(EventContract):
+    """A goal or homework of a closed session's plan that the goals service could not apply.
+    The rest of the plan was applied; the counselor is told (notes view, prep brief, alert).
+
+    item_id is the id the item would have had (rapport_shared.plan.derived_id), item_index its
+    position in the plan, field the offending field's path in the close request
+    (homework.1.recurrence.time_zone)."""
+
+    event_type: ClassVar[str] = "plan-item-refused"
+    service: ClassVar[str] = "goals"
+    schema_version: ClassVar[int] = 1
+
+    session_id: UUID
+    client_id: PersonId
+    counselor_id: PersonId
+    kind: PlanItemKind
+    item_index: int = Field(ge=0)
+    item_id: UUID
+    reason: RefusalReason
+    field: str = Field(pattern=FIELD_PATH_PATTERN, max_length=200)
+    refused_at: AwareDatetime
+
+
 GOALS_CONTRACTS: tuple[type[EventContract], ...] = (
     GoalAgreed,
     GoalRevised,
@@ -235,4 +284,5 @@ GOALS_CONTRACTS: tuple[type[EventContract], ...] = (
     HomeworkCancelled,
     MeasureRecorded,
     AllianceAlertRaised,
+    PlanItemRefused,
 )

@@ -16,6 +16,7 @@ ReminderKind = Literal[
     "goal-review",
     "unsigned-note",
     "alliance-alert",
+    "plan-item-refused",
 ]
 Channel = Literal["email", "webhook", "feed"]
 CancellationReason = Literal[

@@ -10,22 +10,13 @@ goal lands exactly on its expected level, and has a standard deviation of 10.
 import math
 from collections.abc import Sequence
 
-from rapport_shared.contracts.sessions import PlannedGasLevel
-from rapport_shared.errors import DomainError
+from rapport_shared import plan_rules
+from rapport_shared.plan_rules import GAS_LEVELS
 
 RHO = 0.3
-LEVELS = (-2, -1, 0, 1, 2)
-
-
-def check_scale(scale: Sequence[PlannedGasLevel] | None, field: str = "gas_scale") -> None:
-    """A scale, if any, describes each of the five levels exactly once."""
-    if scale is None:
-        return
-    if sorted(level.level for level in scale) != list(LEVELS):
-        raise DomainError(
-            "a GAS scale has exactly five levels, -2, -1, 0, +1 and +2, each described once",
-            field=field,
-        )
+# A scale's shape is a plan rule, shared with the sessions service's closing step.
+LEVELS = GAS_LEVELS
+check_scale = plan_rules.check_scale
 
 
 def t_score(attained: Sequence[tuple[float, int]], rho: float = RHO) -> float | None:

@@ -2,12 +2,13 @@
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from uuid import UUID
 
-from rapport_goals.domain import gas, status
+from rapport_goals.domain import status
 from rapport_goals.domain.commands import AgreeGoal, ChangeGoalStatus, ReviewGoal, ReviseGoal
 from rapport_goals.domain.events import GoalWorded
+from rapport_shared import plan_rules
 from rapport_shared.contracts.base import EventContract
 from rapport_shared.contracts.goals import (
     AchievementStatus,
@@ -21,10 +22,6 @@ from rapport_shared.contracts.sessions import PlannedGasLevel, PlannedMilestone
 from rapport_shared.errors import DomainError, InvalidState, NotFound
 from rapport_shared.plan import GasLevel, GoalWording, Milestone
 
-# The last time zone to leave a calendar day is UTC-12: a due date counts as past only once that
-# day is over everywhere, so a counselor anywhere may agree a goal due "today".
-_LATEST_UTC_OFFSET = timedelta(hours=12)
-MAX_REVIEW_EVERY_DAYS = 365
 # Terms a revision may change; the others (type, horizon, weight) define what the goal is.
 WORDS = ("description", "measure", "target")
 REVISABLE = (
@@ -60,9 +57,14 @@ class Goal:
     def agree(command: AgreeGoal, agreed_at: datetime) -> GoalAgreed:
         """The public agreement: the goal's structure. Its words: worded()."""
         milestones, scale = _milestones(command.milestones), _scale(command.gas_scale)
-        _check_terms(agreed_at, command.due_date, milestones, scale, command.review_every_days)
-        if command.gas_weight <= 0:
-            raise DomainError("gas_weight must be above 0", field="gas_weight")
+        plan_rules.check_goal(
+            agreed_at,
+            command.due_date,
+            milestones,
+            scale,
+            command.review_every_days,
+            command.gas_weight,
+        )
         return GoalAgreed(
             clinic_id=command.clinic_id,
             goal_id=command.goal_id,
@@ -158,7 +160,7 @@ class Goal:
         new_scale = _scale(command.gas_scale)
         milestones = self.milestones if new_milestones is None else new_milestones
         # An unchanged due date may have passed already: only a new one must lie ahead.
-        _check_terms(
+        plan_rules.check_goal(
             now,
             command.due_date or self.due_date,
             milestones,
@@ -253,37 +255,9 @@ class Goal:
             )
 
 
-def _check_terms(
-    moment: datetime,
-    due_date: date,
-    milestones: Sequence[PlannedMilestone],
-    scale: Sequence[PlannedGasLevel] | None,
-    review_every_days: int | None,
-    *,
-    new_due_date: bool = True,
-) -> None:
-    if new_due_date and due_date < _earliest_current_date(moment):
-        raise DomainError(f"due date {due_date} is in the past", field="due_date")
-    for index, milestone in enumerate(milestones):
-        if milestone.due_date > due_date:
-            raise DomainError(
-                f"milestone due {milestone.due_date} falls after the goal's due date {due_date}",
-                field=f"milestones.{index}.due_date",
-            )
-    gas.check_scale(scale)
-    if review_every_days is not None and not 1 <= review_every_days <= MAX_REVIEW_EVERY_DAYS:
-        raise DomainError(
-            f"review_every_days must be 1 to {MAX_REVIEW_EVERY_DAYS}", field="review_every_days"
-        )
-
-
 def _milestones(worded: Sequence[Milestone]) -> tuple[PlannedMilestone, ...]:
     return tuple(PlannedMilestone(due_date=m.due_date) for m in worded)
 
 
 def _scale(worded: Sequence[GasLevel] | None) -> tuple[PlannedGasLevel, ...] | None:
     return None if worded is None else tuple(PlannedGasLevel(level=g.level) for g in worded)
-
-
-def _earliest_current_date(moment: datetime) -> date:
-    return (moment.astimezone(UTC) - _LATEST_UTC_OFFSET).date()

@@ -15,6 +15,7 @@ from rapport_goals.domain.commands import AssignHomework, CompleteHomework
 from rapport_goals.domain.events import HomeworkInstructed, HomeworkJournalWritten
 from rapport_goals.domain.goal import Goal
 from rapport_goals.domain.status import TERMINAL
+from rapport_shared import plan_rules
 from rapport_shared.contracts.base import EventContract
 from rapport_shared.contracts.goals import (
     HomeworkAssigned,
@@ -64,9 +65,7 @@ class Homework:
                 f"goal {goal.goal_id} is {goal.lifecycle_status}: it takes no new homework",
                 field="goal_id",
             )
-        if command.due_at <= assigned_at:
-            raise DomainError("homework must be due after it is assigned", field="due_at")
-        schedule.check(command.due_at, command.recurrence)
+        plan_rules.check_schedule(command.due_at, command.recurrence, assigned_at)
         return HomeworkAssigned(
             clinic_id=command.clinic_id,
             homework_id=command.homework_id,

@@ -27,7 +27,7 @@ from rapport_goals.domain.commands import (
 )
 from rapport_goals.domain.goal import Goal, goal_stream
 from rapport_goals.domain.homework import Homework, homework_stream
-from rapport_goals.domain.model import plan_from_session
+from rapport_goals.domain.model import ExtraRule, plan_from_session
 from rapport_goals.tables import client_homework
 from rapport_shared import crypto
 from rapport_shared.consumer import Handler
@@ -160,20 +160,29 @@ async def record_missed_homework(
 
 
 async def plan_from_closed_session(
-    conn: AsyncConnection, incoming: IncomingEvent, *, store: EventStore
+    conn: AsyncConnection,
+    incoming: IncomingEvent,
+    *,
+    store: EventStore,
+    extra_rule: ExtraRule | None = None,
 ) -> None:
-    """session-closed -> goal-agreed and homework-assigned, each on a stream derived from the
-    session. A stream that already exists was created by an earlier copy of this event (a
-    redelivery, a replayed dead letter): it is skipped, so nothing is created twice."""
+    """session-closed -> goal-agreed and homework-assigned (or plan-item-refused for an item
+    that cannot be applied), each on a stream derived from the session. A stream that already
+    exists was created by an earlier copy of this event (a redelivery, a replayed dead letter):
+    it is skipped, so nothing is created twice."""
     session = _closed(incoming)
     private = _private(store)
     if await private.keys.is_erased(conn, session.clinic_id, session.client_id):
         return  # closed before the client was erased, delivered after: nothing to keep
-    await _plan(conn, session, private)
+    await _plan(conn, session, private, extra_rule)
 
 
 async def begin_plans(
-    conn: AsyncConnection, batch: Sequence[IncomingEvent], *, store: EventStore
+    conn: AsyncConnection,
+    batch: Sequence[IncomingEvent],
+    *,
+    store: EventStore,
+    extra_rule: ExtraRule | None = None,
 ) -> Handler:
     """A consumer's batch of session-closed (Subscription.begin_batch): which of its clients are
     erased, in one query; then each event as plan_from_closed_session would plan it. (Erasures
@@ -186,17 +195,22 @@ async def begin_plans(
     async def apply(conn: AsyncConnection, incoming: IncomingEvent) -> None:
         session = _closed(incoming)
         if (session.clinic_id, session.client_id) not in erased:
-            await _plan(conn, session, private)
+            await _plan(conn, session, private, extra_rule)
 
     return apply
 
 
-async def _plan(conn: AsyncConnection, session: SessionClosed, store: PrivateEventStore) -> None:
+async def _plan(
+    conn: AsyncConnection,
+    session: SessionClosed,
+    store: PrivateEventStore,
+    extra_rule: ExtraRule | None,
+) -> None:
     # A v1 session-closed has no sealed words (its words were dropped): planned without words.
     # A seal that does not open with this service's key (RAPPORT_PLAN_SEAL_KEY differs) raises,
     # so the event is retried and dead-lettered rather than planned without its words.
     wording = unseal_wording(store.seal_key, session.sealed_wording)
-    for stream_id, events in plan_from_session(session, wording):
+    for stream_id, events in plan_from_session(session, wording, extra_rule):
         with contextlib.suppress(ConcurrencyConflict):
             await record(conn, store, stream_id, 0, events)
 

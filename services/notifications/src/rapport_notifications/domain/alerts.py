@@ -1,4 +1,5 @@
-"""An alliance alert (a low Session Rating Scale total) reaches the counselor right away."""
+"""Counselor alerts, sent right away: an alliance alert (a low Session Rating Scale total), and
+an item of a session's agreed plan that the goals service could not apply."""
 
 from datetime import datetime
 
@@ -10,7 +11,10 @@ from rapport_notifications.domain.model import (
     schedule_reminder,
 )
 from rapport_shared.contracts.base import EventContract
-from rapport_shared.contracts.goals import AllianceAlertRaised
+from rapport_shared.contracts.goals import AllianceAlertRaised, PlanItemRefused
+from rapport_shared.contracts.notifications import ReminderKind
+
+PLAN_ITEM_REFUSED: ReminderKind = "plan-item-refused"
 
 
 def alliance_alert_reminder(raised: AllianceAlertRaised, now: datetime) -> list[EventContract]:
@@ -22,4 +26,22 @@ def alliance_alert_reminder(raised: AllianceAlertRaised, now: datetime) -> list[
         due_at=now,
         about=About(client_id=raised.client_id, alert_id=raised.alert_id),
         facts=ReminderFacts(srs_total=raised.srs_total, srs_threshold=raised.threshold),
+    )
+
+
+def plan_item_refused_alert(refused: PlanItemRefused, now: datetime) -> list[EventContract]:
+    """One alert per refused item, derived from its id: a redelivery finds the same one."""
+    return schedule_reminder(
+        reminder_id=reminder_id_for(refused.item_id, PLAN_ITEM_REFUSED),
+        clinic_id=refused.clinic_id,
+        kind=PLAN_ITEM_REFUSED,
+        recipient_id=refused.counselor_id,
+        due_at=now,
+        about=About(client_id=refused.client_id, session_id=refused.session_id),
+        facts=ReminderFacts(
+            session_at=refused.refused_at,
+            refused_kind=refused.kind,
+            refused_index=refused.item_index,
+            refused_reason=refused.reason,
+        ),
     )

@@ -16,6 +16,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict
 
 from rapport_shared.contracts.base import AwareDatetime, EventContract, PersonId
+from rapport_shared.contracts.goals import PlanItemKind, RefusalReason
 from rapport_shared.contracts.notifications import Channel
 from rapport_shared.contracts.sessions import GoalType, HomeworkType, Recurrence
 
@@ -36,6 +37,10 @@ class ReminderFacts(BaseModel):
     review_every_days: int | None = None
     srs_total: int | None = None
     srs_threshold: int | None = None
+    # A plan item the goals service could not apply: which one, and why (a code).
+    refused_kind: PlanItemKind | None = None
+    refused_index: int | None = None
+    refused_reason: RefusalReason | None = None
 
 
 class ReminderComposed(_PrivateEvent):

@@ -6,6 +6,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from rapport_notifications.domain.events import ReminderFacts
+from rapport_shared.contracts.goals import RefusalReason
 from rapport_shared.contracts.notifications import ReminderKind
 from rapport_shared.contracts.sessions import HomeworkType
 
@@ -25,6 +26,25 @@ SUBJECTS: dict[ReminderKind, str] = {
     "goal-review": "Time to check in on your goal",
     "unsigned-note": "A session note is waiting for your signature",
     "alliance-alert": "Alliance alert: check in with your client",
+    "plan-item-refused": "Part of an agreed plan was not set up",
+}
+
+# What each reason code of plan-item-refused means, for the counselor who agreed the plan.
+REFUSAL_REASONS: dict[RefusalReason, str] = {
+    "due-date-past": "its due date had passed",
+    "milestone-after-due-date": "a milestone fell after the goal's due date",
+    "gas-scale-levels": "its GAS scale did not describe the five levels once each",
+    "gas-weight": "its GAS weight was not above 0",
+    "review-cadence": "its review interval was out of range",
+    "due-before-assignment": "it was due before the session closed",
+    "time-zone-unknown": "its time zone is not known",
+    "weekdays-not-weekly": "it named weekdays for a daily recurrence",
+    "until-before-first": "its recurrence ended before its first occurrence",
+    "too-many-occurrences": "its recurrence held too many occurrences",
+    "goal-index": "it pointed at no goal of the plan",
+    "goal-refused": "the goal it serves was not set up either",
+    "rule-broken": "it broke one of the goals service's rules",
+    "invalid-item": "it could not be read",
 }
 
 
@@ -94,6 +114,23 @@ def _alliance_alert(facts: ReminderFacts, client: str, _zone: ZoneInfo) -> str:
     )
 
 
+def _plan_item_refused(facts: ReminderFacts, client: str, zone: ZoneInfo) -> str:
+    item = "An item"
+    if facts.refused_kind is not None and facts.refused_index is not None:
+        item = f"The {_ordinal(facts.refused_index + 1)} {facts.refused_kind}"
+    when = f" on {day_and_time(facts.session_at, zone)}" if facts.session_at else ""
+    why = f", because {REFUSAL_REASONS[facts.refused_reason]}" if facts.refused_reason else ""
+    return (
+        f"{item} of the plan you agreed with {client}{when} was not set up{why}. The rest of "
+        "the plan was. Please look at the session's plan and agree it again."
+    )
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
 _BODIES = {
     "homework-due": _homework_due,
     "recognition": _recognition,
@@ -101,4 +138,5 @@ _BODIES = {
     "goal-review": _goal_review,
     "unsigned-note": _unsigned_note,
     "alliance-alert": _alliance_alert,
+    "plan-item-refused": _plan_item_refused,
 }

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport_notifications import erasure, projections
 from rapport_notifications.delivery_queue import DueReminder, release
-from rapport_notifications.domain.alerts import alliance_alert_reminder
+from rapport_notifications.domain.alerts import alliance_alert_reminder, plan_item_refused_alert
 from rapport_notifications.domain.goals import Goal, goal_stream
 from rapport_notifications.domain.homework import Homework, homework_stream
 from rapport_notifications.domain.messages import Message
@@ -84,7 +84,7 @@ async def begin_batch(
 def _stream_of(event: Any) -> str | None:
     """The stream of this service's own that an event is decided on (None: no history)."""
     match event:
-        case sessions.ClientErased() | goals.AllianceAlertRaised():
+        case sessions.ClientErased() | goals.AllianceAlertRaised() | goals.PlanItemRefused():
             return None
         case (
             goals.HomeworkAssigned()
@@ -113,6 +113,9 @@ async def _on_event(
     match event:
         case goals.AllianceAlertRaised():
             await _schedule(conn, reads, alliance_alert_reminder(event, now))
+            return
+        case goals.PlanItemRefused():
+            await _schedule(conn, reads, plan_item_refused_alert(event, now))
             return
         case (
             goals.HomeworkAssigned()
