@@ -23,6 +23,9 @@ from rapport_shared.natsserver import NatsServer  # noqa: E402
 
 
 def main() -> int:
+    # Everything created under the data dir (databases, secrets, the broker's store, logs, the
+    # demo mail) is readable by its owner only; the child processes inherit this umask.
+    os.umask(0o077)
     data_dir = Path(os.environ.get("RAPPORT_DATA_DIR", ".rapport")).resolve()
     env = {"RAPPORT_DATA_DIR": str(data_dir)}
     # The services and this runner share the HS256 secret: RAPPORT_AUTH_SECRET, or the file

@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import functools
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -67,6 +68,7 @@ class SQLiteEngine(AsyncEngine):
         self._checkpointing: asyncio.Task[None] | None = None
         self._checkpointer: sqlite3.Connection | None = None
         self.checkpoints = 0
+        self._scrub_after_commit = False
 
     @contextlib.asynccontextmanager
     async def begin(self) -> AsyncIterator[AsyncConnection]:
@@ -82,14 +84,25 @@ class SQLiteEngine(AsyncEngine):
             try:
                 yield conn
             except BaseException:
+                self._scrub_after_commit = False  # nothing was erased after all
                 await self._end_write(conn, driver, commit=False)
                 raise
             await self._end_write(conn, driver, commit=True)
+            # Taken in the write turn: the next writer's erasure is its own to scrub after.
+            erased, self._scrub_after_commit = self._scrub_after_commit, False
         finally:
             self._writer.release()
         self._commits += 1
-        if self._commits % self.CHECKPOINT_EVERY == 0:
+        if erased:
+            # An erasure committed: its old pages leave the WAL before its caller goes on (the
+            # API answers, the consumer acks), out of the write turn so writers never wait.
+            if not await scrub(self):
+                log.warning("the WAL still holds erased pages; the next checkpoint clears them")
+        elif self._commits % self.CHECKPOINT_EVERY == 0:
             self._checkpoint_soon()
+
+    def scrub_after_commit(self) -> None:
+        self._scrub_after_commit = True
 
     async def _writing_connection(self) -> AsyncConnection:
         conn = self._write_connection
@@ -204,6 +217,20 @@ def to_json(value: Any) -> str:
 _JSON = {"json_serializer": to_json, "json_deserializer": pydantic_core.from_json}
 
 
+def owner_only_database(path: Path) -> None:
+    """The database file made readable by its owner only, before SQLite opens it: SQLite gives
+    its -wal and -shm files the database file's permissions, whatever the process umask. A
+    directory made here is the owner's only too; an existing one is left as it is (it may be
+    a shared parent the operator chose)."""
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    # A database made before this (or copied in) is narrowed too, with its WAL and index.
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if file.exists():
+            os.chmod(file, 0o600)
+
+
 def create_engine(url: str, pool_size: int = 20) -> AsyncEngine:
     """pool_size: PostgreSQL connections at most, all kept once opened (SQLite: see below)."""
     parsed = make_url(url)
@@ -223,7 +250,7 @@ def create_engine(url: str, pool_size: int = 20) -> AsyncEngine:
 
     database = parsed.database or ":memory:"
     if database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+        owner_only_database(Path(database))
     # SQLAlchemy's aiosqlite dialect, on a driver that runs SQLite on the loop's thread (see
     # sqlite_inline: it also sets isolation_level=None, taking transaction control away from the
     # sqlite3 module so SAVEPOINTs work and write transactions begin IMMEDIATE, below).
@@ -252,6 +279,18 @@ def create_engine(url: str, pool_size: int = 20) -> AsyncEngine:
         _in_transaction(connection.connection.driver_connection.sqlite)
 
     return engine
+
+
+def erase_on_commit(conn: AsyncConnection) -> None:
+    """Part of every erasure, inside its write transaction: once it commits, the database
+    files no longer hold what it deleted or overwrote (scrub, run by SQLiteEngine.begin before
+    it returns). On PostgreSQL nothing is done: its write-ahead log is the server's own, in
+    the server's data directory (not a file of the suite's), recycled by the server's
+    checkpoints and readable only by its owner; dead row versions are reclaimed by
+    (auto)vacuum, the operator's schedule (docs/privacy.md)."""
+    engine = conn.engine
+    if isinstance(engine, SQLiteEngine):
+        engine.scrub_after_commit()
 
 
 async def scrub(engine: AsyncEngine, attempts: int = 20) -> bool:

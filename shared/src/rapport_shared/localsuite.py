@@ -15,6 +15,8 @@ from pathlib import Path
 import httpx
 
 SERVICES = {"sessions": 8101, "goals": 8102, "notifications": 8103}
+# Files and directories the suite's processes create are readable by their owner only.
+OWNER_ONLY_UMASK = 0o077
 
 
 @dataclass
@@ -31,14 +33,18 @@ class ServiceProcess:
 
     def start(self) -> "ServiceProcess":
         env = {**os.environ, **self.env, f"RAPPORT_{self.service.upper()}_PORT": str(self.port)}
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "ab") as log:
+        self.log_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Logs name clients and carry request details: the owner's alone, as everything the
+        # service creates is (umask 077: its database, WAL, keys).
+        descriptor = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(descriptor, "ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", f"rapport_{self.service}"],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # Ctrl-C in the terminal reaches the runner only
+                umask=OWNER_ONLY_UMASK,
             )
         return self
 

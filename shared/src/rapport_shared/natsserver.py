@@ -47,7 +47,7 @@ class NatsServer:
         return f"nats://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 10.0) -> "NatsServer":
-        self.store_dir.mkdir(parents=True, exist_ok=True)
+        self.store_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         args = [
             nats_server_binary(),
             "-a",
@@ -60,11 +60,15 @@ class NatsServer:
         ]
         if self.config_file is not None:
             args += ["-c", str(self.config_file)]
-        log = open(self.store_dir / "nats-server.log", "ab")  # noqa: SIM115 - owned by the child
-        self.process = subprocess.Popen(
-            args, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy()
+        # The store holds every event the suite published: its files, and the log, are the
+        # owner's alone (umask 077 for the server; it makes them 0640/0750 otherwise).
+        log = os.open(
+            self.store_dir / "nats-server.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600
         )
-        log.close()
+        self.process = subprocess.Popen(
+            args, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy(), umask=0o077
+        )
+        os.close(log)
         self._wait_until_listening(timeout)
         return self
 
