@@ -84,6 +84,14 @@ def test_public_addresses_are_allowed(address):
         ("https://api.localhost/x", "must not point to api.localhost"),
         ("https://metadata.google.internal/x", "must not point to metadata.google.internal"),
         ("https://[fe80::1%25eth0]/x", "must not point to a link-local address"),
+        # Only a valid DNS name goes to a resolver.
+        ("https://a..b/x", "must name a valid host"),
+        ("https://exa mple.org/x", "must name a valid host"),
+        ("https://ex%41mple.org/x", "must name a valid host"),
+        ("https://" + "a" * 64 + ".org/x", "must name a valid host"),
+        ("https://" + "a." * 127 + "org/x", "must name a valid host"),
+        ("https://hooks-.example.org/x", "must name a valid host"),
+        ("https://bücher.example/x", "must name a valid host"),  # punycode: xn--bcher-kva
     ],
 )
 def test_urls_that_are_not_https_to_a_public_host_are_refused(url, message):
@@ -98,6 +106,8 @@ def test_a_public_url_is_parsed_with_its_normalised_host_and_port():
     numeric = target("https://134744072:8443/r", NOBODY)  # 8.8.8.8
     assert (numeric.host, numeric.port, str(numeric.address)) == ("8.8.8.8", 8443, "8.8.8.8")
     assert target("https://[2606:4700::1]/r", NOBODY).host == "2606:4700::1"
+    assert target("https://xn--bcher-kva.example/r", NOBODY).host == "xn--bcher-kva.example"
+    assert target("https://_hooks.my_org.example/r", NOBODY).host == "_hooks.my_org.example"
 
 
 def test_the_allow_list_admits_named_hosts_over_http_and_at_internal_addresses():

@@ -4,7 +4,8 @@ A target must be https and must not be, or resolve to, an address inside the ope
 or the host's: loopback, private (RFC 1918, carrier-grade NAT, unique local), link-local,
 multicast, unspecified, reserved or documentation ranges, and cloud metadata endpoints, in IPv4
 and IPv6 alike, including IPv6 forms that carry an IPv4 address (`::ffff:127.0.0.1`, NAT64,
-6to4) and the old numeric spellings of IPv4 (`2130706433`, `0x7f.1`, `0177.0.0.1`). An operator
+6to4) and the old numeric spellings of IPv4 (`2130706433`, `0x7f.1`, `0177.0.0.1`). A name
+must be a valid DNS name (an internationalised one in its ASCII form, `xn--...`). An operator
 allows named hosts (`host[:port]`, plain http and internal addresses included) with an allow
 list: the suite's own receivers, a test server.
 
@@ -71,6 +72,12 @@ _IPV6_REFUSED = _networks(
 _GLOBAL_UNICAST = ipaddress.ip_network("2000::/3")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
+# Letters, digits, hyphens (not at either end) and underscores, labels of 1-63, 253 in all; an
+# internationalised name in its ASCII (punycode) form.
+_DNS_NAME = re.compile(
+    r"(?=.{1,253}\Z)(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\.)*"
+    r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
+)
 _HEX = re.compile(r"0[xX][0-9a-fA-F]*")
 _OCTAL = re.compile(r"0[0-7]+")
 _DECIMAL = re.compile(r"0|[1-9][0-9]*")
@@ -199,14 +206,16 @@ def _normal_host(host: str) -> str:
 
 
 def _address(host: str) -> IPAddress | None:
-    """The IP address a host is, in any spelling a resolver accepts; None for a name."""
+    """The IP address a host is, in any spelling a resolver accepts; None for a name (which
+    must be a valid DNS name: nothing else reaches a resolver)."""
     try:
         return ipaddress.ip_address(host)
     except ValueError:
         pass
-    if "%" in host:
-        raise EgressRefused("must not name a network interface")
-    return _legacy_ipv4(host)
+    address = _legacy_ipv4(host)
+    if address is None and not _DNS_NAME.fullmatch(host):
+        raise EgressRefused("must name a valid host")
+    return address
 
 
 def _legacy_ipv4(host: str) -> ipaddress.IPv4Address | None:

@@ -27,7 +27,7 @@ async def resolve(host: str, port: int, timeout: float) -> list[str]:
     try:
         async with asyncio.timeout(timeout):
             found = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (OSError, TimeoutError):
+    except (OSError, TimeoutError, UnicodeError):  # UnicodeError: a name IDNA cannot encode
         return []
     return list(dict.fromkeys(str(info[4][0]) for info in found))
 

@@ -75,7 +75,7 @@ class WebhookChannel:
             raise DeliveryFailed(
                 Failure(FAILED, f"refused by the egress rules: {refused}")
             ) from refused
-        except httpx.HTTPError as error:
+        except (httpx.HTTPError, httpx.InvalidURL) as error:
             raise DeliveryFailed(Failure(FAILED, f"{type(error).__name__}: {error}")) from error
         if not response.is_success:  # a redirect too: it is not followed
             raise DeliveryFailed(Failure(FAILED, f"HTTP {response.status_code}"))
