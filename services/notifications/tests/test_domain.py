@@ -531,6 +531,23 @@ def test_failed_attempts_back_off_then_fail_with_the_reason_code():
     assert reminder.record_attempt(("webhook",), {"webhook": None}, NOW, POLICY) == []
 
 
+def test_webhook_failures_recorded_with_the_earlier_codes_read_as_one():
+    history = _pending()
+    for channel, code in (("webhook", "webhook-unreachable"), ("email", "smtp-rejected")):
+        history.append(
+            ReminderFailed(
+                clinic_id="northside",
+                reminder_id=history[0].reminder_id,
+                recipient_id="ana",
+                channel=channel,
+                failed_at=NOW,
+                reason=code,
+            )
+        )
+    failed = Reminder.replay(history).failed
+    assert failed == {"webhook": "webhook-failed", "email": "smtp-rejected"}
+
+
 def test_the_first_attempt_fixes_the_channels_even_if_cancelled_meanwhile():
     history = _pending()
     cancelled = history + Reminder.replay(history).cancel(NOW, "homework-completed")

@@ -48,6 +48,15 @@ REMINDER_EVENTS: tuple[type[EventContract], ...] = (
 )
 
 
+# Webhook failures recorded before every one was webhook-failed read as it does now: what a
+# recipient reads must not tell a refused connection from an error status (the events keep the
+# code they were recorded with).
+_AS_READ_NOW: dict[str, FailureReason] = {
+    "webhook-http-error": "webhook-failed",
+    "webhook-unreachable": "webhook-failed",
+}
+
+
 def reminder_id_for(subject_id: UUID, kind: ReminderKind, at: datetime | None = None) -> UUID:
     """Derived from what the reminder is about, so a redelivered event finds the reminder it
     created before; `at` tells apart the occurrences of a recurring subject."""
@@ -340,7 +349,7 @@ class Reminder:
                 self.sent.setdefault(event.channel, event.sent_at)
             case ReminderFailed():
                 self._attempted(event.channel)
-                self.failed[event.channel] = event.reason
+                self.failed[event.channel] = _AS_READ_NOW.get(event.reason, event.reason)
             case _:
                 raise ValueError(f"{event.event_type} does not belong to a reminder")
 
