@@ -65,6 +65,18 @@ def test_the_level_setting_applies_to_libraries_and_sql_statements_stay_unlogged
     assert [line["event"] for line in json_lines(capsys)] == ["context set up"]
 
 
+def test_a_library_logger_given_its_own_handler_is_brought_back_to_the_pipeline(capsys):
+    """As uvicorn's default log config does (a server run that way in the same process)."""
+    access = logging.getLogger("uvicorn.access")
+    access.addHandler(logging.StreamHandler())
+    access.propagate = False
+    access.setLevel(logging.ERROR)
+    configure_logging("notifications", "json")
+    access.info("GET /metrics 200")
+    [line] = json_lines(capsys)
+    assert (line["event"], line["service"]) == ("GET /metrics 200", "notifications")
+
+
 def test_configuring_again_does_not_double_the_lines(capsys):
     configure_logging("goals", "json")
     configure_logging("goals", "json")

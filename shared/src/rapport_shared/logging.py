@@ -16,6 +16,10 @@ import structlog
 
 from rapport_shared.redaction import redact
 
+# The libraries whose loggers may have been given handlers of their own (uvicorn does so when
+# run with its default log config, as a server in a test or an embedder may be): those go, and
+# their records propagate to the root's handler like every other library's.
+_LIBRARIES = ("uvicorn", "uvicorn.error", "uvicorn.access", "alembic", "nats", "sqlalchemy")
 # At INFO SQLAlchemy logs every statement and its parameters (clinical data among them), however
 # the engine was made: its loggers stay at WARNING whatever the level setting.
 _QUIETER = {"sqlalchemy": logging.WARNING}
@@ -83,5 +87,11 @@ def _route_library_records(shared: list[Any], renderer: Any, threshold: int) -> 
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(threshold)
+    for name in _LIBRARIES:
+        library = logging.getLogger(name)
+        for own in list(library.handlers):
+            library.removeHandler(own)
+        library.propagate = True
+        library.setLevel(logging.NOTSET)  # the root's, i.e. the setting
     for name, quietest in _QUIETER.items():
         logging.getLogger(name).setLevel(max(threshold, quietest))
