@@ -8,6 +8,7 @@ import pytest
 
 from rapport_goals.domain import gas, measures
 from rapport_goals.domain.commands import RecordMeasure
+from rapport_shared import plan_rules
 from rapport_shared.contracts.goals import AllianceAlertRaised, MeasureRecorded
 from rapport_shared.errors import DomainError
 from rapport_shared.plan import GasLevel
@@ -48,11 +49,11 @@ def _scale(*levels: int) -> tuple[GasLevel, ...]:
 
 
 def test_a_gas_scale_has_exactly_the_five_levels():
-    gas.check_scale(_scale(2, 1, 0, -1, -2))
-    gas.check_scale(None)
+    plan_rules.check_scale(_scale(2, 1, 0, -1, -2))
+    plan_rules.check_scale(None)
     for wrong in (_scale(-2, -1, 0, 1), _scale(-2, -1, 0, 1, 1), _scale(-2, -1, 0, 1, 2, 2)):
         with pytest.raises(DomainError) as refused:
-            gas.check_scale(wrong)
+            plan_rules.check_scale(wrong)
         assert refused.value.field == "gas_scale"
 
 

@@ -1,4 +1,5 @@
-"""Goal Attainment Scaling: a scale's shape and the Kiresuk & Sherman summary T-score.
+"""Goal Attainment Scaling: the Kiresuk & Sherman summary T-score. (A scale's shape, each of the
+levels -2 ... +2 once, is a plan rule: rapport_shared.plan_rules.check_scale.)
 
 T = 50 + 10 * sum(w_i x_i) / sqrt((1 - rho) * sum(w_i^2) + rho * (sum w_i)^2)
 
@@ -10,13 +11,7 @@ goal lands exactly on its expected level, and has a standard deviation of 10.
 import math
 from collections.abc import Sequence
 
-from rapport_shared import plan_rules
-from rapport_shared.plan_rules import GAS_LEVELS
-
 RHO = 0.3
-# A scale's shape is a plan rule, shared with the sessions service's closing step.
-LEVELS = GAS_LEVELS
-check_scale = plan_rules.check_scale
 
 
 def t_score(attained: Sequence[tuple[float, int]], rho: float = RHO) -> float | None:

@@ -1,16 +1,12 @@
 """When a homework is due: once, or on every occurrence of its recurrence (the rule itself is
-rapport_shared.recurrence, shared with the notifications service), and what a valid recurrence
-is."""
+rapport_shared.recurrence, shared with the notifications service; what a valid recurrence is,
+rapport_shared.plan_rules, shared with the sessions service's closing step)."""
 
 from datetime import UTC, datetime
 
 from rapport_shared import plan_rules
 from rapport_shared.contracts.sessions import Recurrence
 from rapport_shared.recurrence import MAX_OCCURRENCES, expand
-
-# What a valid recurrence is is a plan rule, shared with the sessions service's closing step.
-time_zone = plan_rules.time_zone
-check = plan_rules.check_recurrence
 
 
 def occurrences(
@@ -19,7 +15,7 @@ def occurrences(
     """Every due time in order, in UTC; the first is always first_due_at itself."""
     if recurrence is None:
         return [first_due_at.astimezone(UTC)]
-    return expand(first_due_at, recurrence, time_zone(recurrence), limit)
+    return expand(first_due_at, recurrence, plan_rules.time_zone(recurrence), limit)
 
 
 def occurrence_after(
