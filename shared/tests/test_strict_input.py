@@ -68,6 +68,18 @@ def test_a_date_is_iso_text_within_range(value):
 
 
 @pytest.mark.parametrize(
+    ("type_", "value"),
+    [
+        (RequestDate, "1899-12-31"),
+        (RequestDate, "3000-01-01"),
+        (RequestTime, "0001-01-01T00:00+05:00"),
+    ],
+)
+def test_the_range_of_dates_and_times_is_said_in_dates(type_, value):
+    assert refused(type_, value) == "must be between 1900-01-01 and 2999-12-31"
+
+
+@pytest.mark.parametrize(
     "value", [12345, 1.7e9, "12345", "1700000000", "2026-11-22", "2026-11-22T09:00", True]
 )
 def test_a_time_is_iso_text_with_an_offset(value):

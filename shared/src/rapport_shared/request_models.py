@@ -41,10 +41,15 @@ LATEST = date(2999, 12, 31)
 _RANGE = f"between {EARLIEST.isoformat()} and {LATEST.isoformat()}"
 
 
+def _date_in_range(value: date) -> date:
+    if not EARLIEST <= value <= LATEST:
+        raise PydanticCustomError("date_range", f"must be {_RANGE}")
+    return value
+
+
 def _time_in_range(value: datetime) -> datetime:
     # The local date is checked, not the UTC one: converting is what overflows at the edges.
-    if not EARLIEST <= value.date() <= LATEST:
-        raise ValueError(f"must be {_RANGE}")
+    _date_in_range(value.date())
     return value
 
 
@@ -80,7 +85,7 @@ _CLOCK_TEXT = BeforeValidator(
 WholeNumber = Annotated[int, Strict()]
 Number = Annotated[float, Strict()]
 # A calendar date as JSON carries it: "2026-11-22", within EARLIEST..LATEST.
-RequestDate = Annotated[date, _DATE_TEXT, Field(ge=EARLIEST, le=LATEST)]
+RequestDate = Annotated[date, _DATE_TEXT, AfterValidator(_date_in_range)]
 # An instant as JSON carries it: ISO 8601 text with an offset, within EARLIEST..LATEST.
 RequestTime = Annotated[AwareDatetime, _TIME_TEXT, AfterValidator(_time_in_range)]
 # A local wall-clock time: "21:30" or "21:30:00".
