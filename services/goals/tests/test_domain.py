@@ -292,3 +292,13 @@ def test_homework_serving_a_refused_goal_is_refused_with_it():
 
 def test_an_empty_plan_creates_nothing():
     assert plan_from_session(*closed_session(goals=0, homework=())) == []
+
+
+def test_a_refusal_names_the_item_when_its_rule_names_no_field_of_the_request():
+    def odd_rule(kind, item):
+        raise DomainError("refused", field="Not a field!" if kind == "goal" else "x" * 300)
+
+    session, wording = closed_session(goals=1, homework=(None,))
+    (_, [goal]), (_, [homework]) = plan_from_session(session, wording, odd_rule)
+    assert (goal.field, homework.field) == ("goals.0", "homework.0")
+    assert (goal.reason, homework.reason) == ("rule-broken", "rule-broken")

@@ -248,6 +248,7 @@ RefusalReason = Literal[
 PlanItemKind = Literal["goal", "homework"]
 # A field's path in a close request: goals.0.due_date, homework.1.recurrence.time_zone.
 FIELD_PATH_PATTERN = r"^[a-z_]+(\.[a-z0-9_]+)*$"
+MAX_FIELD_PATH = 200
 
 
 class PlanItemRefused(EventContract):
@@ -256,7 +257,8 @@ class PlanItemRefused(EventContract):
 
     item_id is the id the item would have had (rapport_shared.plan.derived_id), item_index its
     position in the plan, field the offending field's path in the close request
-    (homework.1.recurrence.time_zone)."""
+    (homework.1.recurrence.time_zone). refused_at is the session's close: the plan is judged as
+    of then, so a redelivered session-closed refuses the same items alike."""
 
     event_type: ClassVar[str] = "plan-item-refused"
     service: ClassVar[str] = "goals"
@@ -269,7 +271,7 @@ class PlanItemRefused(EventContract):
     item_index: int = Field(ge=0)
     item_id: UUID
     reason: RefusalReason
-    field: str = Field(pattern=FIELD_PATH_PATTERN, max_length=200)
+    field: str = Field(pattern=FIELD_PATH_PATTERN, max_length=MAX_FIELD_PATH)
     refused_at: AwareDatetime
 
 

@@ -17,6 +17,7 @@ from rapport_shared import plan_rules
 from rapport_shared.contracts.base import EventContract
 from rapport_shared.contracts.goals import (
     FIELD_PATH_PATTERN,
+    MAX_FIELD_PATH,
     GoalAgreed,
     PlanItemKind,
     PlanItemRefused,
@@ -140,8 +141,9 @@ def _refused(
 ) -> PlanItemRefused:
     field = f"{'goals' if kind == 'goal' else 'homework'}.{index}"
     # A rule's field names a place in the request; anything else falls back to the item's own.
-    if isinstance(error, DomainError) and error.field and _FIELD.fullmatch(error.field):
-        field = error.field
+    named = error.field if isinstance(error, DomainError) else None
+    if named and len(named) <= MAX_FIELD_PATH and _FIELD.fullmatch(named):
+        field = named
     return PlanItemRefused(
         clinic_id=session.clinic_id,
         session_id=session.session_id,
