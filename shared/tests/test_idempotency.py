@@ -12,17 +12,22 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, Request
 from pydantic import BaseModel
 from sqlalchemy import MetaData, func, select
 
+from rapport_shared import crypto
+from rapport_shared.access import Forbidden
 from rapport_shared.db import create_engine
 from rapport_shared.http import install_http_plumbing
 from rapport_shared.idempotency import (
+    SERVICE_KEY_OWNER,
     IdempotencyMiddleware,
     IdempotencyStore,
     add_idempotency_table,
+    authorized,
     fingerprint,
+    forget_client,
     idempotency_keys,
 )
 from rapport_shared.request_limits import RequestLimits
@@ -35,19 +40,22 @@ LIMIT = 4096
 class Principal:
     subject: str
     clinic: str
+    role: str
 
 
 class PlaysAuthentication:
     """Stands in for the authentication middleware: a verified principal in the request state,
-    here simply taken from an X-Test-Subject header."""
+    here simply taken from the X-Test-Subject and X-Test-Role headers."""
 
     def __init__(self, app):
         self.app = app
 
     async def __call__(self, scope, receive, send):
-        subject = dict(scope.get("headers", [])).get(b"x-test-subject")
+        headers = dict(scope.get("headers", []))
+        subject = headers.get(b"x-test-subject")
         if scope["type"] == "http" and subject:
-            scope.setdefault("state", {})["principal"] = Principal(subject.decode(), "a")
+            role = headers.get(b"x-test-role", b"counselor").decode()
+            scope.setdefault("state", {})["principal"] = Principal(subject.decode(), "a", role)
         await self.app(scope, receive, send)
 
 
@@ -62,6 +70,8 @@ class Kitchen:
     cooked: list[str] = field(default_factory=list)
     fail_next: bool = False
     gate: asyncio.Event | None = None
+    # Subjects the route's authorization now refuses (e.g. taken off the client's care team).
+    refused: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -75,6 +85,12 @@ class Harness:
             query = select(func.count()).select_from(idempotency_keys)
             return int((await conn.execute(query)).scalar_one())
 
+    async def stored(self) -> list[tuple[str | None, bytes | None]]:
+        """(client, body) of each stored answer, as the database holds them."""
+        async with self.store.engine.connect() as conn:
+            query = select(idempotency_keys.c.client_id, idempotency_keys.c.body)
+            return [(row.client_id, row.body) for row in await conn.execute(query)]
+
 
 @contextlib.asynccontextmanager
 async def harness(database_url: str) -> AsyncIterator[Harness]:
@@ -83,6 +99,7 @@ async def harness(database_url: str) -> AsyncIterator[Harness]:
     add_idempotency_table(metadata)
     async with engine.begin() as conn:
         await conn.run_sync(metadata.create_all)
+        await conn.run_sync(crypto.metadata.create_all)
     store = IdempotencyStore(engine, retention=timedelta(hours=24), lease=timedelta(seconds=60))
     kitchen = Kitchen()
     app = FastAPI()
@@ -91,7 +108,18 @@ async def harness(database_url: str) -> AsyncIterator[Harness]:
     app.add_middleware(PlaysAuthentication)
     install_http_plumbing(app, always_ready)
 
-    @app.post("/clinics/{clinic_id}/orders", status_code=201)
+    async def plays_authorization(request: Request) -> None:
+        """As rapport_shared.access.authorize ends: refuse, or name the client and go on."""
+        subject = request.headers.get("X-Test-Subject", "")
+        if subject in kitchen.refused:
+            raise Forbidden(f"{subject} may not order here")
+        authorized(request, request.headers.get("X-Test-Client"))
+
+    @app.post(
+        "/clinics/{clinic_id}/orders",
+        status_code=201,
+        dependencies=[Depends(plays_authorization)],
+    )
     async def order(clinic_id: str, body: Order) -> dict[str, object]:
         if kitchen.gate is not None:
             await kitchen.gate.wait()
@@ -280,3 +308,101 @@ def test_fingerprint_tells_requests_apart():
     assert base != fingerprint("POST", "/clinics/a/other", b"", b'{"a": 1, "b": 2}')
     assert base != fingerprint("PATCH", "/clinics/a/orders", b"", b'{"a": 1, "b": 2}')
     assert base != fingerprint("POST", "/clinics/a/orders", b"x=1", b'{"a": 1, "b": 2}')
+
+
+async def test_keys_are_scoped_by_role(database_url):
+    """One subject with tokens of two roles: what the counselor was answered is not replayed to
+    the auditor (who could not have made the request)."""
+    async with harness(database_url) as h:
+        order, url = {"item": "soup"}, "/clinics/a/orders"
+        counselor = {**key("k"), "X-Test-Subject": "kim", "X-Test-Role": "counselor"}
+        auditor = {**key("k"), "X-Test-Subject": "kim", "X-Test-Role": "auditor"}
+        first = await h.http.post(url, json=order, headers=counselor)
+        other_role = await h.http.post(url, json=order, headers=auditor)
+        assert first.status_code == 201
+        assert "Idempotent-Replayed" not in other_role.headers
+        assert other_role.json()["number"] == 2
+
+
+async def test_a_replay_comes_only_after_the_routes_authorization(database_url):
+    async with harness(database_url) as h:
+        order, url = {"item": "soup"}, "/clinics/a/orders"
+        kim = {**key("k"), "X-Test-Subject": "kim", "X-Test-Client": "ana"}
+        first = await h.http.post(url, json=order, headers=kim)
+        assert first.status_code == 201
+        h.kitchen.refused.add("kim")  # e.g. taken off the client's care team since
+        refused = await h.http.post(url, json=order, headers=kim)
+        assert refused.status_code == 403, refused.text
+        assert "Idempotent-Replayed" not in refused.headers
+        assert "soup" not in refused.text
+        h.kitchen.refused.clear()
+        again = await h.http.post(url, json=order, headers=kim)
+        assert again.headers["Idempotent-Replayed"] == "true"
+        assert again.json() == first.json()
+        assert h.kitchen.cooked == ["soup"]
+
+
+async def test_stored_answers_rest_sealed_under_the_clients_key_or_the_services(database_url):
+    async with harness(database_url) as h:
+        url = "/clinics/a/orders"
+        words = "soup-of-the-clients-own-words"
+        about_ana = {**key("k-1"), "X-Test-Subject": "kim", "X-Test-Client": "ana"}
+        about_nobody = {**key("k-2"), "X-Test-Subject": "kim"}
+        await h.http.post(url, json={"item": words}, headers=about_ana)
+        await h.http.post(url, json={"item": words}, headers=about_nobody)
+        stored = sorted(await h.stored(), key=lambda row: row[0] or "")
+        assert [client for client, _ in stored] == [None, "ana"]
+        assert all(body and words.encode() not in body for _, body in stored)
+        async with h.store.engine.connect() as conn:
+            ana_key = await crypto.KeyRing().key(conn, "a", "ana")
+            service_key = await crypto.KeyRing().key(conn, *SERVICE_KEY_OWNER)
+        assert ana_key is not None and service_key is not None and ana_key != service_key
+        replay = await h.http.post(url, json={"item": words}, headers=about_ana)
+        assert replay.json()["item"] == words
+
+
+@pytest.mark.parametrize("erasure", ["key destroyed", "answers forgotten"])
+async def test_after_erasure_a_replay_answers_410_and_runs_nothing(database_url, erasure):
+    async with harness(database_url) as h:
+        url, words = "/clinics/a/orders", "soup-ana-told-us-about"
+        about_ana = {**key("k-1"), "X-Test-Subject": "kim", "X-Test-Client": "ana"}
+        about_ben = {**key("k-2"), "X-Test-Subject": "kim", "X-Test-Client": "ben"}
+        await h.http.post(url, json={"item": words}, headers=about_ana)
+        bens = await h.http.post(url, json={"item": "ben's"}, headers=about_ben)
+        async with h.store.engine.begin() as conn:
+            if erasure == "key destroyed":
+                await crypto.KeyRing().destroy(conn, "a", "ana", datetime.now(UTC))
+            else:
+                await forget_client(conn, "a", "ana")
+        gone = await h.http.post(url, json={"item": words}, headers=about_ana)
+        assert gone.status_code == 410, gone.text
+        assert gone.json()["errors"][0]["field"] == "Idempotency-Key"
+        assert gone.headers["Idempotent-Replayed"] == "true"
+        assert words not in gone.text
+        assert h.kitchen.cooked == [words, "ben's"]  # not cooked again
+        # Another client's answers are untouched.
+        assert (await h.http.post(url, json={"item": "ben's"}, headers=about_ben)).json() == (
+            bens.json()
+        )
+
+
+async def test_deeply_nested_json_gets_the_same_answer_with_a_key_as_without(database_url):
+    async with harness(database_url) as h:
+        nested = b"[" * 2000 + b"]" * 2000  # deeper than Python's parser recurses, under LIMIT
+        headers = {"Content-Type": "application/json"}
+        plain = await h.http.post("/clinics/a/orders", content=nested, headers=headers)
+        keyed = await h.http.post(
+            "/clinics/a/orders", content=nested, headers={**headers, **key("deep")}
+        )
+        assert plain.status_code < 500, plain.text
+        assert keyed.status_code == plain.status_code, keyed.text
+        assert h.kitchen.cooked == []
+
+
+def test_fingerprint_takes_json_too_deep_to_parse_as_bytes():
+    """The request's own validation answers such a body (4xx); the fingerprint must not be
+    what breaks on it (a 500 only when the request carried a key)."""
+    deep = b"[" * 5000 + b"]" * 5000
+    assert fingerprint("POST", "/clinics/a/orders", b"", deep) != fingerprint(
+        "POST", "/clinics/a/orders", b"", deep + b" "
+    )

@@ -9,6 +9,7 @@ from sqlalchemy import MetaData, select
 
 from rapport_notifications.bootstrap import MIGRATIONS
 from rapport_notifications.tables import metadata, recipients
+from rapport_shared.crypto import client_keys
 from rapport_shared.db import create_engine
 from rapport_shared.idempotency import add_idempotency_table
 from rapport_shared.migrations import migrate
@@ -135,6 +136,7 @@ async def test_the_migration_creates_exactly_the_declared_tables(database_url):
     add_core_tables(declared)
     add_access_tables(declared)
     add_idempotency_table(declared)
+    client_keys.to_metadata(declared)  # they seal the stored Idempotency-Key answers
     for table in metadata.tables.values():
         table.to_metadata(declared)
     engine = create_engine(database_url)

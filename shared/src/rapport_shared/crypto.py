@@ -103,6 +103,19 @@ def _decrypt(key: bytes, prefix: str, token: str, aad: bytes) -> str:
     return plain.decode("utf-8")
 
 
+def seal_bytes(key: bytes, aad: bytes, data: bytes) -> bytes:
+    """data encrypted (nonce | ciphertext | tag) for a binary column: a stored response."""
+    nonce = secrets.token_bytes(_NONCE_BYTES)
+    return nonce + AESGCM(key).encrypt(nonce, data, aad)
+
+
+def open_bytes(key: bytes, aad: bytes, sealed: bytes) -> bytes:
+    try:
+        return AESGCM(key).decrypt(sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:], aad)
+    except InvalidTag:
+        raise CryptoError("sealed bytes that do not open with this key") from None
+
+
 def is_encrypted(value: object) -> bool:
     return isinstance(value, str) and value.startswith(ENCRYPTED_PREFIX)
 

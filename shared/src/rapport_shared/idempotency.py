@@ -13,6 +13,21 @@ The claim is committed before the command runs and the response stored after it 
 separate transactions: if the process dies in between, the key stays claimed until its lease
 runs out and a retry then runs the command again. Commands that take a client-chosen id
 (session_id, goal_id, ...) are safe against that too; the key covers the rest.
+
+A stored answer is replayed only to the same clinic, subject and role, and only once the route's
+own authorization has let the repeated request through: the middleware runs the request again
+up to the route's `authorize` dependency, which calls `authorized()` at its end; that is where a
+replay leaves the application. A caller who may no longer do what they did (removed from the
+care team, another role with the same subject) gets the refusal a fresh request would get, not
+the stored answer. Paths outside /clinics/ (the operators' /admin) are authorized whole by
+authentication, which has run before this middleware, and are replayed at once.
+
+Stored answers hold clinical words (note sections, plan words, addenda), so their bodies rest
+encrypted: under the key of the client the request concerned (as its authorization named them,
+crypto.KeyRing, client_keys) or, when none was known (a refusal before the client was found, an
+operator's command), under the service's own key, kept in client_keys under an owner no clinic
+can name. Erasing a client destroys their key and `forget_client` drops their stored bodies: a
+replay then answers 410 Gone, and does not run the command again.
 """
 
 import asyncio
@@ -44,8 +59,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from starlette.requests import HTTPConnection
 
+from rapport_shared.crypto import ClientErasedError, CryptoError, KeyRing, open_bytes, seal_bytes
 from rapport_shared.http import problem
 from rapport_shared.request_limits import (
     ASGIApp,
@@ -72,12 +89,16 @@ _KEPT_HEADERS = frozenset({b"content-type", b"location", b"allow", b"retry-after
 _CLINIC_PATH = re.compile(r"^/clinics/([^/]+)/")
 NO_CLINIC = "-"
 NO_CALLER = ""
+# The client_keys row whose key seals answers that concern no known client. "*" is no clinic's
+# slug, so no erasure can reach it.
+SERVICE_KEY_OWNER = ("*", "stored-answers")
+# Keys of the request state (scope["state"]) shared with the route's authorization.
+_REPLAY_PENDING = "idempotency_replay_pending"
+_CLIENT = "idempotency_client"
 
 
-def add_idempotency_table(metadata: MetaData) -> Table:
-    return Table(
-        "idempotency_keys",
-        metadata,
+def _columns_v1() -> list[Column[Any]]:
+    return [
         Column("clinic_id", String(63), primary_key=True),
         Column("caller", String(200), primary_key=True),
         Column("key", String(MAX_KEY_LENGTH), primary_key=True),
@@ -88,8 +109,18 @@ def add_idempotency_table(metadata: MetaData) -> Table:
         # Null while the first request is still running.
         Column("status", Integer),
         Column("headers", JSON),
+        # Sealed (crypto.seal_bytes) under client_id's key, or the service's when that is null.
         Column("body", LargeBinary),
-    )
+    ]
+
+
+def _client_column() -> Column[Any]:
+    # The client the request concerned, as its authorization named them.
+    return Column("client_id", String(64))
+
+
+def add_idempotency_table(metadata: MetaData) -> Table:
+    return Table("idempotency_keys", metadata, *_columns_v1(), _client_column())
 
 
 idempotency_keys = add_idempotency_table(MetaData())
@@ -111,8 +142,11 @@ def caller_of(scope: Scope) -> str | None:
     if principal is not None:
         subject = getattr(principal, "subject", None) or getattr(principal, "sub", None)
         clinic = getattr(principal, "clinic", None) or getattr(principal, "clinic_id", None)
+        # The role too: one subject may hold tokens of several roles (a counselor who is also
+        # an auditor), and what one role was answered is not for the other.
+        role = getattr(principal, "role", None)
         identity = str(subject if subject is not None else principal)
-        return f"{clinic}:{identity}" if clinic else identity
+        return ":".join(str(part) for part in (clinic, role, identity) if part)
     credentials = header(scope, b"authorization")
     if credentials:
         return "credentials:" + hashlib.sha256(credentials.encode("latin-1")).hexdigest()
@@ -124,7 +158,7 @@ def fingerprint(method: str, path: str, query: bytes, body: bytes) -> str:
     order and whitespace do not matter); a body that is not JSON counts byte for byte."""
     try:
         canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deep to parse: the app answers
         canonical = body
     digest = hashlib.sha256()
     for part in (method.encode(), path.encode(), query, canonical):
@@ -138,6 +172,18 @@ class StoredResponse:
     status: int
     headers: list[tuple[str, str]]
     body: bytes
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A completed key's answer as it rests: the body sealed, or None once its client's words
+    were erased."""
+
+    clinic_id: str
+    client_id: str | None
+    status: int
+    headers: list[tuple[str, str]]
+    sealed: bytes | None
 
 
 @dataclass(frozen=True)
@@ -155,7 +201,15 @@ class Mismatch:
     pass
 
 
-Outcome = Claimed | InFlight | Mismatch | StoredResponse
+Outcome = Claimed | InFlight | Mismatch | Stored
+
+
+def _aad(clinic_id: str, client_id: str | None) -> bytes:
+    return f"rapport-stored-answer:{clinic_id}:{client_id or ''}".encode()
+
+
+def _key_owner(clinic_id: str, client_id: str | None) -> tuple[str, str]:
+    return (clinic_id, client_id) if client_id else SERVICE_KEY_OWNER
 
 
 class IdempotencyStore:
@@ -163,6 +217,7 @@ class IdempotencyStore:
         self.engine = engine
         self.retention = retention
         self.lease = lease
+        self.keys = KeyRing()
 
     @staticmethod
     def _row(clinic_id: str, caller: str, key: str) -> Any:
@@ -207,17 +262,55 @@ class IdempotencyStore:
             return Mismatch()
         if row.status is None:
             return InFlight()
-        return StoredResponse(row.status, [(k, v) for k, v in row.headers], row.body)
+        headers = [(k, v) for k, v in row.headers or ()]
+        return Stored(clinic_id, row.client_id, row.status, headers, row.body)
 
     async def complete(
-        self, clinic_id: str, caller: str, key: str, claim_id: str, response: StoredResponse
+        self,
+        clinic_id: str,
+        caller: str,
+        key: str,
+        claim_id: str,
+        response: StoredResponse,
+        client_id: str | None,
     ) -> None:
         async with self.engine.begin() as conn:
+            sealed = await self._seal(conn, clinic_id, client_id, response.body)
             await conn.execute(
                 update(idempotency_keys)
                 .where(self._row(clinic_id, caller, key), idempotency_keys.c.claim_id == claim_id)
-                .values(status=response.status, headers=response.headers, body=response.body)
+                .values(
+                    status=response.status,
+                    headers=response.headers,
+                    body=sealed,
+                    client_id=client_id,
+                )
             )
+
+    async def _seal(
+        self, conn: AsyncConnection, clinic_id: str, client_id: str | None, body: bytes
+    ) -> bytes | None:
+        try:
+            key = await self.keys.key(conn, *_key_owner(clinic_id, client_id), create=True)
+        except ClientErasedError:
+            return None  # erased while the request ran: nothing of theirs is kept
+        assert key is not None  # create=True makes one or raises
+        return seal_bytes(key, _aad(clinic_id, client_id), body)
+
+    async def open(self, stored: Stored) -> StoredResponse | None:
+        """The stored answer readable again; None when its words are gone (the client erased)."""
+        if stored.sealed is None:
+            return None
+        async with self.engine.connect() as conn:
+            key = await self.keys.key(conn, *_key_owner(stored.clinic_id, stored.client_id))
+        if key is None:
+            return None  # the client's key was destroyed: crypto-shredded
+        try:
+            body = open_bytes(key, _aad(stored.clinic_id, stored.client_id), stored.sealed)
+        except CryptoError:
+            log.warning("a stored answer does not open", clinic_id=stored.clinic_id)
+            return None
+        return StoredResponse(stored.status, stored.headers, body)
 
     async def release(self, clinic_id: str, caller: str, key: str, claim_id: str) -> None:
         async with self.engine.begin() as conn:
@@ -246,6 +339,32 @@ class IdempotencyStore:
             except Exception as error:  # noqa: BLE001 - a failed round is retried next time
                 log.warning("idempotency cleanup failed", error=repr(error))
             await asyncio.sleep(interval_seconds)
+
+
+async def forget_client(conn: AsyncConnection, clinic_id: str, client_id: str) -> None:
+    """Part of a client's erasure, in its transaction: their stored answers' bodies go. The rows
+    stay until they expire, so a replay answers 410 instead of running the command again."""
+    await conn.execute(
+        update(idempotency_keys)
+        .where(idempotency_keys.c.clinic_id == clinic_id, idempotency_keys.c.client_id == client_id)
+        .values(body=None)
+    )
+
+
+class ReplayAuthorized(Exception):  # noqa: N818 - a signal, not an error
+    """Raised by authorized() during a replay: the route's authorization let the repeated
+    request through, and the middleware answers with the stored response."""
+
+
+def authorized(connection: HTTPConnection, client_id: str | None) -> None:
+    """The end of a route's authorization (rapport_shared.access.authorize): the caller may do
+    what the request does, to client_id (None: no client). Records the client, whose key then
+    seals the answer; during a replay, hands the request back to the middleware (raises
+    ReplayAuthorized) before the route's command can run again."""
+    state = connection.scope.setdefault("state", {})
+    state[_CLIENT] = client_id
+    if state.get(_REPLAY_PENDING):
+        raise ReplayAuthorized
 
 
 def _key_problem(status: int, title: str, message: str) -> Response:
@@ -316,8 +435,8 @@ class IdempotencyMiddleware:
         caller = (caller_of(scope) or NO_CALLER)[:200]
         print_ = fingerprint(scope["method"], path, scope.get("query_string", b""), body)
         outcome = await self.store.claim(clinic_id, caller, key, print_)
-        if isinstance(outcome, StoredResponse):
-            await _send_stored(send, outcome, [(REPLAYED_HEADER, "true")])
+        if isinstance(outcome, Stored):
+            await self._replay(scope, replaying(body, receive), send, outcome)
             return
         if isinstance(outcome, Mismatch):
             response = _key_problem(
@@ -336,17 +455,63 @@ class IdempotencyMiddleware:
             return
         capture = _Capture()
         claim = (clinic_id, caller, key, outcome.claim_id)
+        state = scope.setdefault("state", {})  # where authorized() names the client
         try:
             await self.app(scope, replaying(body, receive), capture)
         except BaseException:
-            await self._settle(claim, None)
+            await self._settle(claim, None, None)
             raise
-        await self._settle(claim, capture)
+        await self._settle(claim, capture, state.get(_CLIENT))
         start = {"type": "http.response.start", "status": capture.status}
         await send({**start, "headers": capture.headers})
         await send({"type": "http.response.body", "body": b"".join(capture.chunks)})
 
-    async def _settle(self, claim: tuple[str, str, str, str], capture: _Capture | None) -> None:
+    async def _replay(self, scope: Scope, receive: Receive, send: Send, stored: Stored) -> None:
+        """The stored answer, once the request passes the route's authorization again; the
+        application's own answer (a refusal) when it does not."""
+        if not _CLINIC_PATH.match(scope["path"]):
+            # /admin: authentication refused any caller but an operator before this middleware.
+            await self._send_stored(scope, receive, send, stored)
+            return
+        scope.setdefault("state", {})[_REPLAY_PENDING] = True
+        answered = 0
+
+        async def watched(message: Message) -> None:
+            nonlocal answered
+            if message["type"] == "http.response.start":
+                answered = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except ReplayAuthorized:
+            await self._send_stored(scope, receive, send, stored)
+            return
+        if answered < 400:  # a command route without authorize(): it has just run again
+            log.error("replayed request ran its route again", path=scope["path"])
+
+    async def _send_stored(
+        self, scope: Scope, receive: Receive, send: Send, stored: Stored
+    ) -> None:
+        response = await self.store.open(stored)
+        if response is None:
+            gone = _key_problem(
+                410,
+                "Stored answer gone",
+                "this request concerned a client who was erased since (or by it): its stored"
+                " answer is not kept",
+            )
+            gone.headers[REPLAYED_HEADER] = "true"
+            await gone(scope, receive, send)
+            return
+        await _send_stored(send, response, [(REPLAYED_HEADER, "true")])
+
+    async def _settle(
+        self,
+        claim: tuple[str, str, str, str],
+        capture: _Capture | None,
+        client_id: str | None,
+    ) -> None:
         """Keep the response, or free the key after a failure. A database error here must not
         turn a command that committed into a 500: the key then stays claimed until its lease
         ends, and is logged."""
@@ -354,7 +519,7 @@ class IdempotencyMiddleware:
             if capture is None or capture.status >= 500:
                 await self.store.release(*claim)
             else:
-                await self.store.complete(*claim, capture.stored())
+                await self.store.complete(*claim, capture.stored(), client_id)
         except Exception:
             log.exception("idempotency key not settled", key=claim[2])
 
@@ -363,7 +528,25 @@ def create_idempotency_table_v1() -> None:
     """For each service's migration that adds the table (alembic's op is bound there)."""
     from alembic import op
 
-    add_idempotency_table(MetaData()).create(op.get_bind())
+    Table("idempotency_keys", MetaData(), *_columns_v1()).create(op.get_bind())
+
+
+def seal_stored_answers_v2() -> None:
+    """Each service's migration to sealed answers: the client column, and the answers stored
+    in clear before it dropped (which client they concern is not known; a retry of one of
+    them runs its command again, which a caller-chosen id still makes safe)."""
+    from alembic import op
+
+    op.execute(idempotency_keys.delete())
+    op.add_column("idempotency_keys", _client_column())
+
+
+def unseal_stored_answers_v2() -> None:
+    from alembic import op
+
+    op.execute(idempotency_keys.delete())  # sealed bodies mean nothing to the older code
+    with op.batch_alter_table("idempotency_keys") as table:
+        table.drop_column("client_id")
 
 
 def drop_idempotency_table_v1() -> None:

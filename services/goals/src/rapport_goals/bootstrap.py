@@ -16,7 +16,6 @@ from rapport_goals.settings import GoalsSettings
 from rapport_shared.care_team import care_team_subscription
 from rapport_shared.consumer import Subscription
 from rapport_shared.crypto import plan_seal_key
-from rapport_shared.db import scrub
 from rapport_shared.privatestore import PrivateEventStore
 from rapport_shared.runtime import ServiceRuntime
 
@@ -37,14 +36,6 @@ def build_runtime(
     runtime.store = PrivateEventStore(
         registry, plan_seal_key(settings.plan_seal_key, settings.data_dir)
     )
-    scrubs: set[asyncio.Task[bool]] = set()
-
-    def scrub_after_erasure() -> None:
-        # The purged rows and the destroyed key must not linger in the SQLite WAL.
-        task = asyncio.get_running_loop().create_task(scrub(runtime.engine))
-        scrubs.add(task)
-        task.add_done_callback(scrubs.discard)
-
     runtime.subscribe(
         Subscription(
             durable="goals-plans",
@@ -72,8 +63,8 @@ def build_runtime(
         Subscription(
             durable="goals-erasure",
             source_service="sessions",
+            # The handler's transaction clears the SQLite WAL once it commits (erase_on_commit).
             handlers={"client-erased": handlers.erase_client},
-            after_commit=(scrub_after_erasure,),
         )
     )
 

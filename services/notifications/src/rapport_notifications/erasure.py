@@ -2,9 +2,10 @@
 their contact details and preferences, reminders to them or about them (a counselor's unsigned
 note or alliance alert), those reminders' deliveries, claims and error details, and their feed.
 What remains is a hash marking them erased, so later events about them schedule nothing.
+Their key (which seals the answers kept for Idempotency-Key replays) is destroyed and those
+answers dropped, and once the erasure commits the SQLite WAL is cleared of the old pages.
 
-The event store keeps its events (codes, ids and times, no free text or address); the
-per-client encryption at rest makes them unreadable once the client's key is destroyed.
+The event store keeps its events (codes, ids and times, no free text or address).
 """
 
 import hashlib
@@ -23,6 +24,9 @@ from rapport_notifications.tables import (
     reminders,
     upsert,
 )
+from rapport_shared import idempotency
+from rapport_shared.crypto import KeyRing
+from rapport_shared.db import erase_on_commit
 
 
 def client_key(clinic_id: str, client_id: str) -> str:
@@ -48,6 +52,9 @@ async def purge(conn: AsyncConnection, clinic_id: str, client_id: str, now: date
         {"client_key": client_key(clinic_id, client_id), "erased_at": now},
         key=["client_key"],
     )
+    await KeyRing().destroy(conn, clinic_id, client_id, now)
+    await idempotency.forget_client(conn, clinic_id, client_id)
+    erase_on_commit(conn)
     theirs = select(reminders.c.reminder_id).where(
         reminders.c.clinic_id == clinic_id,
         or_(reminders.c.client_id == client_id, reminders.c.recipient_id == client_id),

@@ -25,7 +25,6 @@ from rapport_shared.access import (
 from rapport_shared.clinic import CLINIC_SLUG_PATTERN
 from rapport_shared.contracts.base import PersonId
 from rapport_shared.contracts.sessions import CancellationReason
-from rapport_shared.db import scrub
 from rapport_shared.errors import DomainError, NotFound
 from rapport_shared.policy import Action
 from rapport_shared.request_models import (
@@ -407,6 +406,5 @@ async def erase_client(
             client_id=client_id,
             erased_by=command.erased_by,
         )
-    # The deleted rows and the key must not linger in the SQLite WAL either.
-    await scrub(runtime.engine)
+    # Its commit also cleared the SQLite WAL of the deleted rows and the key (erase_on_commit).
     return Erasure(client_id=client_id, erased_by=event.erased_by, erased_at=event.erased_at)

@@ -29,11 +29,12 @@ from rapport_goals.domain.goal import Goal, goal_stream
 from rapport_goals.domain.homework import Homework, homework_stream
 from rapport_goals.domain.model import ExtraRule, plan_from_session
 from rapport_goals.tables import client_homework
-from rapport_shared import crypto
+from rapport_shared import crypto, idempotency
 from rapport_shared.consumer import Handler
 from rapport_shared.contracts.base import EventContract
 from rapport_shared.contracts.goals import HomeworkCompleted, HomeworkMissed
 from rapport_shared.contracts.sessions import ClientErased, SessionClosed
+from rapport_shared.db import erase_on_commit
 from rapport_shared.envelope import IncomingEvent
 from rapport_shared.errors import InvalidState
 from rapport_shared.eventstore import ConcurrencyConflict, EventStore
@@ -236,6 +237,8 @@ async def erase_client(conn: AsyncConnection, incoming: IncomingEvent) -> None:
         raise TypeError(f"expected client-erased, got {incoming.event_type}")
     await crypto.KeyRing().destroy(conn, erased.clinic_id, erased.client_id, erased.erased_at)
     await projections.purge_client(conn, erased.clinic_id, erased.client_id)
+    await idempotency.forget_client(conn, erased.clinic_id, erased.client_id)
+    erase_on_commit(conn)
 
 
 async def record(

@@ -11,11 +11,12 @@ from rapport_sessions import clients, projections, repository
 from rapport_sessions.domain import model
 from rapport_sessions.domain.events import ClientProfileUpdated
 from rapport_sessions.domain.model import Session
-from rapport_shared import care_team
+from rapport_shared import care_team, idempotency
 from rapport_shared.consumer import Subscription
 from rapport_shared.contracts.base import EventContract
 from rapport_shared.contracts.sessions import CancellationReason, CareTeamChanged, ClientErased
 from rapport_shared.crypto import KeyRing
+from rapport_shared.db import erase_on_commit
 from rapport_shared.envelope import IncomingEvent
 from rapport_shared.errors import InvalidState
 from rapport_shared.eventstore import ConcurrencyConflict, EventStore
@@ -187,7 +188,8 @@ async def erase_client(
 ) -> ClientErased:
     """Crypto-shredding: client-erased is recorded (and published, so every service erases its
     copy), the projections drop the client's rows, and the client's key is destroyed, in one
-    transaction. The caller scrubs the database files once it has committed (db.scrub)."""
+    transaction, with the answers kept for their Idempotency-Key replays; once it commits, the
+    database files are scrubbed of the old pages (db.erase_on_commit)."""
     if await _KEYS.is_erased(conn, clinic_id, client_id):
         raise InvalidState(f"client {client_id} is already erased", field="client_id")
     stream = clients.client_stream(clinic_id, client_id)
@@ -196,6 +198,8 @@ async def erase_client(
     )
     await repository.append(conn, store, stream, await store.stream_version(conn, stream), [event])
     await _KEYS.destroy(conn, clinic_id, client_id, event.erased_at)
+    await idempotency.forget_client(conn, clinic_id, client_id)
+    erase_on_commit(conn)
     return event
 
 

@@ -1,0 +1,27 @@
+"""Stored Idempotency-Key answers rest sealed under the client's key (or the service's), with
+the client they concern; the answers kept in clear before go (rapport_shared.idempotency).
+This service now keeps per-client keys too (client_keys), destroyed when a client is erased.
+
+Revision ID: 0010_sealed_answers
+Revises: 0009_outbox_quarantine
+"""
+
+from alembic import op
+
+from rapport_shared.crypto import client_keys_columns
+from rapport_shared.idempotency import seal_stored_answers_v2, unseal_stored_answers_v2
+
+revision = "0010_sealed_answers"
+down_revision = "0009_outbox_quarantine"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table("client_keys", *client_keys_columns())
+    seal_stored_answers_v2()
+
+
+def downgrade() -> None:
+    unseal_stored_answers_v2()
+    op.drop_table("client_keys")
