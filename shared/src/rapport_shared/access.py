@@ -17,10 +17,11 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import Depends, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from rapport_shared import care_team
+from rapport_shared import care_team, idempotency
 from rapport_shared.auth import InvalidToken, Principal, TokenVerifier
 from rapport_shared.clinic import is_clinic_slug
 from rapport_shared.errors import DomainError, NotFound
@@ -183,9 +184,13 @@ class FromBody:
     field: str = "client_id"
 
     async def resolve(self, request: Request, reads: Reads, clinic: str) -> str | None:
-        value = (await _body(request)).get(self.field)
+        body = await _body(request)
+        value = body.get(self.field)
         if not isinstance(value, str):
-            raise DomainError(f"{self.field} is required", field=self.field)
+            # What the route's own validation would answer (it runs only after this).
+            kind = "string_type" if self.field in body else "missing"
+            error = {"type": kind, "loc": ("body", self.field), "msg": kind, "input": value}
+            raise RequestValidationError([error])
         return value
 
 
@@ -243,6 +248,8 @@ def authorize(
             raise unseen(client.field if client is not None else None)
         if decision is Decision.FORBIDDEN:
             raise Forbidden(f"a {principal.role} may not {action} here")
+        # Allowed: an Idempotency-Key replay answers from here, before the command runs again.
+        idempotency.authorized(request, target.client_id)
         return principal
 
     return Depends(dependency)
