@@ -5,6 +5,7 @@ its subscriptions and loops, and gets its FastAPI app from it."""
 import asyncio
 import contextlib
 import gc
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from functools import partial
@@ -251,7 +252,12 @@ class ServiceRuntime:
         app.add_middleware(IdempotencyMiddleware, store=self.idempotency, max_body_bytes=limit)
         app.add_middleware(RequestLimits, max_body_bytes=limit)
         verifier = verifier_for(self.settings)
-        install_http_plumbing(app, self.readiness, partial(authenticate, verifier=verifier))
+        install_http_plumbing(
+            app,
+            self.readiness,
+            partial(authenticate, verifier=verifier),
+            max_header_bytes=self.settings.max_header_bytes,
+        )
         document_errors(app)
         app.state.runtime = self
 
@@ -303,6 +309,9 @@ def freeze_the_startup_heap() -> None:
 
 def serve(app: FastAPI, settings: ServiceSettings) -> None:
     app.state.runtime.owns_the_process = True
+    # What the service creates (the SQLite database and its WAL, keys under the data dir) is
+    # readable by its owner only, however it was started.
+    os.umask(0o077)
     # Bounded: a client that keeps a connection busy cannot hold the shutdown (and the outbox
     # flush behind it) past the orchestrator's grace period.
     uvicorn.run(
