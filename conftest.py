@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from rapport_shared.natsserver import NatsServer
-from rapport_shared.testing import create_postgres_database, drop_postgres_database
+from rapport_devtools.natsserver import NatsServer
+from rapport_devtools.testing import create_postgres_database, drop_postgres_database
 
 POSTGRES_ENV = "RAPPORT_TEST_POSTGRES_URL"
 

@@ -31,9 +31,9 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 
 from bench.common import Report, asyncpg_dsn, goal_agreed, median, rate_for, scratch_postgres
 from rapport_shared.contracts import public_registry
-from rapport_shared.db import create_engine
-from rapport_shared.eventstore import EventStore
-from rapport_shared.schema import add_core_tables
+from rapport_shared.eventsourcing.eventstore import EventStore
+from rapport_shared.persistence.db import create_engine
+from rapport_shared.persistence.schema import add_core_tables
 
 # Serially, five short rounds a side rather than two long ones: on SQLite one side's rate moved by
 # a third from one 2 s window to the next, and with two rounds a single slow window moved the
@@ -190,8 +190,8 @@ def sqlite_floor(database: Path) -> Callable[[], None]:
     """Rapport's append with no framework at all: the same row (the event encoded as the event
     store encodes it) and the same insert and commit, on a bare sqlite3 connection with the same
     schema and settings. On SQLite the events table is the outbox, so an append of a
-    goal-agreed writes no outbox row (rapport_shared.outbox). What the schema and SQLite cost;
-    the gap between it and Rapport's figure is Python's."""
+    goal-agreed writes no outbox row (rapport_shared.messaging.outbox). What the schema and SQLite
+    cost; the gap between it and Rapport's figure is Python's."""
     store = sqlite3.connect(database, isolation_level=None)
     store.execute("PRAGMA journal_mode=WAL")
     store.execute("PRAGMA synchronous=NORMAL")

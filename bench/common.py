@@ -15,11 +15,11 @@ from importlib import metadata as package_metadata
 from pathlib import Path
 from typing import Any
 
+from rapport_devtools.localsuite import ServiceProcess
+from rapport_devtools.natsserver import NatsServer
+from rapport_devtools.testing import create_postgres_database, drop_postgres_database
 from rapport_shared.contracts.base import EventContract
 from rapport_shared.contracts.goals import GoalAgreed, HomeworkAssigned, HomeworkCompleted
-from rapport_shared.localsuite import ServiceProcess
-from rapport_shared.natsserver import NatsServer
-from rapport_shared.testing import create_postgres_database, drop_postgres_database
 
 POSTGRES_URL = os.environ.get(
     "RAPPORT_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"

@@ -31,9 +31,10 @@ from bench.common import (
     start_services,
 )
 from bench.httpclient import AUTH_ENV, service_client
-from rapport_shared import envelope, messaging
-from rapport_shared.localsuite import ServiceProcess
-from rapport_shared.natsserver import free_port
+from rapport_devtools.localsuite import ServiceProcess
+from rapport_devtools.natsserver import free_port
+from rapport_shared.contracts import envelope
+from rapport_shared.messaging import connection
 
 SMTP_SECONDS_PER_MESSAGE = 0.020
 REMINDERS_PER_INSTANCE = 100
@@ -144,11 +145,11 @@ async def measure(scratch: Path, database_url: str, mailbox: SlowMailbox, smtp_p
             ServiceProcess("notifications", free_port(), env, scratch / "logs" / f"n{n}.log")
             for n in range(3)
         ]
-        nc = await messaging.connect(nats.url, "bench-dispatch")
+        nc = await connection.connect(nats.url, "bench-dispatch")
         db = await asyncpg.connect(asyncpg_dsn(database_url))
         try:
             js = nc.jetstream()
-            await messaging.ensure_stream(js, "goals")  # the bench plays the goals service
+            await connection.ensure_stream(js, "goals")  # the bench plays the goals service
             start_services(instances[:1])
             await set_recipients(instances[0].port)
             single = await one_round(

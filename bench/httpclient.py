@@ -14,8 +14,8 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from rapport_shared.auth import mint_token
-from rapport_shared.testing import admin_for
+from rapport_devtools.testing import admin_for
+from rapport_shared.security.auth import mint_token
 
 # uvicorn closes a keep-alive connection after 5 idle seconds: reconnect before that.
 IDLE_SECONDS = 4.0

@@ -2,7 +2,7 @@
 JetStream (nats-py async publish plus a pull consumer) moving the very same messages.
 
 Rapport's side is the real thing in one process: the goals schema's events table holds the
-events waiting to go out (on SQLite it is the outbox: rapport_shared.outbox), the shared
+events waiting to go out (on SQLite it is the outbox: rapport_shared.messaging.outbox), the shared
 OutboxRelay publishes them, and the shared ConsumerRunner applies them to the sessions
 service's notes projection (its real subscription and handlers) on SQLite. The raw side publishes
 the same subjects, payloads and headers (Nats-Msg-Id included) to a stream of its own and acks
@@ -27,14 +27,15 @@ from rapport_goals.domain.events import goals_registry
 from rapport_sessions.bootstrap import MIGRATIONS as SESSIONS_MIGRATIONS
 from rapport_sessions.domain.events import sessions_registry
 from rapport_sessions.service_layer.handlers import notes_subscription
-from rapport_shared import envelope, messaging
-from rapport_shared.consumer import ConsumerRunner
+from rapport_shared.contracts import envelope
 from rapport_shared.contracts.base import EventContract
-from rapport_shared.db import create_engine
-from rapport_shared.migrations import migrate
-from rapport_shared.outbox import OutboxRelay
-from rapport_shared.schema import checkpoints_table, events_table
-from rapport_shared.settings import ServiceSettings
+from rapport_shared.messaging import connection
+from rapport_shared.messaging.consumer import ConsumerRunner
+from rapport_shared.messaging.outbox import OutboxRelay
+from rapport_shared.persistence.db import create_engine
+from rapport_shared.persistence.migrations import migrate
+from rapport_shared.persistence.schema import checkpoints_table, events_table
+from rapport_shared.runtime.settings import ServiceSettings
 
 EVENTS = 2000
 ROUNDS = 5
@@ -77,9 +78,9 @@ async def rapport_rate(nats_url: str, scratch: Path, events: list[EventContract]
     stored, _ = outbox_rows(events)
     async with source.begin() as conn:  # on SQLite, no outbox rows: the relay reads the log
         await conn.execute(insert(events_table), stored)
-    nc = await messaging.connect(nats_url, "bench-pipeline")
+    nc = await connection.connect(nats_url, "bench-pipeline")
     js = nc.jetstream()
-    await messaging.ensure_stream(js, "goals")
+    await connection.ensure_stream(js, "goals")
     relay = OutboxRelay(source, js, goals_registry(), batch_size=DEFAULTS.relay_batch_size)
     consumer = ConsumerRunner(
         target,

@@ -33,13 +33,13 @@ from bench.common import (
     start_services,
 )
 from bench.httpclient import AUTH_ENV, service_client
+from rapport_devtools.localsuite import ServiceProcess, service_processes
+from rapport_devtools.natsserver import free_port
+from rapport_devtools.testing import SmtpCollector
 from rapport_goals.bootstrap import MIGRATIONS as GOALS_MIGRATIONS
-from rapport_shared.db import create_engine
-from rapport_shared.localsuite import ServiceProcess, service_processes
-from rapport_shared.migrations import migrate
-from rapport_shared.natsserver import free_port
-from rapport_shared.schema import events_table, outbox_cursor_table
-from rapport_shared.testing import SmtpCollector
+from rapport_shared.persistence.db import create_engine
+from rapport_shared.persistence.migrations import migrate
+from rapport_shared.persistence.schema import events_table, outbox_cursor_table
 
 # The figure is defined on 100,000 events; a smaller count is only for trying the bench out.
 REBUILD_EVENTS = int(os.environ.get("RAPPORT_BENCH_REBUILD_EVENTS", "100000"))

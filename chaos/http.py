@@ -11,7 +11,7 @@ import httpx
 
 from chaos.commands import Request, Sent
 from chaos.ledger import Outcome
-from rapport_shared.testing import ClinicAdminAuth
+from rapport_devtools.testing import ClinicAdminAuth
 
 # The services the harness starts verify tokens with this secret (chaos.suite).
 AUTH_SECRET = secrets.token_urlsafe(48)

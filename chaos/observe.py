@@ -13,9 +13,9 @@ from rapport_goals import tables as goals
 from rapport_notifications import tables as notifications
 from rapport_notifications.domain.model import HOMEWORK_DUE, RECOGNITION
 from rapport_sessions import tables as sessions
-from rapport_shared.db import create_engine
-from rapport_shared.outbox import backlog
-from rapport_shared.schema import dead_letters_table, events_table
+from rapport_shared.messaging.outbox import backlog
+from rapport_shared.persistence.db import create_engine
+from rapport_shared.persistence.schema import dead_letters_table, events_table
 
 SERVICES = ("sessions", "goals", "notifications")
 NOTED = ("homework-assignment-noted", "homework-completion-noted")

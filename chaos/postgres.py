@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from rapport_shared.natsserver import free_port
+from rapport_devtools.natsserver import free_port
 
 
 def _binaries() -> Path:

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from chaos.http import AUTH_SECRET
 from chaos.postgres import PrivatePostgres
-from rapport_shared.localsuite import ServiceProcess, service_processes
-from rapport_shared.natscluster import NatsCluster
-from rapport_shared.natsserver import NatsServer, free_port
-from rapport_shared.testing import SmtpCollector
+from rapport_devtools.localsuite import ServiceProcess, service_processes
+from rapport_devtools.natscluster import NatsCluster
+from rapport_devtools.natsserver import NatsServer, free_port
+from rapport_devtools.testing import SmtpCollector
 
 
 @dataclass

@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import httpx
 
-from rapport_shared.auth import ALL_CLINICS, mint_token
+from rapport_shared.security.auth import ALL_CLINICS, mint_token
 
 DEMO = uuid.UUID("5b7f8a52-3c1e-4d2a-9a57-0d3c5e1f2a10")
 

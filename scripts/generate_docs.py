@@ -15,7 +15,7 @@ from rapport_notifications.bootstrap import build_runtime as notifications_runti
 from rapport_notifications.settings import NotificationsSettings
 from rapport_sessions.bootstrap import build_runtime as sessions_runtime
 from rapport_sessions.settings import SessionsSettings
-from rapport_shared.catalog import write_catalog
+from rapport_shared.contracts.catalog import write_catalog
 
 DOCS = Path(__file__).parents[1] / "docs"
 IN_MEMORY = "sqlite+aiosqlite:///:memory:"  # never connected: the documents need no database

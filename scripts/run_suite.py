@@ -17,9 +17,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from demo import demo_tokens, load_demo  # noqa: E402
 from mailsink import start_mailsink  # noqa: E402
 
-from rapport_shared.auth import local_secret  # noqa: E402
-from rapport_shared.localsuite import service_processes  # noqa: E402
-from rapport_shared.natsserver import NatsServer  # noqa: E402
+from rapport_devtools.localsuite import service_processes  # noqa: E402
+from rapport_devtools.natsserver import NatsServer  # noqa: E402
+from rapport_shared.security.auth import local_secret  # noqa: E402
 
 
 def main() -> int:

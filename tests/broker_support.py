@@ -6,7 +6,7 @@ from pathlib import Path
 
 from shared_tests_support import Pipeline, running_pipeline
 
-from rapport_shared.natscluster import ClusterNode, NatsCluster
+from rapport_devtools.natscluster import ClusterNode, NatsCluster
 
 __all__ = ["ClusterNode", "NatsCluster", "cluster_pipeline", "tenant_env"]
 

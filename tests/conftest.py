@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 from suite_env import suite_env
 
-from rapport_shared.localsuite import ServiceProcess, service_processes
-from rapport_shared.natsserver import NatsServer, free_port
-from rapport_shared.testing import SmtpCollector
+from rapport_devtools.localsuite import ServiceProcess, service_processes
+from rapport_devtools.natsserver import NatsServer, free_port
+from rapport_devtools.testing import SmtpCollector
 
 
 @pytest.fixture

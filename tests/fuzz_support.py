@@ -25,15 +25,15 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from rapport_devtools.natsserver import free_port
+from rapport_devtools.testing import TEST_AUTH_SECRET, bearer, mint_test_token
 from rapport_goals.bootstrap import build_app as goals_app
 from rapport_goals.settings import GoalsSettings
 from rapport_notifications.bootstrap import build_app as notifications_app
 from rapport_notifications.settings import NotificationsSettings
 from rapport_sessions.bootstrap import build_app as sessions_app
 from rapport_sessions.settings import SessionsSettings
-from rapport_shared.http import PROBLEM
-from rapport_shared.natsserver import free_port
-from rapport_shared.testing import TEST_AUTH_SECRET, bearer, mint_test_token
+from rapport_shared.web.http import PROBLEM
 
 # Per operation and generation mode (valid data, then invalid data).
 EXAMPLES = int(os.environ.get("RAPPORT_FUZZ_EXAMPLES", "5"))

@@ -2,10 +2,10 @@
 
 from pathlib import Path
 
-from rapport_shared.testing import TEST_AUTH_SECRET, SmtpCollector
+from rapport_devtools.testing import TEST_AUTH_SECRET, SmtpCollector
 
 # The services check tokens with this secret; the tests' clients sign theirs with it
-# (rapport_shared.testing.ClinicAdminAuth, mint_test_token).
+# (rapport_devtools.testing.ClinicAdminAuth, mint_test_token).
 AUTH_ENV = {"RAPPORT_AUTH_SECRET": TEST_AUTH_SECRET}
 
 

@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 import httpx
 import pytest
 
-from rapport_shared.testing import ClinicAdminAuth, bearer, eventually, mint_test_token
+from rapport_devtools.testing import ClinicAdminAuth, bearer, eventually, mint_test_token
 
 pytestmark = pytest.mark.e2e
 

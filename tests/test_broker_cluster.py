@@ -10,10 +10,10 @@ from broker_support import DEPLOY_NATS, NatsCluster, cluster_pipeline, tenant_en
 from shared_tests_support import goal
 from sqlalchemy import func, select
 
-from rapport_shared.natsserver import nats_server_binary
-from rapport_shared.outbox import backlog
-from rapport_shared.schema import dead_letters_table, processed_table
-from rapport_shared.testing import eventually
+from rapport_devtools.natsserver import nats_server_binary
+from rapport_devtools.testing import eventually
+from rapport_shared.messaging.outbox import backlog
+from rapport_shared.persistence.schema import dead_letters_table, processed_table
 
 EVENTS = 300
 CLIENTS = 10

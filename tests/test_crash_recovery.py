@@ -7,9 +7,9 @@ import httpx
 import nats
 from suite_env import suite_env
 
-from rapport_shared.localsuite import service_processes
-from rapport_shared.natsserver import NatsServer, free_port
-from rapport_shared.testing import ClinicAdminAuth, eventually
+from rapport_devtools.localsuite import service_processes
+from rapport_devtools.natsserver import NatsServer, free_port
+from rapport_devtools.testing import ClinicAdminAuth, eventually
 
 
 async def test_event_committed_before_a_crash_is_published_after_restart(tmp_path, smtp):

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from rapport_shared.testing import TEST_AUTH_SECRET, ClinicAdminAuth
+from rapport_devtools.testing import TEST_AUTH_SECRET, ClinicAdminAuth
 
 pytestmark = pytest.mark.e2e
 _spec = importlib.util.spec_from_file_location(

@@ -8,7 +8,7 @@ import httpx
 import nats
 import pytest
 
-from rapport_shared.testing import ClinicAdminAuth, eventually
+from rapport_devtools.testing import ClinicAdminAuth, eventually
 
 pytestmark = pytest.mark.e2e
 

@@ -20,8 +20,8 @@ from typing import Any
 import httpx
 import pytest
 
-from rapport_shared.natsserver import NatsServer
-from rapport_shared.testing import ClinicAdminAuth, eventually
+from rapport_devtools.natsserver import NatsServer
+from rapport_devtools.testing import ClinicAdminAuth, eventually
 
 pytestmark = pytest.mark.e2e
 

@@ -16,9 +16,9 @@ import httpx
 import pytest
 from suite_env import suite_env
 
-from rapport_shared.localsuite import ServiceProcess
-from rapport_shared.natsserver import NatsServer, free_port
-from rapport_shared.testing import ClinicAdminAuth, SmtpCollector, bearer, mint_test_token
+from rapport_devtools.localsuite import ServiceProcess
+from rapport_devtools.natsserver import NatsServer, free_port
+from rapport_devtools.testing import ClinicAdminAuth, SmtpCollector, bearer, mint_test_token
 
 pytestmark = pytest.mark.e2e
 

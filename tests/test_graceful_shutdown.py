@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 import httpx
 import nats
 
-from rapport_shared.testing import ClinicAdminAuth, eventually
+from rapport_devtools.testing import ClinicAdminAuth, eventually
 
 CLINIC = "northside"
 CLIENT = "client-sigterm"

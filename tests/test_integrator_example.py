@@ -7,7 +7,7 @@ from pathlib import Path
 
 from shared_tests_support import goal, running_pipeline
 
-from rapport_shared.testing import eventually
+from rapport_devtools.testing import eventually
 
 EXAMPLE = Path(__file__).parents[1] / "examples" / "integrator.py"
 

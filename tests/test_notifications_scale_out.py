@@ -11,16 +11,17 @@ import httpx
 import nats
 from suite_env import AUTH_ENV
 
-from rapport_shared import envelope, messaging
-from rapport_shared.contracts.goals import HomeworkAssigned
-from rapport_shared.localsuite import ServiceProcess
-from rapport_shared.natsserver import free_port
-from rapport_shared.testing import (
+from rapport_devtools.localsuite import ServiceProcess
+from rapport_devtools.natsserver import free_port
+from rapport_devtools.testing import (
     ClinicAdminAuth,
     create_postgres_database,
     drop_postgres_database,
     eventually,
 )
+from rapport_shared.contracts import envelope
+from rapport_shared.contracts.goals import HomeworkAssigned
+from rapport_shared.messaging import connection
 
 REMINDERS = 2000
 CLIENTS = 20
@@ -63,7 +64,7 @@ async def test_three_instances_deliver_2000_reminders_exactly_once(
         nc = await nats.connect(nats_server.url)
         try:
             js = nc.jetstream()
-            await messaging.ensure_stream(js, "goals")  # the test plays the goals service
+            await connection.ensure_stream(js, "goals")  # the test plays the goals service
             acks = []
             for n in range(REMINDERS):
                 message = envelope.encode(

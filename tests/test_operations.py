@@ -10,7 +10,7 @@ import httpx
 import nats
 from suite_env import AUTH_ENV
 
-from rapport_shared.testing import ClinicAdminAuth, bearer, eventually, mint_test_token
+from rapport_devtools.testing import ClinicAdminAuth, bearer, eventually, mint_test_token
 
 
 async def rapport(suite, *args: str, ok: bool = True) -> tuple[str, str]:
@@ -22,7 +22,7 @@ async def rapport(suite, *args: str, ok: bool = True) -> tuple[str, str]:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "rapport_shared.cli",
+        "rapport_shared.runtime.cli",
         *args,
         env=env,
         stdout=subprocess.PIPE,

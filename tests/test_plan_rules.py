@@ -25,17 +25,17 @@ from pydantic import ValidationError
 from sessions_support import CLINIC, due_in, later, running_service
 from sqlalchemy import select
 
+from rapport_devtools.natsserver import NatsServer
+from rapport_devtools.testing import TEST_AUTH_SECRET, ClinicAdminAuth, eventually
 from rapport_goals.bootstrap import build_app as build_goals
 from rapport_goals.domain.model import plan_from_session
 from rapport_goals.settings import GoalsSettings
+from rapport_shared.contracts.errors import DomainError
 from rapport_shared.contracts.goals import PlanItemRefused, RefusalReason
+from rapport_shared.contracts.plan import AgreedGoal, AgreedHomework, PlanWording, split
 from rapport_shared.contracts.sessions import SessionClosed
-from rapport_shared.errors import DomainError
-from rapport_shared.natsserver import NatsServer
-from rapport_shared.plan import AgreedGoal, AgreedHomework, PlanWording, split
-from rapport_shared.runtime import ServiceRuntime
-from rapport_shared.schema import dead_letters_table
-from rapport_shared.testing import TEST_AUTH_SECRET, ClinicAdminAuth, eventually
+from rapport_shared.persistence.schema import dead_letters_table
+from rapport_shared.runtime.service import ServiceRuntime
 
 COUNSELOR = "kim"  # sessions_support schedules with this counselor
 # The reasons only the goals side can give: they name no rule of a single item.
@@ -64,8 +64,8 @@ def scale(*levels: int) -> list[dict[str, Any]]:
     return [{"level": level, "description": f"level {level}"} for level in levels]
 
 
-# Each rule the goals service enforces on a plan item (rapport_shared.plan_rules), broken by the
-# second goal or homework of an otherwise valid plan: (reason, goals, homework, field).
+# Each rule the goals service enforces on a plan item (rapport_shared.contracts.plan_rules), broken
+# by the second goal or homework of an otherwise valid plan: (reason, goals, homework, field).
 CASES: list[tuple[RefusalReason, list[dict[str, Any]], list[dict[str, Any]], str]] = [
     ("due-date-past", [goal(), goal(due_date=due_in(-3))], [], "goals.1.due_date"),
     (

@@ -12,7 +12,7 @@ import httpx
 import nats
 from test_operations import rapport
 
-from rapport_shared.testing import ClinicAdminAuth, eventually
+from rapport_devtools.testing import ClinicAdminAuth, eventually
 
 STREAM = "RAPPORT_GOALS"
 

@@ -22,7 +22,7 @@ def _strict(metadata: list[Any]) -> bool:
 
 
 def _text_only(metadata: list[Any]) -> bool:
-    # rapport_shared.request_models' before-validators letting only ISO text through.
+    # rapport_shared.web.request_models' before-validators letting only ISO text through.
     return any(
         isinstance(m, BeforeValidator) and m.func.__qualname__.startswith("_text_shaped")
         for m in metadata

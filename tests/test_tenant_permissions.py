@@ -18,9 +18,10 @@ from nats.js.api import ConsumerConfig
 from nats.js.errors import NotFoundError
 from shared_tests_support import goal, running_pipeline
 
-from rapport_shared import envelope, messaging
-from rapport_shared.natsserver import NatsServer
-from rapport_shared.testing import eventually, subscriptions_in_effect
+from rapport_devtools.natsserver import NatsServer
+from rapport_devtools.testing import eventually, subscriptions_in_effect
+from rapport_shared.contracts import envelope
+from rapport_shared.messaging import connection
 
 STREAM = "RAPPORT_GOALS"
 CLINICS = ("northside", "riverside")
@@ -75,7 +76,7 @@ def event_ids(messages: list[Msg]) -> list[str]:
 async def goals(broker) -> NATS:
     """The goals service user, owner of RAPPORT_GOALS, which it declares itself."""
     nc = await connect_as(broker, "goals")
-    await messaging.ensure_stream(nc.jetstream(), "goals")
+    await connection.ensure_stream(nc.jetstream(), "goals")
     yield nc
     await nc.close()
 
@@ -257,7 +258,7 @@ async def test_service_user_publishes_only_its_own_events_and_declares_only_its_
     js = nc.jetstream(timeout=REFUSED_REQUEST_TIMEOUT)
     # Only the owner declares a stream: goals may read RAPPORT_SESSIONS' info, not create it.
     with pytest.raises(TimeoutError):
-        await messaging.ensure_stream(js, "sessions")
+        await connection.ensure_stream(js, "sessions")
     for denied in (
         "rapport.northside.sessions.session-closed",
         "$js.api.stream.create.rapport_sessions",
@@ -267,7 +268,7 @@ async def test_service_user_publishes_only_its_own_events_and_declares_only_its_
         ), errors.messages
 
     sessions = await connect_as(broker, "sessions")
-    await messaging.ensure_stream(sessions.jetstream(), "sessions")
+    await connection.ensure_stream(sessions.jetstream(), "sessions")
     # ...and once its owner has, goals binds its consumers to it.
     info = await goals.jetstream().add_consumer(
         "RAPPORT_SESSIONS",

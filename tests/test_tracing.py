@@ -9,9 +9,9 @@ import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from suite_env import suite_env
 
-from rapport_shared.localsuite import service_processes
-from rapport_shared.natsserver import free_port
-from rapport_shared.testing import ClinicAdminAuth, eventually
+from rapport_devtools.localsuite import service_processes
+from rapport_devtools.natsserver import free_port
+from rapport_devtools.testing import ClinicAdminAuth, eventually
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 

@@ -13,15 +13,15 @@ from nats.aio.client import Client as NATS
 from sqlalchemy import Column, Integer, MetaData, String, Table, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from rapport_shared import messaging
-from rapport_shared.consumer import ConsumerRunner, Handler, Subscription
 from rapport_shared.contracts import public_registry
+from rapport_shared.contracts.envelope import IncomingEvent
 from rapport_shared.contracts.goals import GoalAgreed
-from rapport_shared.db import create_engine
-from rapport_shared.envelope import IncomingEvent
-from rapport_shared.eventstore import EventStore
-from rapport_shared.outbox import OutboxRelay
-from rapport_shared.schema import add_core_tables
+from rapport_shared.eventsourcing.eventstore import EventStore
+from rapport_shared.messaging import connection
+from rapport_shared.messaging.consumer import ConsumerRunner, Handler, Subscription
+from rapport_shared.messaging.outbox import OutboxRelay
+from rapport_shared.persistence.db import create_engine
+from rapport_shared.persistence.schema import add_core_tables
 
 test_metadata = MetaData()
 add_core_tables(test_metadata)
@@ -132,9 +132,9 @@ async def running_pipeline(
     engine = create_engine(database_url)
     async with engine.begin() as conn:
         await conn.run_sync(test_metadata.create_all)
-    nc = await messaging.connect(nats_url, "test")
+    nc = await connection.connect(nats_url, "test")
     js = nc.jetstream()
-    await messaging.ensure_stream(js, "goals", replicas=replicas)
+    await connection.ensure_stream(js, "goals", replicas=replicas)
     registry = public_registry()
     subscription = Subscription(
         durable="test-counter",

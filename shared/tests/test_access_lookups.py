@@ -1,6 +1,6 @@
-"""The authorization dependency's reads (rapport_shared.access.Reads), against a real database:
-a stream's owner is read once and then remembered, per engine; a stream not found is looked up
-again every time, so one created meanwhile is found."""
+"""The authorization dependency's reads (rapport_shared.security.access.Reads), against a real
+database: a stream's owner is read once and then remembered, per engine; a stream not found is
+looked up again every time, so one created meanwhile is found."""
 
 from collections.abc import AsyncIterator
 from typing import Any
@@ -10,10 +10,10 @@ from shared_tests_support import engine_with, goal, test_metadata
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from rapport_shared.access import Reads, remember_owner
 from rapport_shared.contracts import public_registry
-from rapport_shared.db import create_engine
-from rapport_shared.eventstore import EventStore
+from rapport_shared.eventsourcing.eventstore import EventStore
+from rapport_shared.persistence.db import create_engine
+from rapport_shared.security.access import Reads, remember_owner
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Audit entries written in groups (rapport_shared.audit_writer), against a real database:
+"""Audit entries written in groups (rapport_shared.security.audit_writer), against a real database:
 every entry is committed when its append returns, concurrent entries share transactions, and
 an entry the database refuses costs only itself."""
 
@@ -12,9 +12,9 @@ from shared_tests_support import engine_with
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from rapport_shared.audit_writer import AuditWriter
-from rapport_shared.schema import audit_log_table
-from rapport_shared.testing import eventually
+from rapport_devtools.testing import eventually
+from rapport_shared.persistence.schema import audit_log_table
+from rapport_shared.security.audit_writer import AuditWriter
 
 
 @pytest.fixture

@@ -15,7 +15,8 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from rapport_shared.auth import (
+from rapport_shared.runtime.settings import ServiceSettings, verifier_for
+from rapport_shared.security.auth import (
     LEEWAY_SECONDS,
     InvalidToken,
     Principal,
@@ -23,9 +24,7 @@ from rapport_shared.auth import (
     VerifiedTokens,
     local_secret,
     mint_token,
-    verifier_for,
 )
-from rapport_shared.settings import ServiceSettings
 
 SECRET = "a-test-secret-long-enough-for-hs256-0123456789"
 

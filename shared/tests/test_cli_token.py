@@ -6,8 +6,8 @@ from datetime import timedelta
 import jwt
 import pytest
 
-from rapport_shared import cli
-from rapport_shared.auth import local_secret
+from rapport_shared.runtime import cli
+from rapport_shared.security.auth import local_secret
 
 SECRET = "cli-test-secret-long-enough-for-hs256-0123456789"
 

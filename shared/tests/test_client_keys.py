@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from shared_tests_support import engine_with
 from sqlalchemy import insert, select
 
-from rapport_shared.crypto import KeyRing, client_keys
+from rapport_shared.eventsourcing.crypto import KeyRing, client_keys
 
 
 async def test_the_first_key_made_is_the_one_kept_and_returned(database_url):

@@ -2,7 +2,7 @@
 
 import gc
 
-from rapport_shared.projection import cycle_collection_paused
+from rapport_shared.eventsourcing.projection import cycle_collection_paused
 
 
 def test_paused_during_a_rebuild_and_on_again_after():

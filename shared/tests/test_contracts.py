@@ -9,13 +9,12 @@ import pytest
 from pydantic import ValidationError
 from shared_tests_support import goal
 
-from rapport_shared import envelope
-from rapport_shared.catalog import catalog
-from rapport_shared.clinic import is_clinic_slug
-from rapport_shared.contracts import ALL_CONTRACTS, public_registry
+from rapport_shared.contracts import ALL_CONTRACTS, envelope, public_registry
 from rapport_shared.contracts.base import UnknownEventType
+from rapport_shared.contracts.catalog import catalog
+from rapport_shared.contracts.clinic import is_clinic_slug
 from rapport_shared.contracts.goals import HomeworkCompleted
-from rapport_shared.subjects import event_subject
+from rapport_shared.contracts.subjects import event_subject
 
 DOCS_EVENTS = Path(__file__).parents[2] / "docs" / "events"
 
@@ -134,7 +133,7 @@ def test_unknown_fields_from_a_newer_compatible_producer_are_ignored():
 def test_checked_in_event_catalog_matches_the_contracts():
     expected = catalog()
     on_disk = {p.name: p.read_text() for p in DOCS_EVENTS.glob("rapport.*.json")}
-    assert on_disk == expected, "run: python -m rapport_shared.catalog docs/events"
+    assert on_disk == expected, "run: python -m rapport_shared.contracts.catalog docs/events"
 
 
 def test_every_public_contract_is_in_the_catalog():
@@ -143,7 +142,7 @@ def test_every_public_contract_is_in_the_catalog():
 
 
 def test_a_trace_continues_with_the_same_trace_id_and_a_new_span():
-    from rapport_shared.context import continue_trace
+    from rapport_shared.telemetry.context import continue_trace
 
     incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
     onward = continue_trace(incoming)

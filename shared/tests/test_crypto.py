@@ -6,8 +6,9 @@ import stat
 
 import pytest
 
-from rapport_shared import crypto
-from rapport_shared.plan import AgreedGoal, AgreedHomework, closing_plan, split, unseal_wording
+from rapport_shared.contracts.plan import AgreedGoal, AgreedHomework, split
+from rapport_shared.eventsourcing import crypto
+from rapport_shared.eventsourcing.crypto import closing_plan, unseal_wording
 
 KEY = secrets.token_bytes(32)
 

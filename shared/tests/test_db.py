@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from rapport_shared.db import create_engine
-from rapport_shared.outbox import backlog
-from rapport_shared.testing import eventually
+from rapport_devtools.testing import eventually
+from rapport_shared.messaging.outbox import backlog
+from rapport_shared.persistence.db import create_engine
 
 
 async def _engine_with_table(path):
@@ -82,7 +82,7 @@ async def test_postgres_pool_recovers_after_the_server_dropped_every_connection(
     from shared_tests_support import goal
 
     from rapport_shared.contracts import public_registry
-    from rapport_shared.eventstore import EventStore
+    from rapport_shared.eventsourcing.eventstore import EventStore
 
     engine = await _store_engine(database_url)
     store = EventStore(public_registry())
@@ -131,7 +131,7 @@ async def test_a_commit_that_fails_raises_sqlalchemy_error_and_leaves_nothing(da
     # A deferred constraint is checked at COMMIT, which the engine sends on the driver.
     from sqlalchemy.exc import IntegrityError
 
-    from rapport_shared.postgres_engine import postgres_driver
+    from rapport_shared.persistence.postgres_engine import postgres_driver
 
     engine = create_engine(database_url)
     try:
@@ -155,7 +155,7 @@ async def test_a_commit_that_fails_raises_sqlalchemy_error_and_leaves_nothing(da
 async def _store_engine(url):
     from sqlalchemy import MetaData
 
-    from rapport_shared.schema import add_core_tables
+    from rapport_shared.persistence.schema import add_core_tables
 
     engine = create_engine(url)
     tables = MetaData()
@@ -184,7 +184,7 @@ async def test_an_append_and_statements_through_sqlalchemy_commit_or_roll_back_t
     from shared_tests_support import goal
 
     from rapport_shared.contracts import public_registry
-    from rapport_shared.eventstore import EventStore
+    from rapport_shared.eventsourcing.eventstore import EventStore
 
     engine = await _store_engine(database_url)
     store = EventStore(public_registry())
@@ -217,7 +217,7 @@ async def test_a_writer_cancelled_mid_transaction_leaves_nothing_and_frees_the_l
     from shared_tests_support import goal
 
     from rapport_shared.contracts import public_registry
-    from rapport_shared.eventstore import EventStore
+    from rapport_shared.eventsourcing.eventstore import EventStore
 
     engine = await _store_engine(database_url)
     store = EventStore(public_registry())
@@ -310,7 +310,7 @@ async def test_a_conflict_on_a_later_event_undoes_the_earlier_ones_and_the_trans
     from shared_tests_support import goal
 
     from rapport_shared.contracts import public_registry
-    from rapport_shared.eventstore import ConcurrencyConflict, EventStore
+    from rapport_shared.eventsourcing.eventstore import ConcurrencyConflict, EventStore
 
     engine = await _store_engine(database_url)
     store = EventStore(public_registry())
@@ -334,7 +334,7 @@ async def test_a_conflict_on_a_later_event_undoes_the_earlier_ones_and_the_trans
 
 
 async def test_the_wal_is_checkpointed_in_a_thread_not_on_a_commit(tmp_path):
-    from rapport_shared.db import SQLiteEngine, sqlite_driver
+    from rapport_shared.persistence.db import SQLiteEngine, sqlite_driver
 
     database = tmp_path / "db.sqlite"
     engine = create_engine(f"sqlite+aiosqlite:///{database}")
@@ -368,7 +368,7 @@ async def test_a_checkpoint_holds_the_write_turn_only_for_its_last_copy(tmp_path
     # and each writer meanwhile waited; now writers go on during the first copy.
     import threading
 
-    from rapport_shared.db import SQLiteEngine
+    from rapport_shared.persistence.db import SQLiteEngine
 
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}")
     assert isinstance(engine, SQLiteEngine)
@@ -403,7 +403,7 @@ async def test_the_wal_stays_small_under_a_steady_stream_of_writes(tmp_path):
     # A checkpoint that copies the WAL back while commits keep appending to it never catches
     # up, so SQLite never starts the WAL over and the file grows for as long as writes go on
     # (hundreds of MB in a minute of the bench). Rounds = how many checkpoints the writes cross.
-    from rapport_shared.db import SQLiteEngine
+    from rapport_shared.persistence.db import SQLiteEngine
 
     database = tmp_path / "db.sqlite"
     wal = tmp_path / "db.sqlite-wal"

@@ -4,7 +4,7 @@ import ipaddress
 
 import pytest
 
-from rapport_shared.egress import AllowList, EgressRefused, check_addresses, refusal, target
+from rapport_shared.web.egress import AllowList, EgressRefused, check_addresses, refusal, target
 
 NOBODY = AllowList()
 

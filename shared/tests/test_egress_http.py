@@ -22,10 +22,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from rapport_shared.egress import AllowList, EgressRefused
-from rapport_shared.egress_http import Egress
-from rapport_shared.natsserver import free_port
-from rapport_shared.testing import eventually
+from rapport_devtools.natsserver import free_port
+from rapport_devtools.testing import eventually
+from rapport_shared.web.egress import AllowList, EgressRefused
+from rapport_shared.web.egress_http import Egress
 
 
 @dataclass

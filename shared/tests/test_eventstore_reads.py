@@ -5,10 +5,10 @@ read connection must see one snapshot for everything it reads."""
 from shared_tests_support import engine_with, goal, test_metadata
 from sqlalchemy import func, select
 
-from rapport_shared.context import EventMetadata
 from rapport_shared.contracts import public_registry
-from rapport_shared.eventstore import EventStore
-from rapport_shared.schema import events_table
+from rapport_shared.eventsourcing.eventstore import EventStore
+from rapport_shared.persistence.schema import events_table
+from rapport_shared.telemetry.context import EventMetadata
 
 
 async def test_a_stream_loads_as_it_was_appended(database_url):

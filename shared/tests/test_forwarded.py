@@ -4,8 +4,8 @@ read from the right (the end the proxies wrote)."""
 import pytest
 from pydantic import ValidationError
 
-from rapport_shared.forwarded import client_address, parse_networks
-from rapport_shared.settings import ServiceSettings
+from rapport_shared.runtime.settings import ServiceSettings
+from rapport_shared.web.forwarded import client_address, parse_networks
 
 PROXIES = parse_networks("10.0.0.0/8, 192.0.2.1, fd00::/8")
 

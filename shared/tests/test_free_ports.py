@@ -1,7 +1,7 @@
 """Ports for the test brokers: a cluster's nine listeners must all differ."""
 
-from rapport_shared.natscluster import NatsCluster
-from rapport_shared.natsserver import free_ports
+from rapport_devtools.natscluster import NatsCluster
+from rapport_devtools.natsserver import free_ports
 
 
 def test_ports_chosen_together_are_distinct():

@@ -16,11 +16,12 @@ from fastapi import Depends, FastAPI, Request
 from pydantic import BaseModel
 from sqlalchemy import MetaData, func, select
 
-from rapport_shared import crypto
-from rapport_shared.access import Forbidden
-from rapport_shared.db import create_engine
-from rapport_shared.http import install_http_plumbing
-from rapport_shared.idempotency import (
+from rapport_devtools.testing import always_ready, eventually
+from rapport_shared.eventsourcing import crypto
+from rapport_shared.persistence.db import create_engine
+from rapport_shared.security.access import Forbidden
+from rapport_shared.web.http import install_http_plumbing
+from rapport_shared.web.idempotency import (
     SERVICE_KEY_OWNER,
     IdempotencyMiddleware,
     IdempotencyStore,
@@ -30,8 +31,7 @@ from rapport_shared.idempotency import (
     forget_client,
     idempotency_keys,
 )
-from rapport_shared.request_limits import RequestLimits
-from rapport_shared.testing import always_ready, eventually
+from rapport_shared.web.request_limits import RequestLimits
 
 LIMIT = 4096
 
@@ -109,7 +109,8 @@ async def harness(database_url: str) -> AsyncIterator[Harness]:
     install_http_plumbing(app, always_ready)
 
     async def plays_authorization(request: Request) -> None:
-        """As rapport_shared.access.authorize ends: refuse, or name the client and go on."""
+        """As rapport_shared.security.access.authorize ends: refuse, or name the client and go
+        on."""
         subject = request.headers.get("X-Test-Subject", "")
         if subject in kitchen.refused:
             raise Forbidden(f"{subject} may not order here")

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from rapport_shared.logging import configure_logging
+from rapport_shared.runtime.logging import configure_logging
 
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJrMSIsImNsaW5pYyI6Im5vcnRoc2lkZSJ9.c2lnbmF0dXJlLWJ5dGVz"
 

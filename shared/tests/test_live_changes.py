@@ -22,12 +22,9 @@ from sqlalchemy import (
     select,
 )
 
-from rapport_shared.projection import (
+from rapport_shared.eventsourcing.projection import Add, Insert, Update, execute
+from rapport_shared.persistence.driver_sql import (
     LOOKUP_CHUNK,
-    Add,
-    Insert,
-    Update,
-    execute,
     one_of,
     rows_among,
     run_on_driver,

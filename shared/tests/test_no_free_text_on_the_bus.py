@@ -19,8 +19,8 @@ from pydantic import BaseModel, ValidationError
 
 from rapport_shared.contracts import ALL_CONTRACTS
 from rapport_shared.contracts.base import SEALED_PATTERN, EventContract, PersonId
+from rapport_shared.contracts.plan import AgreedGoal
 from rapport_shared.contracts.sessions import SessionClosed
-from rapport_shared.plan import AgreedGoal
 
 FORBIDDEN_NAMES = frozenset(
     {

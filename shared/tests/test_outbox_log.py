@@ -17,17 +17,17 @@ from shared_tests_support import goal, running_pipeline
 from sqlalchemy import func, insert, inspect, select, text
 from sqlalchemy.engine import Connection
 
-from rapport_shared import envelope, messaging
-from rapport_shared.context import EventMetadata
-from rapport_shared.contracts import public_registry
+from rapport_devtools.testing import eventually
+from rapport_shared.contracts import envelope, public_registry
 from rapport_shared.contracts.base import EventContract
 from rapport_shared.contracts.sessions import SessionClosed
-from rapport_shared.crypto import seal
-from rapport_shared.db import create_engine
-from rapport_shared.eventstore import EventStore
-from rapport_shared.outbox import CURSOR_SAVE_SECONDS, OutboxRelay, backlog
-from rapport_shared.schema import events_table, outbox_cursor_table, outbox_table
-from rapport_shared.testing import eventually
+from rapport_shared.eventsourcing.crypto import seal
+from rapport_shared.eventsourcing.eventstore import EventStore
+from rapport_shared.messaging import connection
+from rapport_shared.messaging.outbox import CURSOR_SAVE_SECONDS, OutboxRelay, backlog
+from rapport_shared.persistence.db import create_engine
+from rapport_shared.persistence.schema import events_table, outbox_cursor_table, outbox_table
+from rapport_shared.telemetry.context import EventMetadata
 
 GOALS_MIGRATIONS = (
     Path(__file__).parents[2] / "services/goals/src/rapport_goals/migrations"
@@ -100,7 +100,7 @@ async def test_private_events_stay_home_and_a_transport_copy_goes_out_whole(
     closed = session_closed()
     async with running_pipeline(database_url, nats_server.url, start=False) as p:
         js = p.nc.jetstream()
-        await messaging.ensure_stream(js, "sessions")  # session-closed's
+        await connection.ensure_stream(js, "sessions")  # session-closed's
         relay = OutboxRelay(p.engine, js, registry)
         first, last = goal("alice"), goal("bob")
         for stream, event in [
@@ -144,7 +144,7 @@ async def test_events_whose_publish_is_not_acknowledged_stay_waiting(database_ur
         async with p.engine.connect() as conn:
             assert (await backlog(conn))[0] == 3
 
-        await messaging.ensure_stream(js, "goals")
+        await connection.ensure_stream(js, "goals")
         await p.relay.publish_batch()
         messages = await published(js, 3)
         names = [envelope.decode(m.data, public_registry()).contract.client_id for m in messages]
@@ -284,10 +284,10 @@ async def test_migration_0007_publishes_what_was_waiting_and_drops_the_event_id_
                 await conn.execute(select(func.count()).select_from(events_table))
             ).scalar() == 3
 
-        nc = await messaging.connect(nats_server.url, "test")
+        nc = await connection.connect(nats_server.url, "test")
         try:
             js = nc.jetstream()
-            await messaging.ensure_stream(js, "goals")
+            await connection.ensure_stream(js, "goals")
             await OutboxRelay(engine, js, registry).publish_batch()
             messages = await published(js, 2)
         finally:

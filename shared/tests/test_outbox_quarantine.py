@@ -15,14 +15,14 @@ from uuid import uuid4
 from shared_tests_support import running_pipeline
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from rapport_shared import envelope, messaging, quarantine
-from rapport_shared.contracts import public_registry
+from rapport_devtools.natsserver import NatsServer
+from rapport_devtools.testing import eventually
+from rapport_shared.contracts import envelope, public_registry
 from rapport_shared.contracts.base import EventContract, EventRegistry
-from rapport_shared.eventstore import EventStore
-from rapport_shared.metrics import ServiceMetrics, take_snapshot
-from rapport_shared.natsserver import NatsServer
-from rapport_shared.outbox import OutboxRelay, backlog
-from rapport_shared.testing import eventually
+from rapport_shared.eventsourcing.eventstore import EventStore
+from rapport_shared.messaging import connection, quarantine
+from rapport_shared.messaging.outbox import OutboxRelay, backlog
+from rapport_shared.runtime.metrics import ServiceMetrics, take_snapshot
 
 STREAM = "RAPPORT_GOALS"
 
@@ -196,7 +196,7 @@ async def test_a_missing_stream_is_transient_nothing_is_quarantined(database_url
         with contextlib.suppress(RuntimeError):
             await relay.publish_batch()
         assert await quarantined(p.engine) == []
-        await messaging.ensure_stream(js, "goals")
+        await connection.ensure_stream(js, "goals")
         await relay.publish_batch()
         assert await labels_on_the_bus(js, registry) == ["waits"]
 

@@ -7,13 +7,13 @@ import pytest
 from shared_tests_support import POISON_COUNSELOR, batches_applied, goal, running_pipeline
 from sqlalchemy import func, select
 
-from rapport_shared import envelope, messaging
-from rapport_shared.contracts import public_registry
-from rapport_shared.eventstore import ConcurrencyConflict
-from rapport_shared.natsserver import NatsServer
-from rapport_shared.outbox import OutboxRelay, backlog
-from rapport_shared.schema import dead_letters_table, events_table
-from rapport_shared.testing import eventually
+from rapport_devtools.natsserver import NatsServer
+from rapport_devtools.testing import eventually
+from rapport_shared.contracts import envelope, public_registry
+from rapport_shared.eventsourcing.eventstore import ConcurrencyConflict
+from rapport_shared.messaging import connection
+from rapport_shared.messaging.outbox import OutboxRelay, backlog
+from rapport_shared.persistence.schema import dead_letters_table, events_table
 
 
 async def test_events_flow_from_outbox_to_consumer_projection(database_url, nats_server):
@@ -188,7 +188,7 @@ async def test_a_relay_waiting_out_a_failure_retries_once_the_broker_is_back(
         assert relay is not None
         relay.broker_back()
 
-    nc = await messaging.connect(server.url, "test-relay", reconnected=reconnected)
+    nc = await connection.connect(server.url, "test-relay", reconnected=reconnected)
     try:
         async with running_pipeline(database_url, server.url, start=False) as p:
             relay = OutboxRelay(

@@ -4,8 +4,8 @@ record and someone else's."""
 
 import pytest
 
-from rapport_shared.auth import Principal
-from rapport_shared.policy import Action, Decision, Target, decide, needs_care_team
+from rapport_shared.security.auth import Principal
+from rapport_shared.security.policy import Action, Decision, Target, decide, needs_care_team
 
 ALLOW, FORBIDDEN, NOT_FOUND = Decision.ALLOW, Decision.FORBIDDEN, Decision.NOT_FOUND
 CLINIC = "northside"

@@ -4,7 +4,7 @@ import json
 
 import structlog
 
-from rapport_shared.logging import configure_logging
+from rapport_shared.runtime.logging import configure_logging
 
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJrMSIsImNsaW5pYyI6Im5vcnRoc2lkZSJ9.c2lnbmF0dXJlLWJ5dGVz"
 NOTE = "Client disclosed a painful family conflict"

@@ -11,17 +11,17 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from rapport_shared.context import (
+from rapport_shared.contracts.plan import AgreedGoal
+from rapport_shared.telemetry.context import (
     bound_context,
     checked_correlation_id,
     continue_trace,
     current_metadata,
     valid_traceparent,
 )
-from rapport_shared.http import header_bytes
-from rapport_shared.plan import AgreedGoal
-from rapport_shared.request_limits import MAX_JSON_DEPTH, json_depth_over, shape_problem
-from rapport_shared.request_models import (
+from rapport_shared.web.http import header_bytes
+from rapport_shared.web.request_limits import MAX_JSON_DEPTH, json_depth_over, shape_problem
+from rapport_shared.web.request_models import (
     AgreedGoalRequest,
     AgreedHomeworkRequest,
     ClockTime,

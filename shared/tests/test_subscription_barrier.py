@@ -1,4 +1,4 @@
-"""rapport_shared.testing.subscriptions_in_effect against a real nats-server: a message that
+"""rapport_devtools.testing.subscriptions_in_effect against a real nats-server: a message that
 another connection publishes right after it returns reaches the new subscription. With one
 flush() (nats-py 2.16) about one such message in seven was lost on this machine."""
 
@@ -6,7 +6,7 @@ import asyncio
 
 import nats
 
-from rapport_shared.testing import subscriptions_in_effect
+from rapport_devtools.testing import subscriptions_in_effect
 
 ROUNDS = 300
 

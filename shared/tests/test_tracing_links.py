@@ -9,9 +9,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from shared_tests_support import goal
 
-from rapport_shared import tracing
-from rapport_shared.consumer import ConsumerRunner, Subscription
-from rapport_shared.envelope import IncomingEvent
+from rapport_shared.contracts.envelope import IncomingEvent
+from rapport_shared.messaging.consumer import ConsumerRunner, Subscription
+from rapport_shared.telemetry import tracing
 
 FIRST = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 SECOND = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"

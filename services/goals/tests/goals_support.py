@@ -16,19 +16,20 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 from sqlalchemy import Table, func, select
 
+from rapport_devtools.testing import TEST_AUTH_SECRET, ClinicAdminAuth, eventually, serving
 from rapport_goals.bootstrap import build_app
 from rapport_goals.settings import GoalsSettings
 from rapport_goals.tables import PROJECTION_TABLES
-from rapport_shared import envelope, messaging
-from rapport_shared.contracts import public_registry
+from rapport_shared.contracts import envelope, public_registry
 from rapport_shared.contracts.base import EventContract
+from rapport_shared.contracts.envelope import IncomingEvent
+from rapport_shared.contracts.plan import AgreedGoal, AgreedHomework
 from rapport_shared.contracts.sessions import ClientErased, SessionClosed
-from rapport_shared.envelope import IncomingEvent
-from rapport_shared.outbox import backlog
-from rapport_shared.plan import AgreedGoal, AgreedHomework, closing_plan
-from rapport_shared.runtime import ServiceRuntime
-from rapport_shared.schema import events_table
-from rapport_shared.testing import TEST_AUTH_SECRET, ClinicAdminAuth, eventually, serving
+from rapport_shared.eventsourcing.crypto import closing_plan
+from rapport_shared.messaging import connection
+from rapport_shared.messaging.outbox import backlog
+from rapport_shared.persistence.schema import events_table
+from rapport_shared.runtime.service import ServiceRuntime
 
 CLINIC = "northside"
 OTHER_CLINIC = "riverside"
@@ -214,10 +215,10 @@ class RunningGoals:
 async def running_goals(
     database_url: str, nats_url: str, **overrides: Any
 ) -> AsyncIterator[RunningGoals]:
-    nc = await messaging.connect(nats_url, "test-as-sessions")
+    nc = await connection.connect(nats_url, "test-as-sessions")
     js = nc.jetstream()
     # The sessions service owns RAPPORT_SESSIONS; here the test plays it.
-    await messaging.ensure_stream(js, "sessions")
+    await connection.ensure_stream(js, "sessions")
     settings = goals_settings(database_url, nats_url, **overrides)
     app = build_app(settings)
     try:

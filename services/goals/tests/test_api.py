@@ -6,9 +6,9 @@ from uuid import uuid4
 
 from goals_support import CLIENT, CLINIC, COUNSELOR, OTHER_CLINIC, problem_fields, running_goals
 
+from rapport_devtools.testing import eventually
 from rapport_shared.contracts.goals import GoalAgreed, HomeworkAssigned
-from rapport_shared.schema import events_table
-from rapport_shared.testing import eventually
+from rapport_shared.persistence.schema import events_table
 
 
 def goal_body(**changes):

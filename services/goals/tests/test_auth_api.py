@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 from goals_support import CLINIC, RunningGoals, running_goals
 
+from rapport_devtools.testing import bearer, eventually, mint_test_token
 from rapport_shared.contracts.sessions import CareTeamChanged
-from rapport_shared.testing import bearer, eventually, mint_test_token
 
 KIM = bearer(mint_test_token("counselor", CLINIC, "kim"))
 

@@ -9,17 +9,17 @@ from typing import Any
 from goals_support import SEAL_KEY, agreed_goal, agreed_homework, session_closed
 from sqlalchemy import delete, select
 
+from rapport_devtools.testing import incoming
 from rapport_goals.bootstrap import MIGRATIONS
 from rapport_goals.domain.events import goals_registry
 from rapport_goals.service_layer import handlers
 from rapport_goals.tables import PROJECTION_TABLES
-from rapport_shared.crypto import KeyRing, client_keys
-from rapport_shared.db import create_engine
-from rapport_shared.envelope import IncomingEvent
-from rapport_shared.migrations import migrate
-from rapport_shared.privatestore import PrivateEventStore
-from rapport_shared.schema import events_table, outbox_table
-from rapport_shared.testing import incoming
+from rapport_shared.contracts.envelope import IncomingEvent
+from rapport_shared.eventsourcing.crypto import KeyRing, client_keys
+from rapport_shared.eventsourcing.privatestore import PrivateEventStore
+from rapport_shared.persistence.db import create_engine
+from rapport_shared.persistence.migrations import migrate
+from rapport_shared.persistence.schema import events_table, outbox_table
 
 
 async def _one_by_one(

@@ -16,11 +16,11 @@ from goals_support import (
     session_closed,
 )
 
+from rapport_devtools.testing import eventually
 from rapport_goals.domain.events import HomeworkJournalWritten
 from rapport_goals.service_layer import handlers
-from rapport_shared.plan import AgreedGoal, GasLevel
-from rapport_shared.schema import events_table
-from rapport_shared.testing import eventually
+from rapport_shared.contracts.plan import AgreedGoal, GasLevel
+from rapport_shared.persistence.schema import events_table
 
 BASE = f"/clinics/{CLINIC}"
 SCALE = [{"level": n, "description": f"level {n}"} for n in (-2, -1, 0, 1, 2)]

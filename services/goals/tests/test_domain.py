@@ -10,10 +10,16 @@ from rapport_goals.domain.commands import AgreeGoal, AssignHomework, CompleteHom
 from rapport_goals.domain.events import GoalWorded, HomeworkInstructed
 from rapport_goals.domain.model import Goal, Homework, plan_from_session
 from rapport_shared.contracts.base import EventContract
+from rapport_shared.contracts.errors import DomainError, InvalidState, NotFound
 from rapport_shared.contracts.goals import GoalAgreed, HomeworkAssigned, PlanItemRefused
+from rapport_shared.contracts.plan import (
+    AgreedGoal,
+    AgreedHomework,
+    GoalWording,
+    PlanWording,
+    split,
+)
 from rapport_shared.contracts.sessions import SessionClosed
-from rapport_shared.errors import DomainError, InvalidState, NotFound
-from rapport_shared.plan import AgreedGoal, AgreedHomework, GoalWording, PlanWording, split
 
 NOW = datetime(2026, 3, 10, 5, 0, tzinfo=UTC)
 CLINIC = "northside"

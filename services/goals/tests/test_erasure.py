@@ -14,10 +14,10 @@ from goals_support import (
 )
 from sqlalchemy import select
 
+from rapport_devtools.testing import eventually
 from rapport_goals.tables import PROJECTION_TABLES, goal_history
-from rapport_shared.crypto import client_keys
-from rapport_shared.schema import events_table
-from rapport_shared.testing import eventually
+from rapport_shared.eventsourcing.crypto import client_keys
+from rapport_shared.persistence.schema import events_table
 
 
 async def test_client_erased_shreds_the_key_and_purges_only_that_client(database_url, nats_server):

@@ -15,9 +15,9 @@ from goals_support import (
     session_closed,
 )
 
+from rapport_devtools.testing import eventually
 from rapport_shared.contracts.goals import GoalAgreed, HomeworkAssigned, HomeworkCompleted
-from rapport_shared.schema import dead_letters_table, events_table
-from rapport_shared.testing import eventually
+from rapport_shared.persistence.schema import dead_letters_table, events_table
 
 GOALS_SUBJECT = f"rapport.{CLINIC}.goals"
 

@@ -8,10 +8,10 @@ import pytest
 
 from rapport_goals.domain import gas, measures
 from rapport_goals.domain.commands import RecordMeasure
-from rapport_shared import plan_rules
+from rapport_shared.contracts import plan_rules
+from rapport_shared.contracts.errors import DomainError
 from rapport_shared.contracts.goals import AllianceAlertRaised, MeasureRecorded
-from rapport_shared.errors import DomainError
-from rapport_shared.plan import GasLevel
+from rapport_shared.contracts.plan import GasLevel
 
 NOW = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
 

@@ -12,6 +12,7 @@ from rapport_goals.domain.commands import AgreeGoal, ChangeGoalStatus, ReviewGoa
 from rapport_goals.domain.events import GoalWorded, HomeworkInstructed
 from rapport_goals.domain.goal import Goal
 from rapport_goals.domain.model import plan_from_session
+from rapport_shared.contracts.errors import DomainError, InvalidState, NotFound
 from rapport_shared.contracts.goals import (
     GoalAgreed,
     GoalRevised,
@@ -19,9 +20,7 @@ from rapport_shared.contracts.goals import (
     HomeworkAssigned,
     PlanItemRefused,
 )
-from rapport_shared.contracts.sessions import Recurrence, SessionClosed
-from rapport_shared.errors import DomainError, InvalidState, NotFound
-from rapport_shared.plan import (
+from rapport_shared.contracts.plan import (
     AgreedGoal,
     AgreedHomework,
     GasLevel,
@@ -30,6 +29,7 @@ from rapport_shared.plan import (
     PlanWording,
     split,
 )
+from rapport_shared.contracts.sessions import Recurrence, SessionClosed
 
 NOW = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
 DUE = date(2026, 6, 1)

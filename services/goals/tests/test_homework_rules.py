@@ -11,9 +11,9 @@ from rapport_goals.domain import recurrence
 from rapport_goals.domain.commands import AssignHomework, CompleteHomework
 from rapport_goals.domain.events import HomeworkJournalWritten
 from rapport_goals.domain.homework import Homework
+from rapport_shared.contracts.errors import DomainError, InvalidState
 from rapport_shared.contracts.goals import HomeworkCompleted, HomeworkMissed
 from rapport_shared.contracts.sessions import Recurrence
-from rapport_shared.errors import DomainError, InvalidState
 
 LONDON = ZoneInfo("Europe/London")
 NOW = datetime(2026, 10, 20, 12, 0, tzinfo=UTC)

@@ -5,7 +5,7 @@ from datetime import date, timedelta
 from goals_support import CLIENT, CLINIC, COUNSELOR, problem_fields, running_goals
 from sqlalchemy import func, select
 
-from rapport_shared.schema import events_table
+from rapport_shared.persistence.schema import events_table
 
 
 def goal_body(**extra: object) -> dict[str, object]:

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 from goals_support import CLINIC, running_goals
 
+from rapport_devtools.testing import bearer, eventually, mint_test_token
 from rapport_shared.contracts.sessions import CareTeamChanged
-from rapport_shared.testing import bearer, eventually, mint_test_token
 
 BASE = f"/clinics/{CLINIC}/clients"
 

@@ -13,17 +13,17 @@ from goals_support import (
 )
 from sqlalchemy import delete, inspect, update
 
+from rapport_devtools.testing import eventually
 from rapport_goals.tables import (
     PROJECTION_TABLES,
     client_homework,
     goal_progress,
     homework_outcomes,
 )
-from rapport_shared import projection
-from rapport_shared.crypto import client_keys
-from rapport_shared.idempotency import idempotency_keys
-from rapport_shared.schema import metadata as core_metadata
-from rapport_shared.testing import eventually
+from rapport_shared.eventsourcing import projection
+from rapport_shared.eventsourcing.crypto import client_keys
+from rapport_shared.persistence.schema import metadata as core_metadata
+from rapport_shared.web.idempotency import idempotency_keys
 
 
 async def test_rebuild_from_the_store_equals_the_live_projection(database_url, nats_server):

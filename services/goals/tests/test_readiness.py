@@ -11,7 +11,7 @@ import pytest
 from goals_support import CLIENT, CLINIC, COUNSELOR, running_goals
 from sqlalchemy import make_url
 
-from rapport_shared.testing import eventually, serving
+from rapport_devtools.testing import eventually, serving
 
 
 async def test_the_service_stays_ready_and_accepts_commands_while_the_broker_is_down(

@@ -9,7 +9,7 @@ import pytest
 from goals_support import CLIENT, CLINIC, COUNSELOR, running_goals
 from sqlalchemy import func, select
 
-from rapport_shared.schema import events_table
+from rapport_shared.persistence.schema import events_table
 
 
 def goal_body(**changes: Any) -> dict[str, Any]:

@@ -17,22 +17,22 @@ import httpx
 from nats.js import JetStreamContext
 from sqlalchemy import select
 
-from rapport_notifications.bootstrap import build_app
-from rapport_notifications.settings import NotificationsSettings
-from rapport_shared import messaging
-from rapport_shared.contracts.base import EventContract
-from rapport_shared.contracts.goals import HomeworkAssigned, HomeworkCompleted
-from rapport_shared.envelope import encode
-from rapport_shared.natsserver import free_port
-from rapport_shared.runtime import ServiceRuntime
-from rapport_shared.schema import dead_letters_table, processed_table
-from rapport_shared.testing import (
+from rapport_devtools.natsserver import free_port
+from rapport_devtools.testing import (
     TEST_AUTH_SECRET,
     ClinicAdminAuth,
     SmtpCollector,
     eventually,
     serving,
 )
+from rapport_notifications.bootstrap import build_app
+from rapport_notifications.settings import NotificationsSettings
+from rapport_shared.contracts.base import EventContract
+from rapport_shared.contracts.envelope import encode
+from rapport_shared.contracts.goals import HomeworkAssigned, HomeworkCompleted
+from rapport_shared.messaging import connection
+from rapport_shared.persistence.schema import dead_letters_table, processed_table
+from rapport_shared.runtime.service import ServiceRuntime
 
 CLINIC = "northside"
 
@@ -191,11 +191,11 @@ async def running_service(
             auth_secret=TEST_AUTH_SECRET,
             **settings,
         )
-        nc = await messaging.connect(nats_url, "test-goals")
+        nc = await connection.connect(nats_url, "test-goals")
         try:
             js = nc.jetstream()
-            await messaging.ensure_stream(js, "goals")
-            await messaging.ensure_stream(js, "sessions")
+            await connection.ensure_stream(js, "goals")
+            await connection.ensure_stream(js, "sessions")
             app = build_app(config)
             async with (
                 app.router.lifespan_context(app),

@@ -9,11 +9,11 @@ from sqlalchemy import MetaData, select
 
 from rapport_notifications.bootstrap import MIGRATIONS
 from rapport_notifications.tables import metadata, recipients
-from rapport_shared.crypto import client_keys
-from rapport_shared.db import create_engine
-from rapport_shared.idempotency import add_idempotency_table
-from rapport_shared.migrations import migrate
-from rapport_shared.schema import add_access_tables, add_core_tables
+from rapport_shared.eventsourcing.crypto import client_keys
+from rapport_shared.persistence.db import create_engine
+from rapport_shared.persistence.migrations import migrate
+from rapport_shared.persistence.schema import add_access_tables, add_core_tables
+from rapport_shared.web.idempotency import add_idempotency_table
 
 PROBLEM = "application/problem+json"
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef01234567").decode()

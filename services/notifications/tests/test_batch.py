@@ -11,10 +11,12 @@ from uuid import uuid4
 from notifications_support import CLINIC, assignment
 from sqlalchemy import delete, select
 
+from rapport_devtools.testing import incoming
 from rapport_notifications.bootstrap import MIGRATIONS, build_registry
 from rapport_notifications.service_layer import handlers
 from rapport_notifications.tables import deliveries, erased_clients, reminders
 from rapport_shared.contracts.base import EventContract
+from rapport_shared.contracts.envelope import IncomingEvent
 from rapport_shared.contracts.goals import GoalAgreed, HomeworkCompleted
 from rapport_shared.contracts.sessions import (
     ClientErased,
@@ -23,12 +25,10 @@ from rapport_shared.contracts.sessions import (
     SessionClosed,
     SessionScheduled,
 )
-from rapport_shared.db import create_engine
-from rapport_shared.envelope import IncomingEvent
-from rapport_shared.eventstore import EventStore
-from rapport_shared.migrations import migrate
-from rapport_shared.schema import events_table, outbox_table
-from rapport_shared.testing import incoming
+from rapport_shared.eventsourcing.eventstore import EventStore
+from rapport_shared.persistence.db import create_engine
+from rapport_shared.persistence.migrations import migrate
+from rapport_shared.persistence.schema import events_table, outbox_table
 
 # Lead times that keep every reminder's due time away from "now", so both runs decide alike.
 TIMING = handlers.Timing(

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from rapport_notifications.bootstrap import MIGRATIONS
 from rapport_notifications.delivery_queue import claim_due
 from rapport_notifications.tables import reminders
-from rapport_shared import db, migrations
+from rapport_shared.persistence import db, migrations
 
 DUE = 2000
 CLAIMERS = 4

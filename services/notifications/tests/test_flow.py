@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from notifications_support import CLINIC, assignment, completion_of, running_service
 from sqlalchemy import select
 
+from rapport_devtools.testing import eventually
 from rapport_notifications.domain.events import DeliveryAttemptFailed
 from rapport_notifications.domain.model import (
     HOMEWORK_DUE,
@@ -15,7 +16,6 @@ from rapport_notifications.domain.model import (
 )
 from rapport_notifications.tables import PROJECTION_TABLES, delivery_errors
 from rapport_shared.contracts.notifications import ReminderFailed
-from rapport_shared.testing import eventually
 
 TEN_DAYS = timedelta(days=10)
 EMAIL_ONLY = {"homework-due": ["email"], "recognition": ["email"]}

@@ -6,6 +6,7 @@ from uuid import uuid4
 
 from notifications_support import CLINIC, assignment, completion_of, now, running_service
 
+from rapport_devtools.testing import eventually
 from rapport_notifications.domain.model import HOMEWORK_DUE, reminder_id_for
 from rapport_shared.contracts.goals import (
     AllianceAlertRaised,
@@ -21,7 +22,6 @@ from rapport_shared.contracts.sessions import (
     SessionClosed,
     SessionScheduled,
 )
-from rapport_shared.testing import eventually
 
 DAY = timedelta(days=1)
 

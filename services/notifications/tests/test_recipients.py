@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from notifications_support import CLINIC, assignment, completion_of, now, running_service
 from sqlalchemy import func, select
 
+from rapport_devtools.testing import eventually
 from rapport_notifications.tables import (
     deliveries,
     delivery_claims,
@@ -18,7 +19,6 @@ from rapport_notifications.tables import (
 )
 from rapport_shared.contracts.goals import AllianceAlertRaised
 from rapport_shared.contracts.sessions import ClientErased, SessionClosed
-from rapport_shared.testing import eventually
 
 
 async def test_the_feed_is_newest_first_paginated_and_marked_read(

@@ -19,10 +19,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from rapport_devtools.natsserver import free_port
+from rapport_devtools.testing import eventually
 from rapport_notifications import recipient_store
 from rapport_notifications.tables import delivery_errors
-from rapport_shared.natsserver import free_port
-from rapport_shared.testing import eventually
 
 KEY = b"a-32-byte-key-for-the-receiver!!"
 SECRET = "whsec_" + base64.b64encode(KEY).decode()

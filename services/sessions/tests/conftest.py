@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from sessions_support import GoalsProducer, RunningService, goals_producer, running_service
 
-from rapport_shared.natsserver import NatsServer
+from rapport_devtools.natsserver import NatsServer
 
 
 @pytest.fixture

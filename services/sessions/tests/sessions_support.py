@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from nats.aio.client import Client as NATS
 from sqlalchemy import delete, func, insert, select, update
 
+from rapport_devtools.testing import TEST_AUTH_SECRET, ClinicAdminAuth, eventually, serving
 from rapport_sessions.bootstrap import build_app
 from rapport_sessions.settings import SessionsSettings
 from rapport_sessions.tables import (
@@ -22,11 +23,11 @@ from rapport_sessions.tables import (
     notes_homework,
     notes_sessions,
 )
-from rapport_shared import envelope, messaging
+from rapport_shared.contracts import envelope
 from rapport_shared.contracts.base import EventContract
-from rapport_shared.runtime import ServiceRuntime
-from rapport_shared.schema import events_table
-from rapport_shared.testing import TEST_AUTH_SECRET, ClinicAdminAuth, eventually, serving
+from rapport_shared.messaging import connection
+from rapport_shared.persistence.schema import events_table
+from rapport_shared.runtime.service import ServiceRuntime
 
 CLINIC = "northside"
 OTHER_CLINIC = "southside"
@@ -156,9 +157,9 @@ class GoalsProducer:
 
 @contextlib.asynccontextmanager
 async def goals_producer(nats_url: str) -> AsyncIterator[GoalsProducer]:
-    nc = await messaging.connect(nats_url, "test-goals")
+    nc = await connection.connect(nats_url, "test-goals")
     try:
-        await messaging.ensure_stream(nc.jetstream(), "goals")
+        await connection.ensure_stream(nc.jetstream(), "goals")
         yield GoalsProducer(nc)
     finally:
         await nc.close()

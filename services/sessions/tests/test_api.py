@@ -10,10 +10,10 @@ import nats
 from nats.aio.msg import Msg
 from sessions_support import CLINIC, OTHER_CLINIC, RunningService, due_in, later, plan
 
-from rapport_shared.natsserver import NatsServer
-from rapport_shared.plan import unseal_wording
-from rapport_shared.privatestore import PrivateEventStore
-from rapport_shared.testing import eventually, subscriptions_in_effect
+from rapport_devtools.natsserver import NatsServer
+from rapport_devtools.testing import eventually, subscriptions_in_effect
+from rapport_shared.eventsourcing.crypto import unseal_wording
+from rapport_shared.eventsourcing.privatestore import PrivateEventStore
 
 SECRET = "client-disclosed-SECRET-7f3a"
 

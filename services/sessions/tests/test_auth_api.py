@@ -11,15 +11,15 @@ from sqlalchemy import delete, select, text, update
 from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy.exc import DBAPIError
 
-from rapport_shared.natsserver import NatsServer
-from rapport_shared.schema import audit_log_table, events_table
-from rapport_shared.testing import (
+from rapport_devtools.natsserver import NatsServer
+from rapport_devtools.testing import (
     TEST_AUTH_SECRET,
     bearer,
     eventually,
     mint_test_token,
     subscriptions_in_effect,
 )
+from rapport_shared.persistence.schema import audit_log_table, events_table
 
 NOTES = f"/clinics/{CLINIC}/clients/alice/notes"
 AUDIT = f"/clinics/{CLINIC}/audit"

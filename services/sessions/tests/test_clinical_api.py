@@ -9,8 +9,8 @@ from typing import Any
 import nats
 from sessions_support import CLINIC, RunningService, later, plan
 
-from rapport_shared.natsserver import NatsServer
-from rapport_shared.testing import eventually, subscriptions_in_effect
+from rapport_devtools.natsserver import NatsServer
+from rapport_devtools.testing import eventually, subscriptions_in_effect
 
 SECRET = "private-explanation-91c2"
 SOAP = {

@@ -1,7 +1,7 @@
 """The command path's reads and writes on the driver (the event store's lean load_events, the
-notes projection's updates through rapport_shared.projection): they must read and write exactly
-what the same statements through SQLAlchemy do, inside the write transaction (on SQLite: sqlite3
-itself) and outside it."""
+notes projection's updates through rapport_shared.eventsourcing.projection): they must read and
+write exactly what the same statements through SQLAlchemy do, inside the write transaction (on
+SQLite: sqlite3 itself) and outside it."""
 
 import uuid
 from datetime import UTC, datetime
@@ -11,7 +11,7 @@ from sqlalchemy import String, select, type_coerce, update
 
 from rapport_sessions.domain.model import stream_id
 from rapport_sessions.tables import notes_sessions
-from rapport_shared.projection import Update, execute
+from rapport_shared.eventsourcing.projection import Update, execute
 
 
 async def test_the_lean_load_gives_what_the_store_loads(service: RunningService) -> None:

@@ -8,9 +8,9 @@ import pytest
 from rapport_sessions.domain.events import NoteRecorded, sessions_registry
 from rapport_sessions.domain.model import Session, SessionStatus, schedule, stream_id
 from rapport_sessions.domain.notes import MAX_SECTION_CHARS
+from rapport_shared.contracts.errors import DomainError, InvalidState
+from rapport_shared.contracts.plan import AgreedGoal, AgreedHomework
 from rapport_shared.contracts.sessions import SessionClosed
-from rapport_shared.errors import DomainError, InvalidState
-from rapport_shared.plan import AgreedGoal, AgreedHomework
 
 NOW = datetime(2026, 11, 22, 15, 0, tzinfo=UTC)
 TODAY = NOW.date()

@@ -10,13 +10,13 @@ import pytest
 from rapport_sessions.domain.events import AddendumWritten, CancellationExplained
 from rapport_sessions.domain.model import Session, SessionStatus, schedule
 from rapport_sessions.domain.notes import MAX_SECTION_CHARS, SECTIONS, content_sha256
+from rapport_shared.contracts.errors import DomainError, InvalidState
 from rapport_shared.contracts.sessions import (
     NoteSigned,
     SessionCancelled,
     SessionNoShow,
     SessionStarted,
 )
-from rapport_shared.errors import DomainError, InvalidState
 
 NOW = datetime(2026, 11, 22, 15, 0, tzinfo=UTC)
 

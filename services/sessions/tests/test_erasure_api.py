@@ -10,13 +10,13 @@ import nats
 from sessions_support import CLINIC, GoalsProducer, RunningService, plan
 from sqlalchemy import select
 
+from rapport_devtools.natsserver import NatsServer
+from rapport_devtools.testing import eventually, subscriptions_in_effect
 from rapport_sessions.tables import PROJECTION_TABLES
 from rapport_shared.contracts.goals import HomeworkCompleted
-from rapport_shared.crypto import client_keys
-from rapport_shared.natsserver import NatsServer
-from rapport_shared.plan import derived_id
-from rapport_shared.schema import events_table
-from rapport_shared.testing import eventually, subscriptions_in_effect
+from rapport_shared.contracts.plan import derived_id
+from rapport_shared.eventsourcing.crypto import client_keys
+from rapport_shared.persistence.schema import events_table
 
 SOAP = {"subjective": "s-TEXT-1", "objective": "o", "assessment": "a", "plan": "p-TEXT-2"}
 WORDS = ("s-TEXT-1", "p-TEXT-2", "Addendum-TEXT-3", "Reason-TEXT-4", "Name-TEXT-5", "Cancel-TEXT-6")

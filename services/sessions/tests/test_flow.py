@@ -16,6 +16,7 @@ from sessions_support import (
     plan,
 )
 
+from rapport_devtools.testing import eventually
 from rapport_sessions.projections import rebuild
 from rapport_shared.contracts.goals import (
     GoalAgreed,
@@ -23,8 +24,7 @@ from rapport_shared.contracts.goals import (
     HomeworkAssigned,
     HomeworkCompleted,
 )
-from rapport_shared.plan import derived_id
-from rapport_shared.testing import eventually
+from rapport_shared.contracts.plan import derived_id
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 

@@ -9,9 +9,9 @@ from pathlib import Path
 from sessions_support import CLINIC, RunningService, later
 from sqlalchemy import select
 
-from rapport_shared.crypto import KeyRing
-from rapport_shared.idempotency import idempotency_keys
-from rapport_shared.testing import bearer, mint_test_token
+from rapport_devtools.testing import bearer, mint_test_token
+from rapport_shared.eventsourcing.crypto import KeyRing
+from rapport_shared.web.idempotency import idempotency_keys
 
 SESSIONS = f"/clinics/{CLINIC}/sessions"
 TEAM = f"/clinics/{CLINIC}/clients/alice/care-team"

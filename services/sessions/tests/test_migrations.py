@@ -7,11 +7,11 @@ from sqlalchemy.engine import Connection
 
 from rapport_sessions.bootstrap import MIGRATIONS
 from rapport_sessions.tables import metadata
-from rapport_shared.crypto import client_keys
-from rapport_shared.db import create_engine
-from rapport_shared.idempotency import idempotency_keys
-from rapport_shared.migrations import migrate
-from rapport_shared.schema import metadata as core_metadata
+from rapport_shared.eventsourcing.crypto import client_keys
+from rapport_shared.persistence.db import create_engine
+from rapport_shared.persistence.migrations import migrate
+from rapport_shared.persistence.schema import metadata as core_metadata
+from rapport_shared.web.idempotency import idempotency_keys
 
 
 def _describe(conn: Connection) -> dict[str, Any]:

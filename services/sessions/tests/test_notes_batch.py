@@ -14,8 +14,9 @@ from rapport_sessions.service_layer.handlers import (
     update_notes_projection_batch,
 )
 from rapport_sessions.tables import PROJECTION_TABLES
-from rapport_shared import envelope
+from rapport_shared.contracts import envelope
 from rapport_shared.contracts.base import EventContract
+from rapport_shared.contracts.envelope import IncomingEvent
 from rapport_shared.contracts.goals import (
     AllianceAlertRaised,
     GoalAgreed,
@@ -28,10 +29,9 @@ from rapport_shared.contracts.goals import (
     MeasureRecorded,
     PlanItemRefused,
 )
-from rapport_shared.crypto import KeyRing
-from rapport_shared.db import create_engine
-from rapport_shared.envelope import IncomingEvent
-from rapport_shared.migrations import migrate
+from rapport_shared.eventsourcing.crypto import KeyRing
+from rapport_shared.persistence.db import create_engine
+from rapport_shared.persistence.migrations import migrate
 
 CLINIC = "northside"
 T0 = datetime(2030, 1, 10, 9, 0, tzinfo=UTC)

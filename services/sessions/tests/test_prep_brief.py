@@ -15,6 +15,7 @@ from sessions_support import (
     plan,
 )
 
+from rapport_devtools.testing import eventually
 from rapport_sessions.projections import rebuild
 from rapport_shared.contracts.goals import (
     AllianceAlertRaised,
@@ -28,8 +29,7 @@ from rapport_shared.contracts.goals import (
     HomeworkMissed,
     MeasureRecorded,
 )
-from rapport_shared.plan import derived_id
-from rapport_shared.testing import eventually
+from rapport_shared.contracts.plan import derived_id
 
 SOAP = {"subjective": "s", "objective": "o", "assessment": "a", "plan": "review the sleep diary"}
 

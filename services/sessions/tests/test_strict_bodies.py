@@ -14,9 +14,9 @@ import uvicorn
 from sessions_support import CLINIC, later, plan, running_service
 from sqlalchemy import select
 
-from rapport_shared.natsserver import free_port
-from rapport_shared.schema import events_table
-from rapport_shared.testing import ClinicAdminAuth, eventually
+from rapport_devtools.natsserver import free_port
+from rapport_devtools.testing import ClinicAdminAuth, eventually
+from rapport_shared.persistence.schema import events_table
 
 SAFE_CORRELATION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 TRACEPARENT = re.compile(r"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")

@@ -3,7 +3,7 @@ environment (RAPPORT_GOALS_*, RAPPORT_*)."""
 
 from rapport_goals.bootstrap import build_app
 from rapport_goals.settings import GoalsSettings
-from rapport_shared.runtime import serve
+from rapport_shared.runtime.service import serve
 
 
 def main() -> None:

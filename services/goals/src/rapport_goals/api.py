@@ -23,14 +23,15 @@ from rapport_goals.domain.homework import homework_stream
 from rapport_goals.domain.measures import measure_stream
 from rapport_goals.service_layer import handlers
 from rapport_goals.settings import GoalsSettings
-from rapport_shared import audit
-from rapport_shared.access import FromPath, FromStream, authorize, authorize_create
-from rapport_shared.clinic import CLINIC_SLUG_PATTERN
 from rapport_shared.contracts.base import PersonId, ShortText
+from rapport_shared.contracts.clinic import CLINIC_SLUG_PATTERN
 from rapport_shared.contracts.goals import AchievementStatus, Instrument, LifecycleStatus
 from rapport_shared.contracts.sessions import GoalHorizon, GoalType, HomeworkType
-from rapport_shared.policy import Action
-from rapport_shared.request_models import (
+from rapport_shared.runtime.service import Runtime, ServiceRuntime
+from rapport_shared.security import audit
+from rapport_shared.security.access import FromPath, FromStream, authorize, authorize_create
+from rapport_shared.security.policy import Action
+from rapport_shared.web.request_models import (
     GasScale,
     GasWeight,
     Milestones,
@@ -41,7 +42,6 @@ from rapport_shared.request_models import (
     ReviewEvery,
     WholeNumber,
 )
-from rapport_shared.runtime import Runtime, ServiceRuntime
 
 ClinicId = Annotated[str, Path(pattern=CLINIC_SLUG_PATTERN, max_length=63)]
 ClientId = Annotated[PersonId, Path()]
@@ -51,7 +51,7 @@ MAX_MEASURE_ITEMS = 20
 
 router = APIRouter(prefix="/clinics/{clinic_id}", tags=["goals"])
 
-# Who may call each route: rapport_shared.policy, and the matrix in docs/security.md.
+# Who may call each route: rapport_shared.security.policy, and the matrix in docs/security.md.
 THE_GOAL = FromStream("goal_id", goal_stream)
 THE_HOMEWORK = FromStream("homework_id", homework_stream)
 READ_GOAL = authorize(Action.CLIENT_READ, THE_GOAL)

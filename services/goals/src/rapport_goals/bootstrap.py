@@ -13,11 +13,11 @@ from rapport_goals.domain.events import goals_registry
 from rapport_goals.domain.model import ExtraRule
 from rapport_goals.service_layer import handlers
 from rapport_goals.settings import GoalsSettings
-from rapport_shared.care_team import care_team_subscription
-from rapport_shared.consumer import Subscription
-from rapport_shared.crypto import plan_seal_key
-from rapport_shared.privatestore import PrivateEventStore
-from rapport_shared.runtime import ServiceRuntime
+from rapport_shared.eventsourcing.crypto import plan_seal_key
+from rapport_shared.eventsourcing.privatestore import PrivateEventStore
+from rapport_shared.messaging.consumer import Subscription
+from rapport_shared.runtime.service import ServiceRuntime
+from rapport_shared.security.care_team import care_team_subscription
 
 log = structlog.get_logger(__name__)
 
@@ -57,7 +57,8 @@ def build_runtime(
         )
     )
 
-    # Its own copy of each client's care team, to authorize writes (rapport_shared.care_team).
+    # Its own copy of each client's care team, to authorize writes
+    # (rapport_shared.security.care_team).
     runtime.subscribe(care_team_subscription(SERVICE))
     runtime.subscribe(
         Subscription(

@@ -20,10 +20,10 @@ from rapport_goals.tables import (
     homework_outcomes,
 )
 from rapport_goals.views import StoredInstant, goal_row
-from rapport_shared import care_team
-from rapport_shared.access import unseen
 from rapport_shared.contracts.goals import AchievementStatus, Instrument, LifecycleStatus
-from rapport_shared.crypto import client_keys
+from rapport_shared.eventsourcing.crypto import client_keys
+from rapport_shared.security import care_team
+from rapport_shared.security.access import unseen
 
 
 class ProgressCounts(BaseModel):

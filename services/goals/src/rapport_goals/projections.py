@@ -36,9 +36,9 @@ from rapport_shared.contracts.goals import (
     MeasureRecorded,
 )
 from rapport_shared.contracts.sessions import Recurrence
-from rapport_shared.crypto import client_keys
-from rapport_shared.eventstore import EventStore, StoredEvent
-from rapport_shared.projection import Add, Change, Fold, Insert, Update, execute
+from rapport_shared.eventsourcing.crypto import client_keys
+from rapport_shared.eventsourcing.eventstore import EventStore, StoredEvent
+from rapport_shared.eventsourcing.projection import Add, Change, Fold, Insert, Update, execute
 
 REPLAY_PAGE = 2000
 # A goal's terms as the history shows them (the ids and timestamps are columns of their own).
@@ -281,8 +281,8 @@ async def rebuild(engine: AsyncEngine, store: EventStore) -> int:
     """Clear the read model and replay every stored event in order; returns how many.
 
     The replay folds the events' changes into rows in memory and writes them with executemany
-    inserts (see rapport_shared.projection.Fold): executing the changes one statement at a
-    time, as live, ran at about 400 events per second."""
+    inserts (see rapport_shared.eventsourcing.projection.Fold): executing the changes one statement
+    at a time, as live, ran at about 400 events per second."""
     async with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             # Hold off new appends (their inline projection would race the replay) and wait

@@ -3,7 +3,7 @@ from pydantic_settings import SettingsConfigDict
 
 from rapport_goals.domain.measures import DEFAULT_ALLIANCE_THRESHOLD
 from rapport_goals.domain.progress import DEFAULT_UNREALISTIC_ADHERENCE
-from rapport_shared.settings import ServiceSettings, suite_setting
+from rapport_shared.runtime.settings import ServiceSettings, suite_setting
 
 
 class GoalsSettings(ServiceSettings):

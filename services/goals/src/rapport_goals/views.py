@@ -17,12 +17,18 @@ from rapport_goals.tables import (
     goal_history,
     goal_progress,
 )
-from rapport_shared.access import unseen
 from rapport_shared.contracts.goals import AchievementStatus, LifecycleStatus
+from rapport_shared.contracts.plan import (
+    GasLevel,
+    GoalWording,
+    Milestone,
+    worded_milestones,
+    worded_scale,
+)
 from rapport_shared.contracts.sessions import PlannedGasLevel, PlannedMilestone, Recurrence
-from rapport_shared.crypto import KeyRing, decrypt_text, is_encrypted
-from rapport_shared.eventstore import EventStore
-from rapport_shared.plan import GasLevel, GoalWording, Milestone, worded_milestones, worded_scale
+from rapport_shared.eventsourcing.crypto import KeyRing, decrypt_text, is_encrypted
+from rapport_shared.eventsourcing.eventstore import EventStore
+from rapport_shared.security.access import unseen
 
 StoredInstant = Annotated[datetime, AfterValidator(as_utc)]
 

@@ -2,7 +2,7 @@
 
 from rapport_notifications.bootstrap import build_app
 from rapport_notifications.settings import NotificationsSettings
-from rapport_shared.runtime import serve
+from rapport_shared.runtime.service import serve
 
 
 def main() -> None:

@@ -23,16 +23,16 @@ from pydantic_core import PydanticCustomError
 
 from rapport_notifications import recipient_store, views
 from rapport_notifications.webhook_channel import SECRET_PREFIX
-from rapport_shared.access import FromPath, authorize
-from rapport_shared.clinic import CLINIC_SLUG_PATTERN
 from rapport_shared.contracts.base import PersonId
+from rapport_shared.contracts.clinic import CLINIC_SLUG_PATTERN
+from rapport_shared.contracts.errors import DomainError, NotFound
 from rapport_shared.contracts.notifications import Channel, ReminderKind
-from rapport_shared.egress import EgressRefused
-from rapport_shared.egress_http import Egress
-from rapport_shared.errors import DomainError, NotFound
-from rapport_shared.policy import Action
-from rapport_shared.request_models import ClockTime
-from rapport_shared.runtime import Runtime
+from rapport_shared.runtime.service import Runtime
+from rapport_shared.security.access import FromPath, authorize
+from rapport_shared.security.policy import Action
+from rapport_shared.web.egress import EgressRefused
+from rapport_shared.web.egress_http import Egress
+from rapport_shared.web.request_models import ClockTime
 
 router = APIRouter(prefix="/clinics/{clinic_id}", tags=["notifications"])
 
@@ -138,7 +138,7 @@ WebhookEgress = Annotated[Egress, Depends(_webhook_egress)]
 
 
 async def _check_webhook_url(egress: Egress, url: str) -> None:
-    """Where a webhook may go (rapport_shared.egress): refused here, and checked again at each
+    """Where a webhook may go (rapport_shared.web.egress): refused here, and checked again at each
     delivery, as what a name resolves to can change."""
     try:
         await egress.vet(url, must_resolve=False)

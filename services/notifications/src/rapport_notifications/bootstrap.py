@@ -14,10 +14,10 @@ from rapport_notifications.metrics import register_reminder_metrics
 from rapport_notifications.service_layer import handlers, scheduler
 from rapport_notifications.settings import NotificationsSettings
 from rapport_notifications.webhook_channel import WebhookChannel
-from rapport_shared.care_team import care_team_subscription
-from rapport_shared.consumer import Subscription
 from rapport_shared.contracts import EventRegistry, public_registry
-from rapport_shared.runtime import ServiceRuntime
+from rapport_shared.messaging.consumer import Subscription
+from rapport_shared.runtime.service import ServiceRuntime
+from rapport_shared.security.care_team import care_team_subscription
 
 SERVICE = "notifications"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -58,7 +58,8 @@ def build_runtime(settings: NotificationsSettings) -> ServiceRuntime:
         unsigned_note_after=timedelta(seconds=settings.unsigned_note_after_seconds),
     )
     on_event = partial(handlers.on_event, store=store, timing=timing)
-    # Its own copy of each client's care team, to authorize writes (rapport_shared.care_team).
+    # Its own copy of each client's care team, to authorize writes
+    # (rapport_shared.security.care_team).
     runtime.subscribe(care_team_subscription(SERVICE))
     for durable, source, names in (
         ("notifications", "goals", GOALS_EVENTS),

@@ -24,9 +24,9 @@ from rapport_notifications.tables import (
     reminders,
     upsert,
 )
-from rapport_shared import idempotency
-from rapport_shared.crypto import KeyRing
-from rapport_shared.db import erase_on_commit
+from rapport_shared.eventsourcing.crypto import KeyRing
+from rapport_shared.persistence.db import erase_on_commit
+from rapport_shared.web import idempotency
 
 
 def client_key(clinic_id: str, client_id: str) -> str:

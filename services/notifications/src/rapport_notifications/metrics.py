@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport_notifications.tables import deliveries
 from rapport_shared.contracts.notifications import Channel
-from rapport_shared.metrics import ServiceMetrics
+from rapport_shared.runtime.metrics import ServiceMetrics
 
 
 def register_reminder_metrics(metrics: ServiceMetrics) -> None:

@@ -17,8 +17,9 @@ from rapport_notifications import erasure
 from rapport_notifications.domain.model import REMINDER_EVENTS, Reminder, ReminderStatus
 from rapport_notifications.tables import as_utc, deliveries, reminders, upsert
 from rapport_shared.contracts.base import EventContract
-from rapport_shared.eventstore import EventStore
-from rapport_shared.projection import Update, execute, insert_rows
+from rapport_shared.eventsourcing.eventstore import EventStore
+from rapport_shared.eventsourcing.projection import Update, execute
+from rapport_shared.persistence.driver_sql import insert_rows
 
 REBUILD_BATCH = 5000
 

@@ -3,9 +3,9 @@
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from rapport_shared.egress import AllowList
-from rapport_shared.egress_http import Egress
-from rapport_shared.settings import ServiceSettings
+from rapport_shared.runtime.settings import ServiceSettings
+from rapport_shared.web.egress import AllowList
+from rapport_shared.web.egress_http import Egress
 
 
 class NotificationsSettings(ServiceSettings):
@@ -44,7 +44,7 @@ class NotificationsSettings(ServiceSettings):
 
     webhook_timeout_seconds: float = Field(10.0, gt=0)
     # Comma-separated host[:port] that webhooks may reach over plain http and at internal
-    # addresses (rapport_shared.egress): an operator's own receivers. Everything else must be
+    # addresses (rapport_shared.web.egress): an operator's own receivers. Everything else must be
     # https to a public address.
     webhook_allowed_hosts: str = ""
 

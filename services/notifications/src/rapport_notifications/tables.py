@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from rapport_shared.projection import run_on_driver, upsert_statement
+from rapport_shared.persistence.driver_sql import run_on_driver, upsert_statement
 
 metadata = MetaData()
 

@@ -15,7 +15,7 @@ from rapport_notifications.domain.messages import render
 from rapport_notifications.domain.model import ReminderStatus
 from rapport_notifications.recipient_store import contact_from, load
 from rapport_notifications.tables import as_utc, deliveries, feed, reminders
-from rapport_shared.errors import DomainError
+from rapport_shared.contracts.errors import DomainError
 
 
 class DeliveryView(BaseModel):

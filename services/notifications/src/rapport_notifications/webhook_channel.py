@@ -16,8 +16,8 @@ from rapport_notifications.domain.messages import Message
 from rapport_notifications.domain.model import Failure
 from rapport_notifications.email_channel import DeliveryFailed
 from rapport_shared.contracts.notifications import FailureReason, ReminderKind
-from rapport_shared.egress import EgressRefused
-from rapport_shared.egress_http import Egress
+from rapport_shared.web.egress import EgressRefused
+from rapport_shared.web.egress_http import Egress
 
 SECRET_PREFIX = "whsec_"
 FAILED: FailureReason = "webhook-failed"
@@ -53,7 +53,7 @@ def payload(
 
 
 class WebhookChannel:
-    """Sends where the egress rules allow (rapport_shared.egress). Whatever went wrong, the
+    """Sends where the egress rules allow (rapport_shared.web.egress). Whatever went wrong, the
     recorded reason is one code, webhook-failed, which is what the recipient can read: refused
     by the rules, connection refused, a timeout or an HTTP status would tell them about the
     network behind the URL. The detail is kept for operators (delivery_errors) only."""

@@ -2,7 +2,7 @@
 
 from rapport_sessions.bootstrap import build_app
 from rapport_sessions.settings import SessionsSettings
-from rapport_shared.runtime import serve
+from rapport_shared.runtime.service import serve
 
 
 def main() -> None:

@@ -13,8 +13,13 @@ from rapport_sessions.domain.notes import MAX_ADDENDUM_CHARS, MAX_SECTION_CHARS,
 from rapport_sessions.prep_brief import PrepBrief
 from rapport_sessions.service_layer import handlers
 from rapport_sessions.views import ClientNotes, ClientRecord, SessionState
-from rapport_shared import audit, care_team
-from rapport_shared.access import (
+from rapport_shared.contracts.base import PersonId
+from rapport_shared.contracts.clinic import CLINIC_SLUG_PATTERN
+from rapport_shared.contracts.errors import DomainError, NotFound
+from rapport_shared.contracts.sessions import CancellationReason
+from rapport_shared.runtime.service import Runtime
+from rapport_shared.security import audit, care_team
+from rapport_shared.security.access import (
     FromPath,
     FromStream,
     authorize,
@@ -22,18 +27,13 @@ from rapport_shared.access import (
     principal_of,
     remember_owner,
 )
-from rapport_shared.clinic import CLINIC_SLUG_PATTERN
-from rapport_shared.contracts.base import PersonId
-from rapport_shared.contracts.sessions import CancellationReason
-from rapport_shared.errors import DomainError, NotFound
-from rapport_shared.policy import Action
-from rapport_shared.request_models import (
+from rapport_shared.security.policy import Action
+from rapport_shared.web.request_models import (
     AgreedGoalRequest,
     AgreedHomeworkRequest,
     RequestTime,
     WholeNumber,
 )
-from rapport_shared.runtime import Runtime
 
 # Bounds keep one closing step (and so one event) a sensible size.
 MAX_GOALS = 20
@@ -41,7 +41,7 @@ MAX_HOMEWORK = 50
 
 ClinicId = Annotated[str, Path(pattern=CLINIC_SLUG_PATTERN, max_length=63)]
 ClientId = Annotated[PersonId, Path()]
-# Who may call each route: rapport_shared.policy, and the matrix in docs/security.md.
+# Who may call each route: rapport_shared.security.policy, and the matrix in docs/security.md.
 THE_SESSION = FromStream("session_id", stream_id)
 WRITE_SESSION = authorize(Action.WRITE, THE_SESSION)
 

@@ -9,9 +9,9 @@ from rapport_sessions import api, projections
 from rapport_sessions.domain.events import sessions_registry
 from rapport_sessions.service_layer import handlers
 from rapport_sessions.settings import SessionsSettings
-from rapport_shared.crypto import plan_seal_key
-from rapport_shared.privatestore import PrivateEventStore
-from rapport_shared.runtime import ServiceRuntime
+from rapport_shared.eventsourcing.crypto import plan_seal_key
+from rapport_shared.eventsourcing.privatestore import PrivateEventStore
+from rapport_shared.runtime.service import ServiceRuntime
 
 SERVICE = "sessions"
 MIGRATIONS = Path(__file__).parent / "migrations"

@@ -3,7 +3,7 @@
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport_sessions.domain.events import ClientProfileUpdated
-from rapport_shared.eventstore import EventStore
+from rapport_shared.eventsourcing.eventstore import EventStore
 
 
 def client_stream(clinic_id: str, client_id: str) -> str:

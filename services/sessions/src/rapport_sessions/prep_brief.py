@@ -28,9 +28,9 @@ from rapport_sessions.tables import (
     prep_measures,
     to_utc,
 )
-from rapport_shared.crypto import KeyRing, decrypt_text
-from rapport_shared.eventstore import EventStore
-from rapport_shared.plan import AgreedGoal, AgreedHomework, GoalWording
+from rapport_shared.contracts.plan import AgreedGoal, AgreedHomework, GoalWording
+from rapport_shared.eventsourcing.crypto import KeyRing, decrypt_text
+from rapport_shared.eventsourcing.eventstore import EventStore
 
 _KEYS = KeyRing()
 

@@ -30,9 +30,9 @@ from rapport_sessions.tables import (
     to_utc,
 )
 from rapport_sessions.upsert import Upsert, upsert, write_all
-from rapport_shared import projection
 from rapport_shared.contracts.base import EventContract
 from rapport_shared.contracts.goals import HomeworkCompleted
+from rapport_shared.contracts.plan import derived_id
 from rapport_shared.contracts.sessions import (
     ClientErased,
     SessionCancelled,
@@ -41,9 +41,9 @@ from rapport_shared.contracts.sessions import (
     SessionScheduled,
     SessionStarted,
 )
-from rapport_shared.eventstore import EventStore
-from rapport_shared.plan import derived_id
-from rapport_shared.runtime import ServiceRuntime
+from rapport_shared.eventsourcing import projection
+from rapport_shared.eventsourcing.eventstore import EventStore
+from rapport_shared.runtime.service import ServiceRuntime
 
 NOTES_CONSUMER = "sessions-notes"
 REPLAY_PAGE = 1000

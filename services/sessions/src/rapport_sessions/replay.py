@@ -10,9 +10,9 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from rapport_shared.consumer import Subscription
 from rapport_shared.contracts.base import EventRegistry, UnknownEventType
-from rapport_shared.envelope import MalformedEvent, decode
+from rapport_shared.contracts.envelope import MalformedEvent, decode
+from rapport_shared.messaging.consumer import Subscription
 
 FETCH_BATCH = 500
 FETCH_TIMEOUT_SECONDS = 1.0

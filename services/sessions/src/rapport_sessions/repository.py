@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from rapport_sessions.domain.model import Session, stream_id
 from rapport_sessions.projections import project
 from rapport_shared.contracts.base import EventContract
-from rapport_shared.errors import NotFound
-from rapport_shared.eventstore import EventStore
+from rapport_shared.contracts.errors import NotFound
+from rapport_shared.eventsourcing.eventstore import EventStore
 
 
 async def load(

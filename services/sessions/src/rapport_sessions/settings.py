@@ -3,7 +3,7 @@
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from rapport_shared.settings import ServiceSettings, suite_setting
+from rapport_shared.runtime.settings import ServiceSettings, suite_setting
 
 
 class SessionsSettings(ServiceSettings):

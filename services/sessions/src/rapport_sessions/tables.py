@@ -44,8 +44,8 @@ notes_goals = Table(
     Column("session_id", Uuid, nullable=False),
     Column("clinic_id", String(63), nullable=False),
     Column("client_id", String(64), nullable=False),
-    # An enc:v1 token of the goal's words (rapport_shared.plan.GoalWording as JSON), "" until
-    # plan-worded fills it in (revision 0003; before, the description in clear).
+    # An enc:v1 token of the goal's words (rapport_shared.contracts.plan.GoalWording as JSON), ""
+    # until plan-worded fills it in (revision 0003; before, the description in clear).
     Column("description", Text, nullable=False),
     Column("due_date", Date, nullable=False),
     Index("ix_notes_goals_session", "session_id"),

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from rapport_shared.projection import run_on_driver, upsert_rows, upsert_statement
+from rapport_shared.persistence.driver_sql import run_on_driver, upsert_rows, upsert_statement
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,11 +23,11 @@ from rapport_sessions.tables import (
     to_utc,
 )
 from rapport_shared.contracts.base import EventContract
+from rapport_shared.contracts.plan import AgreedGoal, AgreedHomework, GoalWording
 from rapport_shared.contracts.sessions import SessionScheduled
-from rapport_shared.crypto import KeyRing, decrypt_text, is_encrypted
-from rapport_shared.eventstore import EventStore
-from rapport_shared.plan import AgreedGoal, AgreedHomework, GoalWording
-from rapport_shared.privatestore import PrivateEventStore
+from rapport_shared.eventsourcing.crypto import KeyRing, decrypt_text, is_encrypted
+from rapport_shared.eventsourcing.eventstore import EventStore
+from rapport_shared.eventsourcing.privatestore import PrivateEventStore
 
 REPLAY_PAGE = 1000
 _KEYS = KeyRing()

@@ -1,4 +1,10 @@
-"""Event contracts: one module per producing service. Services meet only through these."""
+"""What the services agree on, and nothing else: the event contracts (base, then one module per
+producing service: sessions, goals, notifications), the CloudEvents envelope, the subject scheme
+(subjects), clinic ids (clinic), domain errors (errors), the plan a session closes with and the
+rules it keeps (plan, plan_rules), when a recurring homework falls due (recurrence) and the
+published JSON Schema catalog (catalog). Services meet only through these. Imports pydantic and
+the standard library only: nothing else of rapport_shared, no I/O, so domain code may use it.
+"""
 
 from rapport_shared.contracts.base import EventContract, EventRegistry, UnknownEventType
 from rapport_shared.contracts.goals import GOALS_CONTRACTS

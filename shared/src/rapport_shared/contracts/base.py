@@ -12,21 +12,21 @@ from typing import Annotated, Any, ClassVar
 import pydantic
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
-from rapport_shared.clinic import ClinicId
+from rapport_shared.contracts.clinic import ClinicId
 
 # Ids of people (clients, counselors) come from the organisation's own systems: opaque, short,
 # and safe to put in a URL path.
 PersonId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=2000, strip_whitespace=True)]
-# rapport_shared.crypto's two ciphertext forms: sealed for the bus (suite key), encrypted at rest
-# (a client's key). URL-safe base64 of nonce + ciphertext + tag.
+# rapport_shared.eventsourcing.crypto's two ciphertext forms: sealed for the bus (suite key),
+# encrypted at rest (a client's key). URL-safe base64 of nonce + ciphertext + tag.
 SEALED_PATTERN = r"^seal:v1:[A-Za-z0-9_-]+={0,2}$"
 ENCRYPTED_PATTERN = r"^enc:v1:[A-Za-z0-9_-]+={0,2}$"
 
 
 # pydantic's own check, in its Rust core: a Python validator per timestamp was a quarter of
 # decoding a stored event (rebuilds, consumers). Its error type is "timezone_aware"; the HTTP
-# layer words it as TIMEZONE_REQUIRED (rapport_shared.http).
+# layer words it as TIMEZONE_REQUIRED (rapport_shared.web.http).
 # (As metadata of datetime, so that a field's annotation stays datetime for introspection.)
 AwareDatetime = Annotated[datetime, pydantic.AwareDatetime]
 TIMEZONE_REQUIRED = "must include a time zone offset, e.g. 2026-11-22T09:00:00Z"
@@ -48,7 +48,8 @@ class EventContract(BaseModel):
     # Fields published on the bus but not kept in the producer's own event log.
     transport_only: ClassVar[frozenset[str]] = frozenset()
     # Free-text fields (str, or dict/tuple of str) that a service's own log keeps encrypted
-    # under the client's key (rapport_shared.crypto.KeyRing); only private events have them.
+    # under the client's key (rapport_shared.eventsourcing.crypto.KeyRing); only private events have
+    # them.
     encrypted_fields: ClassVar[tuple[str, ...]] = ()
 
     clinic_id: ClinicId

@@ -225,9 +225,9 @@ class AllianceAlertRaised(EventContract):
 
 
 # Why a plan item could not be applied: a code, never free text. The first codes are the shared
-# plan rules' (rapport_shared.plan_rules), which the sessions service checks before it accepts a
-# close, so they reach this event only if the two services' rules ever drift apart; the last
-# three are the goals side's own: the item's goal was refused, the item broke a rule without a
+# plan rules' (rapport_shared.contracts.plan_rules), which the sessions service checks before it
+# accepts a close, so they reach this event only if the two services' rules ever drift apart; the
+# last three are the goals side's own: the item's goal was refused, the item broke a rule without a
 # code, or its structure did not validate.
 RefusalReason = Literal[
     "due-date-past",
@@ -255,8 +255,8 @@ class PlanItemRefused(EventContract):
     """A goal or homework of a closed session's plan that the goals service could not apply.
     The rest of the plan was applied; the counselor is told (notes view, prep brief, alert).
 
-    item_id is the id the item would have had (rapport_shared.plan.derived_id), item_index its
-    position in the plan, field the offending field's path in the close request
+    item_id is the id the item would have had (rapport_shared.contracts.plan.derived_id), item_index
+    its position in the plan, field the offending field's path in the close request
     (homework.1.recurrence.time_zone). refused_at is the session's close: the plan is judged as
     of then, so a redelivered session-closed refuses the same items alike."""
 

@@ -104,7 +104,7 @@ class SessionStarted(EventContract):
     started_at: AwareDatetime
 
 
-# AES-GCM ciphertext under the suite's plan-seal key (rapport_shared.crypto.seal).
+# AES-GCM ciphertext under the suite's plan-seal key (rapport_shared.eventsourcing.crypto.seal).
 SealedText = Annotated[str, StringConstraints(pattern=SEALED_PATTERN, max_length=1_000_000)]
 
 

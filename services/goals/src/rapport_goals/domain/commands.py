@@ -6,8 +6,8 @@ from typing import Literal
 from uuid import UUID
 
 from rapport_shared.contracts.goals import AchievementStatus, Instrument, LifecycleStatus
+from rapport_shared.contracts.plan import GasLevel, Milestone
 from rapport_shared.contracts.sessions import GoalHorizon, GoalType, HomeworkType, Recurrence
-from rapport_shared.plan import GasLevel, Milestone
 
 Priority = Literal["high", "medium", "low"]
 

@@ -1,8 +1,8 @@
 """The goals service's private events: stored in this service's event store, never published,
 because what a client writes in their journal, a goal's words and a homework's instructions must
 not leave the service. Their free text is stored encrypted under the client's key
-(encrypted_fields; rapport_shared.privatestore); the client_id they carry names that key (journal
-entries stored before encryption have none, and clear text)."""
+(encrypted_fields; rapport_shared.eventsourcing.privatestore); the client_id they carry names that
+key (journal entries stored before encryption have none, and clear text)."""
 
 from typing import Annotated, ClassVar
 from uuid import UUID
@@ -36,7 +36,7 @@ class HomeworkJournalWritten(EventContract):
 
 
 class GoalWorded(EventContract):
-    """A goal's words as they now stand, whole (rapport_shared.plan.GoalWording as JSON):
+    """A goal's words as they now stand, whole (rapport_shared.contracts.plan.GoalWording as JSON):
     appended with goal-agreed, and with a goal-revised that changed them."""
 
     event_type: ClassVar[str] = "goal-worded"

@@ -1,5 +1,5 @@
 """Goal Attainment Scaling: the Kiresuk & Sherman summary T-score. (A scale's shape, each of the
-levels -2 ... +2 once, is a plan rule: rapport_shared.plan_rules.check_scale.)
+levels -2 ... +2 once, is a plan rule: rapport_shared.contracts.plan_rules.check_scale.)
 
 T = 50 + 10 * sum(w_i x_i) / sqrt((1 - rho) * sum(w_i^2) + rho * (sum w_i)^2)
 

@@ -8,8 +8,9 @@ from uuid import UUID
 from rapport_goals.domain import status
 from rapport_goals.domain.commands import AgreeGoal, ChangeGoalStatus, ReviewGoal, ReviseGoal
 from rapport_goals.domain.events import GoalWorded
-from rapport_shared import plan_rules
+from rapport_shared.contracts import plan_rules
 from rapport_shared.contracts.base import EventContract
+from rapport_shared.contracts.errors import DomainError, InvalidState, NotFound
 from rapport_shared.contracts.goals import (
     AchievementStatus,
     GoalAgreed,
@@ -18,9 +19,8 @@ from rapport_shared.contracts.goals import (
     GoalStatusChanged,
     LifecycleStatus,
 )
+from rapport_shared.contracts.plan import GasLevel, GoalWording, Milestone
 from rapport_shared.contracts.sessions import PlannedGasLevel, PlannedMilestone
-from rapport_shared.errors import DomainError, InvalidState, NotFound
-from rapport_shared.plan import GasLevel, GoalWording, Milestone
 
 # Terms a revision may change; the others (type, horizon, weight) define what the goal is.
 WORDS = ("description", "measure", "target")

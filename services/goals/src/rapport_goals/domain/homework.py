@@ -15,8 +15,9 @@ from rapport_goals.domain.commands import AssignHomework, CompleteHomework
 from rapport_goals.domain.events import HomeworkInstructed, HomeworkJournalWritten
 from rapport_goals.domain.goal import Goal
 from rapport_goals.domain.status import TERMINAL
-from rapport_shared import plan_rules
+from rapport_shared.contracts import plan_rules
 from rapport_shared.contracts.base import EventContract
+from rapport_shared.contracts.errors import DomainError, InvalidState, NotFound
 from rapport_shared.contracts.goals import (
     HomeworkAssigned,
     HomeworkCancelled,
@@ -24,7 +25,6 @@ from rapport_shared.contracts.goals import (
     HomeworkMissed,
 )
 from rapport_shared.contracts.sessions import Recurrence
-from rapport_shared.errors import DomainError, InvalidState, NotFound
 
 
 def homework_stream(homework_id: UUID) -> str:

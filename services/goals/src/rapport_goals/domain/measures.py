@@ -14,8 +14,8 @@ from typing import Literal
 from uuid import UUID, uuid5
 
 from rapport_goals.domain.commands import RecordMeasure
+from rapport_shared.contracts.errors import DomainError
 from rapport_shared.contracts.goals import AllianceAlertRaised, Instrument, MeasureRecorded
-from rapport_shared.errors import DomainError
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,9 @@ from pydantic import ValidationError
 from rapport_goals.domain.commands import AgreeGoal, AssignHomework
 from rapport_goals.domain.goal import Goal, goal_stream
 from rapport_goals.domain.homework import Homework, homework_stream
-from rapport_shared import plan_rules
+from rapport_shared.contracts import plan_rules
 from rapport_shared.contracts.base import EventContract
+from rapport_shared.contracts.errors import DomainError
 from rapport_shared.contracts.goals import (
     FIELD_PATH_PATTERN,
     MAX_FIELD_PATH,
@@ -23,18 +24,18 @@ from rapport_shared.contracts.goals import (
     PlanItemRefused,
     RefusalReason,
 )
+from rapport_shared.contracts.plan import AgreedGoal, AgreedHomework, PlanWording, derived_id, join
+from rapport_shared.contracts.plan_rules import PlanRuleBroken
 from rapport_shared.contracts.sessions import SessionClosed
-from rapport_shared.errors import DomainError
-from rapport_shared.plan import AgreedGoal, AgreedHomework, PlanWording, derived_id, join
-from rapport_shared.plan_rules import PlanRuleBroken
 
 __all__ = ["Goal", "Homework", "goal_stream", "homework_stream", "plan_from_session"]
 
 
 _FIELD = re.compile(FIELD_PATH_PATTERN)
-# A rule the goals side enforces on top of the shared plan rules (rapport_shared.plan_rules):
-# called with the item's kind ("goal" / "homework") and the worded item, it raises a DomainError
-# to refuse it. None in production; tests inject one to prove that a drift loses nothing.
+# A rule the goals side enforces on top of the shared plan rules
+# (rapport_shared.contracts.plan_rules): called with the item's kind ("goal" / "homework") and the
+# worded item, it raises a DomainError to refuse it. None in production; tests inject one to prove
+# that a drift loses nothing.
 ExtraRule = Callable[[PlanItemKind, AgreedGoal | AgreedHomework], None]
 
 

@@ -1,12 +1,12 @@
 """When a homework is due: once, or on every occurrence of its recurrence (the rule itself is
-rapport_shared.recurrence, shared with the notifications service; what a valid recurrence is,
-rapport_shared.plan_rules, shared with the sessions service's closing step)."""
+rapport_shared.contracts.recurrence, shared with the notifications service; what a valid recurrence
+is, rapport_shared.contracts.plan_rules, shared with the sessions service's closing step)."""
 
 from datetime import UTC, datetime
 
-from rapport_shared import plan_rules
+from rapport_shared.contracts import plan_rules
+from rapport_shared.contracts.recurrence import MAX_OCCURRENCES, expand
 from rapport_shared.contracts.sessions import Recurrence
-from rapport_shared.recurrence import MAX_OCCURRENCES, expand
 
 
 def occurrences(

@@ -1,3 +1,3 @@
-from rapport_shared.migrations import run_env
+from rapport_shared.persistence.migrations import run_env
 
 run_env()

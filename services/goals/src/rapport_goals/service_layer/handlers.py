@@ -29,17 +29,18 @@ from rapport_goals.domain.goal import Goal, goal_stream
 from rapport_goals.domain.homework import Homework, homework_stream
 from rapport_goals.domain.model import ExtraRule, plan_from_session
 from rapport_goals.tables import client_homework
-from rapport_shared import crypto, idempotency
-from rapport_shared.consumer import Handler
 from rapport_shared.contracts.base import EventContract
+from rapport_shared.contracts.envelope import IncomingEvent
+from rapport_shared.contracts.errors import InvalidState
 from rapport_shared.contracts.goals import HomeworkCompleted, HomeworkMissed
 from rapport_shared.contracts.sessions import ClientErased, SessionClosed
-from rapport_shared.db import erase_on_commit
-from rapport_shared.envelope import IncomingEvent
-from rapport_shared.errors import InvalidState
-from rapport_shared.eventstore import ConcurrencyConflict, EventStore
-from rapport_shared.plan import unseal_wording
-from rapport_shared.privatestore import PrivateEventStore
+from rapport_shared.eventsourcing import crypto
+from rapport_shared.eventsourcing.crypto import unseal_wording
+from rapport_shared.eventsourcing.eventstore import ConcurrencyConflict, EventStore
+from rapport_shared.eventsourcing.privatestore import PrivateEventStore
+from rapport_shared.messaging.consumer import Handler
+from rapport_shared.persistence.db import erase_on_commit
+from rapport_shared.web import idempotency
 
 log = structlog.get_logger(__name__)
 # How many past-due homework one pass of the missed-homework check handles per transaction.

@@ -1,11 +1,11 @@
 """The due times of a homework: once, or every occurrence of its recurrence, by the rule the
-goals service schedules them with (rapport_shared.recurrence)."""
+goals service schedules them with (rapport_shared.contracts.recurrence)."""
 
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from rapport_shared.contracts.recurrence import expand
 from rapport_shared.contracts.sessions import Recurrence
-from rapport_shared.recurrence import expand
 
 
 def occurrences(first_due_at: datetime, recurrence: Recurrence | None) -> list[datetime]:

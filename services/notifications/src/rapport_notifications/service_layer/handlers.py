@@ -30,12 +30,12 @@ from rapport_notifications.domain.model import (
 from rapport_notifications.domain.sessions import Session, session_stream
 from rapport_notifications.service_layer.reads import Reads
 from rapport_notifications.tables import delivery_errors, feed, reminders, upsert
-from rapport_shared.consumer import Handler
 from rapport_shared.contracts import goals, sessions
 from rapport_shared.contracts.base import EventContract
+from rapport_shared.contracts.envelope import IncomingEvent
 from rapport_shared.contracts.notifications import Channel, ReminderSent
-from rapport_shared.envelope import IncomingEvent
-from rapport_shared.eventstore import ConcurrencyConflict, EventStore
+from rapport_shared.eventsourcing.eventstore import ConcurrencyConflict, EventStore
+from rapport_shared.messaging.consumer import Handler
 
 
 @dataclass(frozen=True)

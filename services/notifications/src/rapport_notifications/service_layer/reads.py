@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from rapport_notifications import erasure
 from rapport_notifications.tables import erased_clients
 from rapport_shared.contracts.base import EventContract
-from rapport_shared.eventstore import EventStore
-from rapport_shared.projection import one_of, rows_among
+from rapport_shared.eventsourcing.eventstore import EventStore
+from rapport_shared.persistence.driver_sql import one_of, rows_among
 
 
 class Reads:

@@ -22,7 +22,7 @@ from rapport_notifications.email_channel import DeliveryFailed, EmailChannel
 from rapport_notifications.service_layer.handlers import prepare_delivery, record_delivery
 from rapport_notifications.webhook_channel import WebhookChannel, payload
 from rapport_shared.contracts.notifications import Channel
-from rapport_shared.eventstore import ConcurrencyConflict, EventStore
+from rapport_shared.eventsourcing.eventstore import ConcurrencyConflict, EventStore
 
 log = structlog.get_logger(__name__)
 

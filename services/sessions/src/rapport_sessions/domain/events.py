@@ -2,8 +2,9 @@
 -cancelled, -no-show, note-signed, client-erased) are contracts in rapport_shared; these are
 stored in this service's event store and never published, because note text, addenda, free-text
 reasons, the plan's words and clients' names must not leave the service. Their free text is
-stored encrypted under the client's key (encrypted_fields; rapport_shared.privatestore); the
-client_id they carry names that key (events stored before encryption have none, and clear text).
+stored encrypted under the client's key (encrypted_fields;
+rapport_shared.eventsourcing.privatestore); the client_id they carry names that key (events stored
+before encryption have none, and clear text).
 """
 
 from typing import Any, ClassVar
@@ -63,8 +64,8 @@ class AddendumWritten(EventContract):
 
 class PlanWorded(EventContract):
     """The words of the plan a session closed with (session-closed carries its structure):
-    goals[i] is goal i's wording as JSON (rapport_shared.plan.GoalWording), homework[j] the
-    instructions of homework j. Appended together with session-closed."""
+    goals[i] is goal i's wording as JSON (rapport_shared.contracts.plan.GoalWording), homework[j]
+    the instructions of homework j. Appended together with session-closed."""
 
     event_type: ClassVar[str] = "plan-worded"
     service: ClassVar[str] = "sessions"

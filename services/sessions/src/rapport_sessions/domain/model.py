@@ -20,6 +20,15 @@ from rapport_sessions.domain.events import (
 from rapport_sessions.domain.notes import Addendum, Note, NoteRecord, Signature
 from rapport_sessions.domain.plan import check_plan
 from rapport_shared.contracts.base import EventContract
+from rapport_shared.contracts.errors import DomainError, InvalidState
+from rapport_shared.contracts.plan import (
+    AgreedGoal,
+    AgreedHomework,
+    GoalWording,
+    PlanWording,
+    join,
+    split,
+)
 from rapport_shared.contracts.sessions import (
     CancellationReason,
     NoteSigned,
@@ -29,8 +38,6 @@ from rapport_shared.contracts.sessions import (
     SessionScheduled,
     SessionStarted,
 )
-from rapport_shared.errors import DomainError, InvalidState
-from rapport_shared.plan import AgreedGoal, AgreedHomework, GoalWording, PlanWording, join, split
 
 MAX_REASON_CHARS = 2000
 

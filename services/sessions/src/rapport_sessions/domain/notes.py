@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
-from rapport_shared.errors import DomainError
+from rapport_shared.contracts.errors import DomainError
 
 NoteFormat = Literal["SOAP", "DAP", "BIRP", "GIRP", "free"]
 

@@ -1,14 +1,19 @@
 """The rules of the closing step's agreed plan: the next session after the close, and every rule
-the goals service applies to a goal or a homework (rapport_shared.plan_rules, the one set both
-services call), judged as of the close, so a plan accepted here is a plan the goals service can
+the goals service applies to a goal or a homework (rapport_shared.contracts.plan_rules, the one set
+both services call), judged as of the close, so a plan accepted here is a plan the goals service can
 apply."""
 
 from collections.abc import Sequence
 from datetime import datetime
 
-from rapport_shared import plan_rules
-from rapport_shared.errors import DomainError
-from rapport_shared.plan import AgreedGoal, AgreedHomework, goal_structure, homework_structure
+from rapport_shared.contracts import plan_rules
+from rapport_shared.contracts.errors import DomainError
+from rapport_shared.contracts.plan import (
+    AgreedGoal,
+    AgreedHomework,
+    goal_structure,
+    homework_structure,
+)
 
 
 def check_plan(

@@ -11,17 +11,18 @@ from rapport_sessions import clients, projections, repository
 from rapport_sessions.domain import model
 from rapport_sessions.domain.events import ClientProfileUpdated
 from rapport_sessions.domain.model import Session
-from rapport_shared import care_team, idempotency
-from rapport_shared.consumer import Subscription
 from rapport_shared.contracts.base import EventContract
+from rapport_shared.contracts.envelope import IncomingEvent
+from rapport_shared.contracts.errors import InvalidState
+from rapport_shared.contracts.plan import AgreedGoal, AgreedHomework, split
 from rapport_shared.contracts.sessions import CancellationReason, CareTeamChanged, ClientErased
-from rapport_shared.crypto import KeyRing
-from rapport_shared.db import erase_on_commit
-from rapport_shared.envelope import IncomingEvent
-from rapport_shared.errors import InvalidState
-from rapport_shared.eventstore import ConcurrencyConflict, EventStore
-from rapport_shared.plan import AgreedGoal, AgreedHomework, seal_wording, split
-from rapport_shared.privatestore import PrivateEventStore
+from rapport_shared.eventsourcing.crypto import KeyRing, seal_wording
+from rapport_shared.eventsourcing.eventstore import ConcurrencyConflict, EventStore
+from rapport_shared.eventsourcing.privatestore import PrivateEventStore
+from rapport_shared.messaging.consumer import Subscription
+from rapport_shared.persistence.db import erase_on_commit
+from rapport_shared.security import care_team
+from rapport_shared.web import idempotency
 
 
 async def schedule_session(

@@ -7,8 +7,8 @@ Revises:
 import sqlalchemy as sa
 from alembic import op
 
-from rapport_shared.migrations import create_core_tables_v1
-from rapport_shared.schema import add_core_tables
+from rapport_shared.persistence.migrations import create_core_tables_v1
+from rapport_shared.persistence.schema import add_core_tables
 
 revision = "0001"
 down_revision = None

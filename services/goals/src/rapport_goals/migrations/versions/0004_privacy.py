@@ -12,7 +12,7 @@ Revises: 0002
 import sqlalchemy as sa
 from alembic import op
 
-from rapport_shared.crypto import client_keys_columns
+from rapport_shared.eventsourcing.crypto import client_keys_columns
 
 revision = "0004"
 down_revision = "0003_auth"

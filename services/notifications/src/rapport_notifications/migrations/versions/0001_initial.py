@@ -7,7 +7,7 @@ Revision ID: 0001
 import sqlalchemy as sa
 from alembic import op
 
-from rapport_shared.migrations import create_core_tables_v1
+from rapport_shared.persistence.migrations import create_core_tables_v1
 
 revision = "0001"
 down_revision = None

@@ -1,5 +1,5 @@
 """Stored Idempotency-Key answers rest sealed under the client's key (or the service's), with
-the client they concern; the answers kept in clear before go (rapport_shared.idempotency).
+the client they concern; the answers kept in clear before go (rapport_shared.web.idempotency).
 This service now keeps per-client keys too (client_keys), destroyed when a client is erased.
 
 Revision ID: 0010_sealed_answers
@@ -8,8 +8,8 @@ Revises: 0009_outbox_quarantine
 
 from alembic import op
 
-from rapport_shared.crypto import client_keys_columns
-from rapport_shared.idempotency import seal_stored_answers_v2, unseal_stored_answers_v2
+from rapport_shared.eventsourcing.crypto import client_keys_columns
+from rapport_shared.web.idempotency import seal_stored_answers_v2, unseal_stored_answers_v2
 
 revision = "0010_sealed_answers"
 down_revision = "0009_outbox_quarantine"

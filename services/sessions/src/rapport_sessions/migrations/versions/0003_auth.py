@@ -4,7 +4,7 @@ Revision ID: 0003_auth
 Revises: 0002
 """
 
-from rapport_shared.migrations import create_access_tables_v1, drop_access_tables_v1
+from rapport_shared.persistence.migrations import create_access_tables_v1, drop_access_tables_v1
 
 revision = "0003_auth"
 down_revision = "0002"

@@ -1,11 +1,14 @@
 """The outbox quarantine: events the broker refuses for good, set aside with the reason (see
-rapport_shared.quarantine).
+rapport_shared.messaging.quarantine).
 
 Revision ID: 0008_outbox_quarantine
 Revises: 0007
 """
 
-from rapport_shared.migrations import create_outbox_quarantine_table, drop_outbox_quarantine_table
+from rapport_shared.persistence.migrations import (
+    create_outbox_quarantine_table,
+    drop_outbox_quarantine_table,
+)
 
 revision = "0008_outbox_quarantine"
 down_revision = "0007"
