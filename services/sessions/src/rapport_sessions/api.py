@@ -15,6 +15,7 @@ from rapport_sessions.service_layer import handlers
 from rapport_sessions.views import ClientNotes, ClientRecord, SessionState
 from rapport_shared.contracts.base import PersonId
 from rapport_shared.contracts.clinic import CLINIC_SLUG_PATTERN
+from rapport_shared.contracts.clock import utc_now
 from rapport_shared.contracts.errors import DomainError, NotFound
 from rapport_shared.contracts.sessions import CancellationReason
 from rapport_shared.runtime.service import Runtime
@@ -161,6 +162,7 @@ async def record_note(
         session = await handlers.record_note(
             conn,
             runtime.store,
+            now=utc_now(),
             clinic_id=clinic_id,
             session_id=session_id,
             note_format=note_format,
@@ -180,6 +182,7 @@ async def sign_note(
         session = await handlers.sign_note(
             conn,
             runtime.store,
+            now=utc_now(),
             clinic_id=clinic_id,
             session_id=session_id,
             signed_by=command.signed_by,
@@ -199,6 +202,7 @@ async def write_addendum(
         session = await handlers.add_addendum(
             conn,
             runtime.store,
+            now=utc_now(),
             clinic_id=clinic_id,
             session_id=session_id,
             author=command.author,
@@ -212,7 +216,7 @@ async def write_addendum(
 async def start_session(clinic_id: ClinicId, session_id: UUID, runtime: Runtime) -> SessionState:
     async with runtime.transaction() as conn:
         session = await handlers.start_session(
-            conn, runtime.store, clinic_id=clinic_id, session_id=session_id
+            conn, runtime.store, now=utc_now(), clinic_id=clinic_id, session_id=session_id
         )
     return SessionState.of(session)
 
@@ -225,6 +229,7 @@ async def cancel_session(
         session = await handlers.cancel_session(
             conn,
             runtime.store,
+            now=utc_now(),
             clinic_id=clinic_id,
             session_id=session_id,
             reason=command.reason,
@@ -237,7 +242,7 @@ async def cancel_session(
 async def record_no_show(clinic_id: ClinicId, session_id: UUID, runtime: Runtime) -> SessionState:
     async with runtime.transaction() as conn:
         session = await handlers.record_no_show(
-            conn, runtime.store, clinic_id=clinic_id, session_id=session_id
+            conn, runtime.store, now=utc_now(), clinic_id=clinic_id, session_id=session_id
         )
     return SessionState.of(session)
 
@@ -250,6 +255,7 @@ async def close_session(
         session = await handlers.close_session(
             conn,
             runtime.store,
+            now=utc_now(),
             clinic_id=clinic_id,
             session_id=session_id,
             expected_version=command.expected_version,
@@ -312,6 +318,7 @@ async def set_care_team(
         event = await handlers.change_care_team(
             conn,
             runtime.store,
+            now=utc_now(),
             clinic_id=clinic_id,
             client_id=client_id,
             counselor_ids=body.counselor_ids,
@@ -362,6 +369,7 @@ async def save_client_profile(
         event = await handlers.save_profile(
             conn,
             runtime.store,
+            now=utc_now(),
             clinic_id=clinic_id,
             client_id=client_id,
             display_name=command.display_name,
@@ -402,6 +410,7 @@ async def erase_client(
         event = await handlers.erase_client(
             conn,
             runtime.store,
+            now=utc_now(),
             clinic_id=clinic_id,
             client_id=client_id,
             erased_by=command.erased_by,

@@ -1,8 +1,8 @@
-"""Command handlers (called by the API inside its transaction) and the event handlers the
-sessions-notes consumer calls for the goals service's events."""
+"""Command handlers (called by the API inside its transaction, with the time it read) and the
+event handlers the sessions-notes consumer calls for the goals service's events."""
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -43,56 +43,65 @@ async def schedule_session(
 
 
 async def start_session(
-    conn: AsyncConnection, store: EventStore, *, clinic_id: str, session_id: UUID
+    conn: AsyncConnection, store: EventStore, *, now: datetime, clinic_id: str, session_id: UUID
 ) -> Session:
     session = await repository.load(conn, store, clinic_id, session_id)
-    return await _commit(conn, store, session, session.start(_now()))
+    return await _commit(conn, store, session, session.start(now))
 
 
 async def cancel_session(
     conn: AsyncConnection,
     store: EventStore,
     *,
+    now: datetime,
     clinic_id: str,
     session_id: UUID,
     reason: CancellationReason,
     explanation: str | None,
 ) -> Session:
     session = await repository.load(conn, store, clinic_id, session_id)
-    return await _commit(conn, store, session, *session.cancel(_now(), reason, explanation))
+    return await _commit(conn, store, session, *session.cancel(now, reason, explanation))
 
 
 async def record_no_show(
-    conn: AsyncConnection, store: EventStore, *, clinic_id: str, session_id: UUID
+    conn: AsyncConnection, store: EventStore, *, now: datetime, clinic_id: str, session_id: UUID
 ) -> Session:
     session = await repository.load(conn, store, clinic_id, session_id)
-    return await _commit(conn, store, session, session.record_no_show(_now()))
+    return await _commit(conn, store, session, session.record_no_show(now))
 
 
 async def record_note(
     conn: AsyncConnection,
     store: EventStore,
     *,
+    now: datetime,
     clinic_id: str,
     session_id: UUID,
     note_format: str,
     sections: Mapping[str, str],
 ) -> Session:
     session = await repository.load(conn, store, clinic_id, session_id)
-    return await _commit(conn, store, session, session.record_note(note_format, sections, _now()))
+    return await _commit(conn, store, session, session.record_note(note_format, sections, now))
 
 
 async def sign_note(
-    conn: AsyncConnection, store: EventStore, *, clinic_id: str, session_id: UUID, signed_by: str
+    conn: AsyncConnection,
+    store: EventStore,
+    *,
+    now: datetime,
+    clinic_id: str,
+    session_id: UUID,
+    signed_by: str,
 ) -> Session:
     session = await repository.load(conn, store, clinic_id, session_id)
-    return await _commit(conn, store, session, session.sign_note(signed_by, _now()))
+    return await _commit(conn, store, session, session.sign_note(signed_by, now))
 
 
 async def add_addendum(
     conn: AsyncConnection,
     store: EventStore,
     *,
+    now: datetime,
     clinic_id: str,
     session_id: UUID,
     author: str,
@@ -100,7 +109,7 @@ async def add_addendum(
     text: str,
 ) -> Session:
     session = await repository.load(conn, store, clinic_id, session_id)
-    event = session.add_addendum(author, reason, text, _now())
+    event = session.add_addendum(author, reason, text, now)
     return await _commit(conn, store, session, event)
 
 
@@ -108,6 +117,7 @@ async def close_session(
     conn: AsyncConnection,
     store: EventStore,
     *,
+    now: datetime,
     clinic_id: str,
     session_id: UUID,
     expected_version: int | None,
@@ -121,7 +131,7 @@ async def close_session(
     if expected_version is not None and expected_version != session.version:
         # The caller decided on a state that has changed since (e.g. a newer note).
         raise ConcurrencyConflict(model.stream_id(session_id), expected_version)
-    closed, worded = session.close(_now(), next_session_at, goals, homework)
+    closed, worded = session.close(now, next_session_at, goals, homework)
     # The goals service needs the plan's words too: they travel sealed under the suite key.
     wording = split(goals, homework)[2]
     sealed = closed.model_copy(update={"sealed_wording": seal_wording(store.seal_key, wording)})
@@ -132,6 +142,7 @@ async def change_care_team(
     conn: AsyncConnection,
     store: EventStore,
     *,
+    now: datetime,
     clinic_id: str,
     client_id: str,
     counselor_ids: Sequence[str],
@@ -145,7 +156,7 @@ async def change_care_team(
         client_id=client_id,
         counselor_ids=tuple(sorted(set(counselor_ids))),
         changed_by=changed_by,
-        changed_at=_now(),
+        changed_at=now,
     )
     await store.append(conn, stream, await store.stream_version(conn, stream), [event])
     await care_team.apply(conn, event)
@@ -165,6 +176,7 @@ async def save_profile(
     conn: AsyncConnection,
     store: EventStore,
     *,
+    now: datetime,
     clinic_id: str,
     client_id: str,
     display_name: str,
@@ -178,14 +190,20 @@ async def save_profile(
         client_id=client_id,
         display_name=display_name,
         updated_by=updated_by,
-        updated_at=_now(),
+        updated_at=now,
     )
     await repository.append(conn, store, stream, version, [event])
     return event
 
 
 async def erase_client(
-    conn: AsyncConnection, store: EventStore, *, clinic_id: str, client_id: str, erased_by: str
+    conn: AsyncConnection,
+    store: EventStore,
+    *,
+    now: datetime,
+    clinic_id: str,
+    client_id: str,
+    erased_by: str,
 ) -> ClientErased:
     """Crypto-shredding: client-erased is recorded (and published, so every service erases its
     copy), the projections drop the client's rows, and the client's key is destroyed, in one
@@ -195,17 +213,13 @@ async def erase_client(
         raise InvalidState(f"client {client_id} is already erased", field="client_id")
     stream = clients.client_stream(clinic_id, client_id)
     event = ClientErased(
-        clinic_id=clinic_id, client_id=client_id, erased_by=erased_by, erased_at=_now()
+        clinic_id=clinic_id, client_id=client_id, erased_by=erased_by, erased_at=now
     )
     await repository.append(conn, store, stream, await store.stream_version(conn, stream), [event])
     await _KEYS.destroy(conn, clinic_id, client_id, event.erased_at)
     await idempotency.forget_client(conn, clinic_id, client_id)
     erase_on_commit(conn)
     return event
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 async def update_notes_projection(conn: AsyncConnection, incoming: IncomingEvent) -> None:
