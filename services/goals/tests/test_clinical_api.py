@@ -322,9 +322,10 @@ async def test_past_due_occurrences_are_recorded_missed_and_flag_an_unrealistic_
         ]
 
         # Checking again records nothing twice.
-        again = await handlers.record_missed_homework(
-            goals.runtime.engine, goals.runtime.store, datetime.now(UTC), timedelta(0)
-        )
+        async with goals.runtime.engine.begin() as conn:
+            again = await handlers.record_missed_homework(
+                conn, goals.runtime.store, datetime.now(UTC), timedelta(0)
+            )
         assert again == 0
         statuses = [h["status"] for h in await goals.client_homework(3)]
         assert statuses == ["missed", "missed", "assigned"]

@@ -12,6 +12,7 @@ from rapport_goals.domain.model import Goal, Homework, plan_from_session
 from rapport_shared.contracts.base import EventContract
 from rapport_shared.contracts.errors import DomainError, InvalidState, NotFound
 from rapport_shared.contracts.goals import GoalAgreed, HomeworkAssigned, PlanItemRefused
+from rapport_shared.contracts.history import found
 from rapport_shared.contracts.plan import (
     AgreedGoal,
     AgreedHomework,
@@ -124,7 +125,8 @@ def test_a_goal_is_found_only_from_its_agreement():
         "client-ana",
         date(2026, 6, 1),
     )
-    assert Goal.from_history([]) is None
+    with pytest.raises(NotFound):
+        found([], GoalAgreed, CLINIC, name="goal", aggregate_id=event.goal_id)
 
 
 # --- Homework -----------------------------------------------------------------------------
@@ -180,7 +182,7 @@ def _assigned(due_at: datetime) -> HomeworkAssigned:
 )
 def test_completion_carries_due_at_so_anyone_can_tell_it_was_on_time(completed_at, on_time):
     assigned = _assigned(due_at=NOW)
-    homework = Homework.from_history(CLINIC, assigned.homework_id, [assigned])
+    homework = Homework.from_history([assigned])
     [completed] = homework.complete(done(homework, completed_at), now=NOW + timedelta(days=1))
     assert completed.due_at == NOW and completed.completed_at == completed_at
     assert completed.on_time is on_time
@@ -189,9 +191,9 @@ def test_completion_carries_due_at_so_anyone_can_tell_it_was_on_time(completed_a
 
 def test_completing_twice_is_a_conflict():
     assigned = _assigned(due_at=NOW)
-    fresh = Homework.from_history(CLINIC, assigned.homework_id, [assigned])
+    fresh = Homework.from_history([assigned])
     first = fresh.complete(done(fresh, NOW), now=NOW)
-    homework = Homework.from_history(CLINIC, assigned.homework_id, [assigned, *first])
+    homework = Homework.from_history([assigned, *first])
     assert homework.version == 2 and homework.completed_at == NOW
     with pytest.raises(InvalidState) as refused:
         homework.complete(done(homework, NOW), now=NOW)
@@ -203,7 +205,7 @@ def test_completing_twice_is_a_conflict():
 )
 def test_completion_in_the_future_or_before_assignment_is_refused(completed_at):
     assigned = _assigned(due_at=NOW + timedelta(days=1))
-    homework = Homework.from_history(CLINIC, assigned.homework_id, [assigned])
+    homework = Homework.from_history([assigned])
     with pytest.raises(DomainError) as refused:
         homework.complete(done(homework, completed_at), now=NOW)
     assert refused.value.field == "completed_at" and refused.value.status == 422
@@ -213,7 +215,13 @@ def test_unknown_or_another_clinics_homework_is_not_found():
     assigned = _assigned(due_at=NOW)
     for clinic, history in ((CLINIC, []), ("riverside", [assigned])):
         with pytest.raises(NotFound) as missing:
-            Homework.from_history(clinic, assigned.homework_id, history)
+            found(
+                history,
+                HomeworkAssigned,
+                clinic,
+                name="homework",
+                aggregate_id=assigned.homework_id,
+            )
         assert missing.value.status == 404
 
 

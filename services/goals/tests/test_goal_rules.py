@@ -20,6 +20,7 @@ from rapport_shared.contracts.goals import (
     HomeworkAssigned,
     PlanItemRefused,
 )
+from rapport_shared.contracts.history import found
 from rapport_shared.contracts.plan import (
     AgreedGoal,
     AgreedHomework,
@@ -54,7 +55,7 @@ def goal_with(*later, **changes) -> tuple[Goal, list]:
     command = agree(**changes)
     agreed = Goal.agree(command, agreed_at=NOW)
     events = [agreed, Goal.worded(command), *later]
-    goal = Goal.found("northside", agreed.goal_id, events)
+    goal = Goal.from_history(events)
     return goal, events
 
 
@@ -212,7 +213,7 @@ def test_a_review_needs_a_level_exactly_when_the_goal_has_a_scale():
 def test_another_clinics_goal_is_not_found():
     agreed = Goal.agree(agree(), agreed_at=NOW)
     with pytest.raises(NotFound):
-        Goal.found("riverside", agreed.goal_id, [agreed])
+        found([agreed], GoalAgreed, "riverside", name="goal", aggregate_id=agreed.goal_id)
 
 
 def closed(goals=(), homework=()) -> tuple[SessionClosed, PlanWording]:

@@ -99,7 +99,7 @@ FIRST = datetime(2026, 10, 21, 9, 0, tzinfo=UTC)
 def _daily(*later) -> tuple[Homework, list]:
     assigned = Homework.assign(_assign(FIRST, DAILY, type="symptom-log"), None, assigned_at=NOW)
     events = [assigned, *later]
-    return Homework.from_history("northside", assigned.homework_id, events), events
+    return Homework.from_history(events), events
 
 
 def _complete(homework: Homework, at: datetime, now: datetime, **extra) -> list:

@@ -1,6 +1,6 @@
 """HTTP: parse the request, call a handler in a transaction, answer from the read model."""
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
 
@@ -25,6 +25,7 @@ from rapport_goals.service_layer import handlers
 from rapport_goals.settings import GoalsSettings
 from rapport_shared.contracts.base import PersonId, ShortText
 from rapport_shared.contracts.clinic import CLINIC_SLUG_PATTERN
+from rapport_shared.contracts.clock import utc_now
 from rapport_shared.contracts.goals import AchievementStatus, Instrument, LifecycleStatus
 from rapport_shared.contracts.sessions import GoalHorizon, GoalType, HomeworkType
 from rapport_shared.runtime.service import Runtime, ServiceRuntime
@@ -151,10 +152,6 @@ class RecordMeasureRequest(_Request):
     counselor_id: PersonId | None = None
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 @router.post(
     "/goals",
     status_code=201,
@@ -168,7 +165,7 @@ async def agree_goal(
     )
     audit.created(request, goal_id=command.goal_id)
     async with runtime.transaction() as conn:
-        await handlers.agree_goal(conn, runtime.store, command, now=_now())
+        await handlers.agree_goal(conn, runtime.store, command, now=utc_now())
         return await views.goal(conn, clinic_id, command.goal_id)
 
 
@@ -185,7 +182,7 @@ async def revise_goal(
 ) -> views.GoalView:
     command = ReviseGoal(clinic_id=clinic_id, goal_id=goal_id, **_fields(body))
     async with runtime.transaction() as conn:
-        await handlers.revise_goal(conn, runtime.store, command, now=_now())
+        await handlers.revise_goal(conn, runtime.store, command, now=utc_now())
         return await views.goal(conn, clinic_id, goal_id)
 
 
@@ -195,7 +192,7 @@ async def change_goal_status(
 ) -> views.GoalView:
     command = ChangeGoalStatus(clinic_id=clinic_id, goal_id=goal_id, **_fields(body))
     async with runtime.transaction() as conn:
-        await handlers.change_goal_status(conn, runtime.store, command, now=_now())
+        await handlers.change_goal_status(conn, runtime.store, command, now=utc_now())
         return await views.goal(conn, clinic_id, goal_id)
 
 
@@ -209,7 +206,7 @@ async def review_goal(
 ) -> views.GoalView:
     command = ReviewGoal(clinic_id=clinic_id, goal_id=goal_id, **_fields(body))
     async with runtime.transaction() as conn:
-        await handlers.review_goal(conn, runtime.store, command, now=_now())
+        await handlers.review_goal(conn, runtime.store, command, now=utc_now())
         return await views.goal(conn, clinic_id, goal_id)
 
 
@@ -245,7 +242,7 @@ async def assign_homework(
     )
     audit.created(request, homework_id=command.homework_id)
     async with runtime.transaction() as conn:
-        await handlers.assign_homework(conn, runtime.store, command, now=_now())
+        await handlers.assign_homework(conn, runtime.store, command, now=utc_now())
         return await views.homework(conn, clinic_id, command.homework_id)
 
 
@@ -261,7 +258,7 @@ async def complete_homework(
 ) -> Completion:
     command = CompleteHomework(clinic_id, homework_id, **_fields(body or CompleteHomeworkRequest()))
     async with runtime.transaction() as conn:
-        event = await handlers.complete_homework(conn, runtime.store, command, now=_now())
+        event = await handlers.complete_homework(conn, runtime.store, command, now=utc_now())
     return Completion(
         homework_id=event.homework_id,
         due_at=event.due_at,
@@ -276,7 +273,7 @@ async def cancel_homework(
     clinic_id: ClinicId, homework_id: UUID, runtime: Runtime
 ) -> views.HomeworkItem:
     async with runtime.transaction() as conn:
-        await handlers.cancel_homework(conn, runtime.store, clinic_id, homework_id, now=_now())
+        await handlers.cancel_homework(conn, runtime.store, clinic_id, homework_id, now=utc_now())
         return await views.homework(conn, clinic_id, homework_id)
 
 
@@ -330,7 +327,7 @@ async def record_measure(
     settings = _settings(runtime)
     async with runtime.transaction() as conn:
         await handlers.record_measure(
-            conn, runtime.store, command, _now(), settings.alliance_threshold
+            conn, runtime.store, command, utc_now(), settings.alliance_threshold
         )
         return await progress_views.measure(conn, command.measure_id)
 

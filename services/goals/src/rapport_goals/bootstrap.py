@@ -1,7 +1,7 @@
 """The composition root: the one place that wires settings, store, consumers and HTTP."""
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 
@@ -13,6 +13,7 @@ from rapport_goals.domain.events import goals_registry
 from rapport_goals.domain.model import ExtraRule
 from rapport_goals.service_layer import handlers
 from rapport_goals.settings import GoalsSettings
+from rapport_shared.contracts.clock import utc_now
 from rapport_shared.eventsourcing.crypto import plan_seal_key
 from rapport_shared.eventsourcing.privatestore import PrivateEventStore
 from rapport_shared.messaging.consumer import Subscription
@@ -81,8 +82,11 @@ def build_runtime(
         while True:
             await asyncio.sleep(settings.missed_check_interval_seconds)
             try:
-                now = datetime.now(UTC)
-                if await handlers.record_missed_homework(runtime.engine, runtime.store, now, grace):
+                async with runtime.engine.begin() as conn:
+                    missed = await handlers.record_missed_homework(
+                        conn, runtime.store, utc_now(), grace
+                    )
+                if missed:
                     runtime.notify_relay()
             except Exception:
                 # A failed pass (database away) must not end the loop: the next one retries.

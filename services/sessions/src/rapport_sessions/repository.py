@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from rapport_sessions.domain.model import Session, stream_id
 from rapport_sessions.projections import project
 from rapport_shared.contracts.base import EventContract
-from rapport_shared.contracts.errors import NotFound
+from rapport_shared.contracts.history import found
+from rapport_shared.contracts.sessions import SessionScheduled
 from rapport_shared.eventsourcing.eventstore import EventStore
 
 
@@ -18,10 +19,9 @@ async def load(
     conn: AsyncConnection, store: EventStore, clinic_id: str, session_id: UUID
 ) -> Session:
     history = await store.load_events(conn, stream_id(session_id))
-    # Another clinic's session is exactly as unknown as a missing one.
-    if not history or history[0].clinic_id != clinic_id:
-        raise NotFound(f"no session {session_id} in clinic {clinic_id}", field="session_id")
-    return Session.from_history(history)
+    return Session.from_history(
+        found(history, SessionScheduled, clinic_id, name="session", aggregate_id=session_id)
+    )
 
 
 async def exists(conn: AsyncConnection, store: EventStore, session_id: UUID) -> bool:

@@ -1,7 +1,8 @@
-"""The goal aggregate: agreeing, revising, moving through the FHIR lifecycle, and reviewing."""
+"""The goal aggregate: agreeing, revising, moving through the FHIR lifecycle, and reviewing.
+Commands return the events that record the decision; the goal changes only by applying events."""
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime
 from uuid import UUID
 
@@ -10,7 +11,7 @@ from rapport_goals.domain.commands import AgreeGoal, ChangeGoalStatus, ReviewGoa
 from rapport_goals.domain.events import GoalWorded
 from rapport_shared.contracts import plan_rules
 from rapport_shared.contracts.base import EventContract
-from rapport_shared.contracts.errors import DomainError, InvalidState, NotFound
+from rapport_shared.contracts.errors import DomainError, InvalidState
 from rapport_shared.contracts.goals import (
     AchievementStatus,
     GoalAgreed,
@@ -38,7 +39,7 @@ def goal_stream(goal_id: UUID) -> str:
     return f"goal-{goal_id}"
 
 
-@dataclass(frozen=True)
+@dataclass
 class Goal:
     goal_id: UUID
     clinic_id: str
@@ -100,55 +101,43 @@ class Goal:
         )
 
     @classmethod
-    def from_history(cls, events: Sequence[EventContract]) -> "Goal | None":
-        """None when the goal was never agreed."""
-        goal: Goal | None = None
-        for version, event in enumerate(events, start=1):
-            if isinstance(event, GoalAgreed):
-                goal = cls(
-                    event.goal_id,
-                    event.clinic_id,
-                    event.client_id,
-                    due_date=event.due_date,
-                    milestones=event.milestones,
-                    gas_scale=event.gas_scale,
-                    lifecycle_status=event.lifecycle_status,
-                    achievement_status=event.achievement_status,
-                )
-            elif goal is None:
-                continue
-            elif isinstance(event, GoalRevised):
-                goal = replace(
-                    goal,
-                    due_date=event.due_date or goal.due_date,
-                    milestones=goal.milestones if event.milestones is None else event.milestones,
-                    gas_scale=event.gas_scale or goal.gas_scale,
-                )
-            elif isinstance(event, GoalStatusChanged):
-                goal = replace(
-                    goal,
-                    lifecycle_status=event.lifecycle_status,
-                    achievement_status=event.achievement_status,
-                )
-            elif isinstance(event, GoalReviewed):
-                goal = replace(goal, achievement_status=event.achievement_status)
-            elif isinstance(event, GoalWorded):
-                words = event.wording  # empty once the client is erased
-                goal = replace(
-                    goal,
-                    wording=GoalWording.model_validate_json(words) if words else GoalWording(),
-                )
-            if goal is not None:
-                goal = replace(goal, version=version)
+    def from_history(cls, events: Sequence[EventContract]) -> "Goal":
+        first, *rest = events
+        if not isinstance(first, GoalAgreed):
+            raise ValueError(f"a goal's history starts with goal-agreed, not {first!r}")
+        goal = cls(
+            first.goal_id,
+            first.clinic_id,
+            first.client_id,
+            due_date=first.due_date,
+            milestones=first.milestones,
+            gas_scale=first.gas_scale,
+            lifecycle_status=first.lifecycle_status,
+            achievement_status=first.achievement_status,
+            version=1,
+        )
+        for event in rest:
+            goal.apply(event)
         return goal
 
-    @classmethod
-    def found(cls, clinic_id: str, goal_id: UUID, events: Sequence[EventContract]) -> "Goal":
-        """The goal as its events left it; another clinic's is as unknown as a missing one."""
-        goal = cls.from_history(events)
-        if goal is None or goal.clinic_id != clinic_id:
-            raise NotFound(f"no goal {goal_id} in clinic {clinic_id}", field="goal_id")
-        return goal
+    def apply(self, event: EventContract) -> None:
+        match event:
+            case GoalRevised():
+                self.due_date = event.due_date or self.due_date
+                if event.milestones is not None:
+                    self.milestones = event.milestones
+                self.gas_scale = event.gas_scale or self.gas_scale
+            case GoalStatusChanged():
+                self.lifecycle_status = event.lifecycle_status
+                self.achievement_status = event.achievement_status
+            case GoalReviewed():
+                self.achievement_status = event.achievement_status
+            case GoalWorded():
+                words = event.wording  # empty once the client is erased
+                self.wording = GoalWording.model_validate_json(words) if words else GoalWording()
+            case _:
+                raise ValueError(f"a goal does not apply {event.event_type}")
+        self.version += 1
 
     def revise(self, command: ReviseGoal, now: datetime) -> list[GoalRevised | GoalWorded]:
         """The public revision (structure, and whether the words changed) and, when they did,

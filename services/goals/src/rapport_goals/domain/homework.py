@@ -6,7 +6,7 @@ earliest open one whose due time passed, so the open occurrences are always the 
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -17,7 +17,7 @@ from rapport_goals.domain.goal import Goal
 from rapport_goals.domain.status import TERMINAL
 from rapport_shared.contracts import plan_rules
 from rapport_shared.contracts.base import EventContract
-from rapport_shared.contracts.errors import DomainError, InvalidState, NotFound
+from rapport_shared.contracts.errors import DomainError, InvalidState
 from rapport_shared.contracts.goals import (
     HomeworkAssigned,
     HomeworkCancelled,
@@ -31,7 +31,7 @@ def homework_stream(homework_id: UUID) -> str:
     return f"homework-{homework_id}"
 
 
-@dataclass(frozen=True)
+@dataclass
 class Homework:
     homework_id: UUID
     clinic_id: str
@@ -91,39 +91,39 @@ class Homework:
         )
 
     @classmethod
-    def from_history(
-        cls, clinic_id: str, homework_id: UUID, events: Sequence[EventContract]
-    ) -> "Homework":
-        """The homework as its events left it; another clinic's is as unknown as a missing one."""
-        homework: Homework | None = None
-        for version, event in enumerate(events, start=1):
-            if isinstance(event, HomeworkAssigned):
-                homework = cls(
-                    homework_id=event.homework_id,
-                    clinic_id=event.clinic_id,
-                    client_id=event.client_id,
-                    goal_id=event.goal_id,
-                    due_at=event.due_at,
-                    assigned_at=event.assigned_at,
-                    completed_at=None,
-                    version=version,
-                    recurrence=event.recurrence,
-                )
-            elif homework is None:
-                continue
-            elif isinstance(event, HomeworkCompleted):
-                homework = replace(
-                    homework, completed_at=event.completed_at, fulfilled=homework.fulfilled + 1
-                )
-            elif isinstance(event, HomeworkMissed):
-                homework = replace(homework, fulfilled=homework.fulfilled + 1)
-            elif isinstance(event, HomeworkCancelled):
-                homework = replace(homework, cancelled=True)
-            if homework is not None:
-                homework = replace(homework, version=version)
-        if homework is None or homework.clinic_id != clinic_id:
-            raise NotFound(f"no homework {homework_id} in clinic {clinic_id}", field="homework_id")
+    def from_history(cls, events: Sequence[EventContract]) -> "Homework":
+        first, *rest = events
+        if not isinstance(first, HomeworkAssigned):
+            raise ValueError(f"a homework's history starts with homework-assigned, not {first!r}")
+        homework = cls(
+            homework_id=first.homework_id,
+            clinic_id=first.clinic_id,
+            client_id=first.client_id,
+            goal_id=first.goal_id,
+            due_at=first.due_at,
+            assigned_at=first.assigned_at,
+            completed_at=None,
+            version=1,
+            recurrence=first.recurrence,
+        )
+        for event in rest:
+            homework.apply(event)
         return homework
+
+    def apply(self, event: EventContract) -> None:
+        match event:
+            case HomeworkCompleted():
+                self.completed_at = event.completed_at
+                self.fulfilled += 1
+            case HomeworkMissed():
+                self.fulfilled += 1
+            case HomeworkCancelled():
+                self.cancelled = True
+            case HomeworkInstructed() | HomeworkJournalWritten():
+                pass  # its words, kept for the client's record: no decision depends on them
+            case _:
+                raise ValueError(f"a homework does not apply {event.event_type}")
+        self.version += 1
 
     def occurrences(self) -> list[datetime]:
         return schedule.occurrences(self.due_at, self.recurrence)

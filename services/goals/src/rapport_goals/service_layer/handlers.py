@@ -1,8 +1,9 @@
 """Command handlers (called by the API), event handlers (called by consumers) and the
 missed-homework check (called by a background loop).
 
-Each runs inside the caller's transaction: the events it appends, their outbox rows and the read
-model rows from projections.apply commit together, or not at all.
+Each runs inside the transaction its caller opened, at the time its caller read: the events it
+appends, their outbox rows and the read model rows from projections.apply commit together, or
+not at all.
 """
 
 import contextlib
@@ -12,7 +13,7 @@ from uuid import UUID
 
 import structlog
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport_goals import projections
 from rapport_goals.domain import measures
@@ -31,8 +32,14 @@ from rapport_goals.domain.model import ExtraRule, plan_from_session
 from rapport_goals.tables import client_homework
 from rapport_shared.contracts.base import EventContract
 from rapport_shared.contracts.envelope import IncomingEvent
-from rapport_shared.contracts.errors import InvalidState
-from rapport_shared.contracts.goals import HomeworkCompleted, HomeworkMissed
+from rapport_shared.contracts.errors import InvalidState, NotFound
+from rapport_shared.contracts.goals import (
+    GoalAgreed,
+    HomeworkAssigned,
+    HomeworkCompleted,
+    HomeworkMissed,
+)
+from rapport_shared.contracts.history import found
 from rapport_shared.contracts.sessions import ClientErased, SessionClosed
 from rapport_shared.eventsourcing import crypto
 from rapport_shared.eventsourcing.crypto import unseal_wording
@@ -40,7 +47,7 @@ from rapport_shared.eventsourcing.eventstore import ConcurrencyConflict, EventSt
 from rapport_shared.eventsourcing.privatestore import PrivateEventStore
 from rapport_shared.messaging.consumer import Handler
 from rapport_shared.persistence.db import erase_on_commit
-from rapport_shared.web import idempotency
+from rapport_shared.web.idempotency.store import forget_client
 
 log = structlog.get_logger(__name__)
 # How many past-due homework one pass of the missed-homework check handles per transaction.
@@ -60,14 +67,14 @@ async def agree_goal(
 async def revise_goal(
     conn: AsyncConnection, store: EventStore, command: ReviseGoal, now: datetime
 ) -> None:
-    goal = await _goal(conn, store, command.clinic_id, command)
+    goal = await _goal(conn, store, command.clinic_id, command.goal_id)
     await record(conn, store, goal_stream(goal.goal_id), goal.version, goal.revise(command, now))
 
 
 async def change_goal_status(
     conn: AsyncConnection, store: EventStore, command: ChangeGoalStatus, now: datetime
 ) -> None:
-    goal = await _goal(conn, store, command.clinic_id, command)
+    goal = await _goal(conn, store, command.clinic_id, command.goal_id)
     event = goal.change_status(command, now)
     await record(conn, store, goal_stream(goal.goal_id), goal.version, [event])
 
@@ -75,7 +82,7 @@ async def change_goal_status(
 async def review_goal(
     conn: AsyncConnection, store: EventStore, command: ReviewGoal, now: datetime
 ) -> None:
-    goal = await _goal(conn, store, command.clinic_id, command)
+    goal = await _goal(conn, store, command.clinic_id, command.goal_id)
     await record(conn, store, goal_stream(goal.goal_id), goal.version, [goal.review(command, now)])
 
 
@@ -84,7 +91,8 @@ async def assign_homework(
 ) -> None:
     goal = None
     if command.goal_id is not None:
-        goal = Goal.from_history(await store.load_events(conn, goal_stream(command.goal_id)))
+        with contextlib.suppress(NotFound):  # no such goal: assign() refuses the homework
+            goal = await _goal(conn, store, command.clinic_id, command.goal_id)
     events = [Homework.assign(command, goal, assigned_at=now), Homework.instructed(command)]
     try:
         await record(conn, store, homework_stream(command.homework_id), 0, events)
@@ -131,33 +139,33 @@ async def record_measure(
 
 
 async def record_missed_homework(
-    engine: AsyncEngine, store: EventStore, now: datetime, grace: timedelta
+    conn: AsyncConnection, store: EventStore, now: datetime, grace: timedelta
 ) -> int:
-    """Appends homework-missed for every open occurrence due more than `grace` ago; returns how
-    many. Idempotent: the aggregate knows which occurrences are already recorded, and a
-    completion or another check racing this one makes the append conflict, so it is skipped and
-    judged again on the next pass."""
+    """Appends homework-missed for every open occurrence due more than `grace` ago (at most
+    MISSED_BATCH homework per call); returns how many. Idempotent: the aggregate knows which
+    occurrences are already recorded, and a completion or another check racing this one makes
+    the append conflict, so it is skipped (its savepoint rolled back) and judged again on the
+    next pass."""
     recorded = 0
-    async with engine.begin() as conn:
-        rows = await conn.execute(
-            select(client_homework.c.clinic_id, client_homework.c.homework_id)
-            .where(client_homework.c.next_due_at < now - grace)
-            .order_by(client_homework.c.next_due_at)
-            .limit(MISSED_BATCH)
-        )
-        for clinic_id, homework_id in rows.all():
-            homework = await _homework(conn, store, clinic_id, homework_id)
-            missed: list[HomeworkMissed] = homework.missed(now, grace)
-            if not missed:
-                continue
-            try:
-                async with conn.begin_nested():
-                    stream = homework_stream(homework_id)
-                    await record(conn, store, stream, homework.version, missed)
-            except ConcurrencyConflict:
-                log.info("homework changed while checking for misses", homework_id=homework_id)
-                continue
-            recorded += len(missed)
+    rows = await conn.execute(
+        select(client_homework.c.clinic_id, client_homework.c.homework_id)
+        .where(client_homework.c.next_due_at < now - grace)
+        .order_by(client_homework.c.next_due_at)
+        .limit(MISSED_BATCH)
+    )
+    for clinic_id, homework_id in rows.all():
+        homework = await _homework(conn, store, clinic_id, homework_id)
+        missed: list[HomeworkMissed] = homework.missed(now, grace)
+        if not missed:
+            continue
+        try:
+            async with conn.begin_nested():
+                stream = homework_stream(homework_id)
+                await record(conn, store, stream, homework.version, missed)
+        except ConcurrencyConflict:
+            log.info("homework changed while checking for misses", homework_id=homework_id)
+            continue
+        recorded += len(missed)
     return recorded
 
 
@@ -238,7 +246,7 @@ async def erase_client(conn: AsyncConnection, incoming: IncomingEvent) -> None:
         raise TypeError(f"expected client-erased, got {incoming.event_type}")
     await crypto.KeyRing().destroy(conn, erased.clinic_id, erased.client_id, erased.erased_at)
     await projections.purge_client(conn, erased.clinic_id, erased.client_id)
-    await idempotency.forget_client(conn, erased.clinic_id, erased.client_id)
+    await forget_client(conn, erased.clinic_id, erased.client_id)
     erase_on_commit(conn)
 
 
@@ -254,18 +262,17 @@ async def record(
         await projections.apply(conn, stored)
 
 
-async def _goal(
-    conn: AsyncConnection,
-    store: EventStore,
-    clinic_id: str,
-    command: ReviseGoal | ChangeGoalStatus | ReviewGoal,
-) -> Goal:
-    events = await store.load_events(conn, goal_stream(command.goal_id))
-    return Goal.found(clinic_id, command.goal_id, events)
+async def _goal(conn: AsyncConnection, store: EventStore, clinic_id: str, goal_id: UUID) -> Goal:
+    history = await store.load_events(conn, goal_stream(goal_id))
+    return Goal.from_history(
+        found(history, GoalAgreed, clinic_id, name="goal", aggregate_id=goal_id)
+    )
 
 
 async def _homework(
     conn: AsyncConnection, store: EventStore, clinic_id: str, homework_id: UUID
 ) -> Homework:
-    events = await store.load_events(conn, homework_stream(homework_id))
-    return Homework.from_history(clinic_id, homework_id, events)
+    history = await store.load_events(conn, homework_stream(homework_id))
+    return Homework.from_history(
+        found(history, HomeworkAssigned, clinic_id, name="homework", aggregate_id=homework_id)
+    )
