@@ -148,7 +148,7 @@ def test_completing_one_occurrence_cancels_that_occurrence_only_and_recognises_i
     assert (recognition.kind, recognition.due_at) == ("recognition", NOW)
     assert composed.facts.occurrence_at == due[0]
     # A copy of the same completion does nothing; the next occurrence's completion does.
-    replayed = Homework.replay(assigned.homework_id, follow_up.noted)
+    replayed = Homework.from_history(assigned.homework_id, follow_up.noted)
     assert replayed.complete(done, NOW) == type(follow_up)()
     assert replayed.complete(done.model_copy(update={"due_at": due[1]}), NOW).new_reminders
 
@@ -178,7 +178,7 @@ def test_a_cancellation_before_the_assignment_leaves_a_tombstone():
         cancelled_at=NOW,
     )
     tombstone = Homework(assigned.homework_id).cancel(cancelled).noted
-    follow_up = Homework.replay(assigned.homework_id, tombstone).assign(assigned, NOW, DAY)
+    follow_up = Homework.from_history(assigned.homework_id, tombstone).assign(assigned, NOW, DAY)
     assert len(follow_up.noted) == 1 and follow_up.new_reminders == []
 
 
@@ -194,7 +194,7 @@ def test_occurrences_completed_or_missed_before_the_assignment_get_no_reminder()
         recorded_at=NOW,
     )
     noted = homework.complete(done, NOW).noted + homework.miss(missed).noted
-    follow_up = Homework.replay(assigned.homework_id, noted).assign(assigned, NOW, DAY)
+    follow_up = Homework.from_history(assigned.homework_id, noted).assign(assigned, NOW, DAY)
     assert [s.due_at for s in _scheduled(follow_up)] == [d - DAY for d in due[2:]]
 
 
@@ -248,7 +248,7 @@ def test_closing_reminds_the_counselor_of_the_unsigned_note_unless_signed_first(
     ]
     sign = Session(session_id).sign(signed)
     assert sign.cancel.ids == (unsigned[0].reminder_id,)
-    after_signing = Session.replay(session_id, sign.noted).close(closed, NOW, DAY, DAY)
+    after_signing = Session.from_history(session_id, sign.noted).close(closed, NOW, DAY, DAY)
     assert [r.kind for r in _scheduled(after_signing)] == ["next-session"]
 
 
@@ -257,10 +257,12 @@ def test_a_cancellation_before_the_scheduling_leaves_a_tombstone():
     scheduled, _, cancelled, _ = _session_events(session_id)
     tombstone = Session(session_id).cancel(cancelled)
     assert tombstone.cancel.ids == ()  # nothing known to cancel yet
-    follow_up = Session.replay(session_id, tombstone.noted).scheduled(scheduled, NOW, DAY)
+    follow_up = Session.from_history(session_id, tombstone.noted).scheduled(scheduled, NOW, DAY)
     assert follow_up.new_reminders == []
     # In the usual order, the cancellation names the reminder.
-    session = Session.replay(session_id, Session(session_id).scheduled(scheduled, NOW, DAY).noted)
+    session = Session.from_history(
+        session_id, Session(session_id).scheduled(scheduled, NOW, DAY).noted
+    )
     (reminder,) = _scheduled(Session(session_id).scheduled(scheduled, NOW, DAY))
     assert session.cancel(cancelled).cancel.ids == (reminder.reminder_id,)
 
@@ -298,7 +300,7 @@ def test_review_check_ins_fall_at_the_cadence_up_to_the_due_date():
 def test_a_revised_cadence_replaces_the_pending_check_ins():
     goal_id = uuid4()
     first = Goal(goal_id).agree(_agreed(goal_id), NOW)
-    goal = Goal.replay(goal_id, first.noted)
+    goal = Goal.from_history(goal_id, first.noted)
     revised = GoalRevised(
         clinic_id="northside",
         goal_id=goal_id,
@@ -329,7 +331,7 @@ def test_closing_a_goal_cancels_its_check_ins_and_is_a_tombstone(status):
     )
     closing = Goal(goal_id).change_status(changed)
     assert closing.cancel.reason == "goal-closed"
-    late_agreement = Goal.replay(goal_id, closing.noted).agree(_agreed(goal_id), NOW)
+    late_agreement = Goal.from_history(goal_id, closing.noted).agree(_agreed(goal_id), NOW)
     assert late_agreement.new_reminders == []
     on_hold = changed.model_copy(update={"lifecycle_status": "on-hold"})
     assert Goal(goal_id).change_status(on_hold).cancel is None
@@ -459,18 +461,18 @@ def _pending() -> list:
 
 def test_a_pending_reminder_is_cancelled_once_with_its_reason():
     history = _pending()
-    (event,) = Reminder.replay(history).cancel(NOW, "session-cancelled")
+    (event,) = Reminder.from_history(history).cancel(NOW, "session-cancelled")
     assert isinstance(event, ReminderCancelled) and event.reason == "session-cancelled"
-    reminder = Reminder.replay([*history, event])
+    reminder = Reminder.from_history([*history, event])
     assert reminder.status is ReminderStatus.CANCELLED
     assert reminder.cancel(NOW, "session-cancelled") == []
 
 
 def test_deferral_moves_the_next_attempt_and_never_backwards():
     history = _pending()
-    (deferred,) = Reminder.replay(history).defer(NOW + DAY, NOW)
+    (deferred,) = Reminder.from_history(history).defer(NOW + DAY, NOW)
     assert isinstance(deferred, DeliveryDeferred)
-    reminder = Reminder.replay([*history, deferred])
+    reminder = Reminder.from_history([*history, deferred])
     assert (reminder.next_attempt_at, reminder.status) == (NOW + DAY, ReminderStatus.PENDING)
     assert reminder.defer(NOW, NOW) == []
 
@@ -478,7 +480,7 @@ def test_deferral_moves_the_next_attempt_and_never_backwards():
 def test_each_channel_is_sent_once_and_retried_alone():
     history = _pending()
     down = Failure("smtp-unreachable", "SMTPConnectError: refused")
-    first = Reminder.replay(history).record_attempt(
+    first = Reminder.from_history(history).record_attempt(
         ("feed", "email"), {"feed": None, "email": down}, NOW, POLICY
     )
     assert [type(e) for e in first] == [ReminderSent, DeliveryAttemptFailed]
@@ -486,7 +488,7 @@ def test_each_channel_is_sent_once_and_retried_alone():
         "smtp-unreachable",
         NOW + timedelta(seconds=10),
     )
-    reminder = Reminder.replay(history + first)
+    reminder = Reminder.from_history(history + first)
     # Sent once one channel delivered, while the other is still retried.
     assert (reminder.status, reminder.open_channels) == (ReminderStatus.SENT, ("email",))
     assert reminder.awaiting_delivery
@@ -494,18 +496,18 @@ def test_each_channel_is_sent_once_and_retried_alone():
     # of channels: they were fixed by the first attempt.
     again = reminder.record_attempt(("webhook",), {"feed": None, "email": None}, NOW, POLICY)
     assert [(type(e), e.channel) for e in again] == [(ReminderSent, "email")]
-    delivered = Reminder.replay(history + first + again)
+    delivered = Reminder.from_history(history + first + again)
     assert delivered.status is ReminderStatus.SENT and not delivered.awaiting_delivery
 
 
 def test_a_cancellation_stops_the_retries_of_a_reminder_already_sent_elsewhere():
     history = _pending()
     down = Failure("webhook-failed", "ConnectError: refused")
-    history += Reminder.replay(history).record_attempt(
+    history += Reminder.from_history(history).record_attempt(
         ("feed", "webhook"), {"feed": None, "webhook": down}, NOW, POLICY
     )
-    (cancelled,) = Reminder.replay(history).cancel(NOW, "homework-completed")
-    reminder = Reminder.replay([*history, cancelled])
+    (cancelled,) = Reminder.from_history(history).cancel(NOW, "homework-completed")
+    reminder = Reminder.from_history([*history, cancelled])
     assert reminder.status is ReminderStatus.SENT and not reminder.awaiting_delivery
     assert reminder.record_attempt(("webhook",), {"webhook": down}, NOW, POLICY) == []
     assert reminder.defer(NOW + DAY, NOW) == []
@@ -516,17 +518,19 @@ def test_failed_attempts_back_off_then_fail_with_the_reason_code():
     error = Failure("webhook-failed", "HTTP 500")
     waits = []
     for _ in range(POLICY.max_attempts - 1):
-        (event,) = Reminder.replay(history).record_attempt(
+        (event,) = Reminder.from_history(history).record_attempt(
             ("webhook",), {"webhook": error}, NOW, POLICY
         )
         assert isinstance(event, DeliveryAttemptFailed)
         waits.append(event.next_attempt_at - NOW)
         history.append(event)
     assert waits == [timedelta(seconds=10), timedelta(seconds=20)]
-    (last,) = Reminder.replay(history).record_attempt(("webhook",), {"webhook": error}, NOW, POLICY)
+    (last,) = Reminder.from_history(history).record_attempt(
+        ("webhook",), {"webhook": error}, NOW, POLICY
+    )
     assert isinstance(last, ReminderFailed)
     assert (last.channel, last.reason) == ("webhook", "webhook-failed")
-    reminder = Reminder.replay([*history, last])
+    reminder = Reminder.from_history([*history, last])
     assert (reminder.status, reminder.total_attempts) == (ReminderStatus.FAILED, 3)
     assert reminder.record_attempt(("webhook",), {"webhook": None}, NOW, POLICY) == []
 
@@ -544,39 +548,40 @@ def test_webhook_failures_recorded_with_the_earlier_codes_read_as_one():
                 reason=code,
             )
         )
-    failed = Reminder.replay(history).failed
+    failed = Reminder.from_history(history).failed
     assert failed == {"webhook": "webhook-failed", "email": "smtp-rejected"}
 
 
 def test_the_first_attempt_fixes_the_channels_even_if_cancelled_meanwhile():
     history = _pending()
-    cancelled = history + Reminder.replay(history).cancel(NOW, "homework-completed")
-    events = Reminder.replay(cancelled).record_attempt(
+    cancelled = history + Reminder.from_history(history).cancel(NOW, "homework-completed")
+    events = Reminder.from_history(cancelled).record_attempt(
         ("email", "feed"), {"email": None, "feed": Failure("no-address")}, NOW, POLICY
     )
     assert [type(e) for e in events] == [ReminderSent]  # the failure is not retried
-    reminder = Reminder.replay(cancelled + events)
+    reminder = Reminder.from_history(cancelled + events)
     assert (reminder.status, reminder.channels) == (ReminderStatus.SENT, ("email",))
-    assert Reminder.replay(history).channels_to_try(("feed", "feed")) == ("feed",)
+    assert Reminder.from_history(history).channels_to_try(("feed", "feed")) == ("feed",)
 
 
 def test_sent_wins_over_a_cancel_in_either_order():
     planned = _pending()
-    reminder = Reminder.replay(planned)
+    reminder = Reminder.from_history(planned)
     cancelled = reminder.cancel(NOW, "homework-completed")
     sent = reminder.record_attempt(("email",), {"email": None}, NOW, POLICY)
     # The email went out while the cancellation was being recorded: it still counts as sent.
-    after_cancel = Reminder.replay(planned + cancelled)
+    after_cancel = Reminder.from_history(planned + cancelled)
     assert [
         type(e) for e in after_cancel.record_attempt(("email",), {"email": None}, NOW, POLICY)
     ] == [ReminderSent]
     # ... but a failure then is not retried.
     failure = {"email": Failure("no-address")}
     assert (
-        Reminder.replay(planned + cancelled).record_attempt(("email",), failure, NOW, POLICY) == []
+        Reminder.from_history(planned + cancelled).record_attempt(("email",), failure, NOW, POLICY)
+        == []
     )
-    assert Reminder.replay(planned + cancelled + sent).status is ReminderStatus.SENT
-    assert Reminder.replay(planned + sent + cancelled).status is ReminderStatus.SENT
+    assert Reminder.from_history(planned + cancelled + sent).status is ReminderStatus.SENT
+    assert Reminder.from_history(planned + sent + cancelled).status is ReminderStatus.SENT
 
 
 def test_backoff_is_capped():

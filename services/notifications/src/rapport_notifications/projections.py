@@ -3,9 +3,9 @@ failed), and one per planned channel with that channel's outcome, built from thi
 events.
 
 Live, the rows are written in the transaction that appends the reminder's events; a rebuild
-replays the whole event store. Both fold a reminder's history with the domain's Reminder.replay,
-so the status rules (sent wins over a later cancel) live in one place. Reminders of an erased
-client are never projected again.
+replays the whole event store. Both fold a reminder's history with the domain's
+Reminder.from_history, so the status rules (sent wins over a later cancel) live in one place.
+Reminders of an erased client are never projected again.
 """
 
 from typing import Any
@@ -112,7 +112,7 @@ async def rebuild(engine: AsyncEngine, store: EventStore) -> None:
         erased = await erasure.erased_keys(conn)
         kept = [
             reminder
-            for reminder in (Reminder.replay(history) for history in histories.values())
+            for reminder in (Reminder.from_history(history) for history in histories.values())
             if erasure.client_key(reminder.clinic_id, reminder.about.client_id) not in erased
         ]
         # The table is empty: plain inserts, many per statement, instead of an upsert each.

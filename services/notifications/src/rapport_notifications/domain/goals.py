@@ -52,17 +52,21 @@ class Goal:
     closed: bool = False
 
     @classmethod
-    def replay(cls, goal_id: UUID, history: Sequence[EventContract]) -> "Goal":
+    def from_history(cls, goal_id: UUID, events: Sequence[EventContract]) -> "Goal":
+        """Named by its subject: nothing may be noted yet (the first event about it)."""
         goal = cls(goal_id)
-        for event in history:
-            match event:
-                case GoalPlanNoted():
-                    goal.plan = event
-                case GoalClosureNoted():
-                    goal.closed = True
-                case _:
-                    raise ValueError(f"{event.event_type} does not belong to a goal")
+        for event in events:
+            goal.apply(event)
         return goal
+
+    def apply(self, event: EventContract) -> None:
+        match event:
+            case GoalPlanNoted():
+                self.plan = event
+            case GoalClosureNoted():
+                self.closed = True
+            case _:
+                raise ValueError(f"{event.event_type} does not belong to a goal")
 
     def agree(self, agreed: GoalAgreed, now: datetime) -> FollowUp:
         if self.plan is not None:

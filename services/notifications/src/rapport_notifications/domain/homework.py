@@ -52,23 +52,27 @@ class Homework:
     ended: bool = False  # completed for good, or cancelled
 
     @classmethod
-    def replay(cls, homework_id: UUID, history: Sequence[EventContract]) -> "Homework":
+    def from_history(cls, homework_id: UUID, events: Sequence[EventContract]) -> "Homework":
+        """Named by its subject: nothing may be noted yet (the first event about it)."""
         homework = cls(homework_id)
-        for event in history:
-            match event:
-                case HomeworkAssignmentNoted():
-                    homework.assignment = event
-                case HomeworkCompletionNoted():
-                    if event.due_at is not None:
-                        homework.closed.add(event.due_at.timestamp())
-                    homework.ended = homework.ended or event.final
-                case HomeworkMissNoted():
-                    homework.closed.add(event.due_at.timestamp())
-                case HomeworkCancellationNoted():
-                    homework.ended = True
-                case _:
-                    raise ValueError(f"{event.event_type} does not belong to a homework")
+        for event in events:
+            homework.apply(event)
         return homework
+
+    def apply(self, event: EventContract) -> None:
+        match event:
+            case HomeworkAssignmentNoted():
+                self.assignment = event
+            case HomeworkCompletionNoted():
+                if event.due_at is not None:
+                    self.closed.add(event.due_at.timestamp())
+                self.ended = self.ended or event.final
+            case HomeworkMissNoted():
+                self.closed.add(event.due_at.timestamp())
+            case HomeworkCancellationNoted():
+                self.ended = True
+            case _:
+                raise ValueError(f"{event.event_type} does not belong to a homework")
 
     @property
     def homework_type(self) -> HomeworkType | None:

@@ -2,7 +2,8 @@
 channel.
 
 Pure: commands take the current time as an argument and return the events they decide on; the
-caller appends them. Aggregates are rebuilt from their history with replay().
+caller appends them. Aggregates are rebuilt from their history with from_history(), which
+applies each event in turn (apply()).
 """
 
 from collections.abc import Mapping, Sequence
@@ -189,8 +190,8 @@ class Reminder:
     cancelled: bool = False
 
     @classmethod
-    def replay(cls, history: Sequence[EventContract]) -> "Reminder":
-        first, *rest = history
+    def from_history(cls, events: Sequence[EventContract]) -> "Reminder":
+        first, *rest = events
         if not isinstance(first, ReminderScheduled):
             raise ValueError(f"a reminder's history starts with reminder-scheduled, not {first!r}")
         reminder = cls(
@@ -209,7 +210,7 @@ class Reminder:
             next_attempt_at=first.due_at,
         )
         for event in rest:
-            reminder._apply(event)
+            reminder.apply(event)
         return reminder
 
     @property
@@ -333,7 +334,7 @@ class Reminder:
             for e in events
         ]
 
-    def _apply(self, event: EventContract) -> None:
+    def apply(self, event: EventContract) -> None:
         match event:
             case ReminderComposed():
                 self.facts = event.facts

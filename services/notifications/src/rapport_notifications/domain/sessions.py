@@ -75,21 +75,25 @@ class Session:
     signed: bool = False
 
     @classmethod
-    def replay(cls, session_id: UUID, history: Sequence[EventContract]) -> "Session":
+    def from_history(cls, session_id: UUID, events: Sequence[EventContract]) -> "Session":
+        """Named by its subject: nothing may be noted yet (the first event about it)."""
         session = cls(session_id)
-        for event in history:
-            match event:
-                case SessionScheduleNoted():
-                    session.schedule = event
-                case SessionClosureNoted():
-                    session.closed = True
-                case SessionCancellationNoted():
-                    session.cancelled = True
-                case NoteSignatureNoted():
-                    session.signed = True
-                case _:
-                    raise ValueError(f"{event.event_type} does not belong to a session")
+        for event in events:
+            session.apply(event)
         return session
+
+    def apply(self, event: EventContract) -> None:
+        match event:
+            case SessionScheduleNoted():
+                self.schedule = event
+            case SessionClosureNoted():
+                self.closed = True
+            case SessionCancellationNoted():
+                self.cancelled = True
+            case NoteSignatureNoted():
+                self.signed = True
+            case _:
+                raise ValueError(f"{event.event_type} does not belong to a session")
 
     def scheduled(self, event: SessionScheduled, now: datetime, lead: timedelta) -> FollowUp:
         if self.schedule is not None:

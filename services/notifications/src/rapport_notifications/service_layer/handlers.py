@@ -6,7 +6,7 @@ events and updates the read model on the caller's connection, atomically."""
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -32,6 +32,7 @@ from rapport_notifications.service_layer.reads import Reads
 from rapport_notifications.tables import delivery_errors, feed, reminders, upsert
 from rapport_shared.contracts import goals, sessions
 from rapport_shared.contracts.base import EventContract
+from rapport_shared.contracts.clock import utc_now
 from rapport_shared.contracts.envelope import IncomingEvent
 from rapport_shared.contracts.notifications import Channel, ReminderSent
 from rapport_shared.eventsourcing.eventstore import ConcurrencyConflict, EventStore
@@ -51,8 +52,9 @@ Decide = Callable[[list[EventContract]], FollowUp]
 async def on_event(
     conn: AsyncConnection, incoming: IncomingEvent, *, store: EventStore, timing: Timing
 ) -> None:
-    """Every consumed event of the sessions and goals services: to the aggregate it concerns."""
-    await _on_event(conn, incoming, Reads(store), timing)
+    """Every consumed event of the sessions and goals services: to the aggregate it concerns.
+    (The consumer calls handlers with the event alone: here is where its time is read.)"""
+    await _on_event(conn, incoming, Reads(store), timing, utc_now())
 
 
 async def begin_batch(
@@ -76,7 +78,7 @@ async def begin_batch(
     await reads.preload(conn, streams, clients)
 
     async def apply(conn: AsyncConnection, incoming: IncomingEvent) -> None:
-        await _on_event(conn, incoming, reads, timing)
+        await _on_event(conn, incoming, reads, timing, utc_now())
 
     return apply
 
@@ -100,15 +102,14 @@ def _stream_of(event: Any) -> str | None:
 
 
 async def _on_event(
-    conn: AsyncConnection, incoming: IncomingEvent, reads: Reads, timing: Timing
+    conn: AsyncConnection, incoming: IncomingEvent, reads: Reads, timing: Timing, now: datetime
 ) -> None:
     event: Any = incoming.contract
     if isinstance(event, sessions.ClientErased):
-        await erase_client(conn, event, reads=reads)
+        await erase_client(conn, event, reads=reads, now=now)
         return
     if await reads.is_erased(conn, event.clinic_id, event.client_id):
         return  # an erased client's events schedule nothing
-    now = datetime.now(UTC)
     stream = _stream_of(event)
     match event:
         case goals.AllianceAlertRaised():
@@ -134,7 +135,7 @@ async def _on_event(
 
 def _on_homework(event: Any, now: datetime, timing: Timing) -> Decide:
     def decide(history: list[EventContract]) -> FollowUp:
-        homework = Homework.replay(event.homework_id, history)
+        homework = Homework.from_history(event.homework_id, history)
         match event:
             case goals.HomeworkAssigned():
                 return homework.assign(event, now, timing.homework_lead)
@@ -150,7 +151,7 @@ def _on_homework(event: Any, now: datetime, timing: Timing) -> Decide:
 
 def _on_goal(event: Any, now: datetime) -> Decide:
     def decide(history: list[EventContract]) -> FollowUp:
-        goal = Goal.replay(event.goal_id, history)
+        goal = Goal.from_history(event.goal_id, history)
         match event:
             case goals.GoalAgreed():
                 return goal.agree(event, now)
@@ -164,7 +165,7 @@ def _on_goal(event: Any, now: datetime) -> Decide:
 
 def _on_session(event: Any, now: datetime, timing: Timing) -> Decide:
     def decide(history: list[EventContract]) -> FollowUp:
-        session = Session.replay(event.session_id, history)
+        session = Session.from_history(event.session_id, history)
         match event:
             case sessions.SessionScheduled():
                 return session.scheduled(event, now, timing.session_lead)
@@ -214,7 +215,7 @@ async def _cancel(
     for reminder_id in sorted(ids):
         history = await reads.history(conn, reminder_stream(reminder_id))
         if history:
-            events = Reminder.replay(history).cancel(now, cancellation.reason)
+            events = Reminder.from_history(history).cancel(now, cancellation.reason)
             await _write_reminder(conn, reads, history, events)
 
 
@@ -232,11 +233,10 @@ _AWAITING_ABOUT = select(reminders.c.reminder_id).where(
 
 
 async def erase_client(
-    conn: AsyncConnection, erased: sessions.ClientErased, *, reads: Reads
+    conn: AsyncConnection, erased: sessions.ClientErased, *, reads: Reads, now: datetime
 ) -> None:
     """Cancel what is pending for or about the client (so reminder-cancelled tells the bus),
     then purge every row of theirs."""
-    now = datetime.now(UTC)
     theirs = select(reminders.c.reminder_id).where(
         and_(
             reminders.c.clinic_id == erased.clinic_id,
@@ -273,7 +273,7 @@ async def prepare_delivery(
         return ()
     reads = Reads(store)
     history = await reads.history(conn, reminder_stream(due.reminder_id))
-    reminder = Reminder.replay(history)
+    reminder = Reminder.from_history(history)
     if quiet_until is not None:
         events = reminder.defer(quiet_until, now)
     else:
@@ -291,13 +291,13 @@ async def record_delivery(
     *,
     store: EventStore,
     policy: RetryPolicy,
+    now: datetime,
 ) -> None:
     """One attempt's outcome per channel (None: delivered). Delivering to the in-app feed is
     writing its item here, with the events, so it happens exactly once."""
-    now = datetime.now(UTC)
     reads = Reads(store)
     history = await reads.history(conn, reminder_stream(reminder_id))
-    reminder = Reminder.replay(history)
+    reminder = Reminder.from_history(history)
     events = reminder.record_attempt(tuple(outcomes), outcomes, now, policy)
     if not await _write_reminder(conn, reads, history, events):
         await release(conn, reminder_id)
@@ -346,6 +346,6 @@ async def _write_reminder(
     when the reminder has no row any more (erased)."""
     if not events:
         return True
-    reminder = Reminder.replay([*history, *events])
+    reminder = Reminder.from_history([*history, *events])
     await reads.append(conn, reminder_stream(reminder.reminder_id), history, events)
     return await projections.project(conn, reminder, new=not history)

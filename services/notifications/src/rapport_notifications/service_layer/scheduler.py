@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -21,6 +21,7 @@ from rapport_notifications.domain.model import Failure, RetryPolicy
 from rapport_notifications.email_channel import DeliveryFailed, EmailChannel
 from rapport_notifications.service_layer.handlers import prepare_delivery, record_delivery
 from rapport_notifications.webhook_channel import WebhookChannel, payload
+from rapport_shared.contracts.clock import utc_now
 from rapport_shared.contracts.notifications import Channel
 from rapport_shared.eventsourcing.eventstore import ConcurrencyConflict, EventStore
 
@@ -62,7 +63,7 @@ async def deliver_due_reminders(
     batch_size: int,
 ) -> int:
     """One round; returns how many reminders it claimed."""
-    now = datetime.now(UTC)
+    now = utc_now()
     outgoing = []
     async with transaction() as conn:
         due = await claim_due(conn, now, hold=hold, limit=batch_size)
@@ -110,7 +111,7 @@ async def _send(channels: Channels, job: Outgoing, channel: Channel) -> Failure 
                     reminder_id=str(reminder.reminder_id),
                     recipient_id=reminder.recipient_id,
                     message=job.message,
-                    now=datetime.now(UTC),
+                    now=utc_now(),
                 )
                 await channels.webhook.send(
                     url=contact.webhook_url,
@@ -142,6 +143,7 @@ async def _record(
                     job.message,
                     store=store,
                     policy=policy,
+                    now=utc_now(),
                 )
             return
         except ConcurrencyConflict:
