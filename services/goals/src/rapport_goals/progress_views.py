@@ -3,11 +3,10 @@ unrealistic flag. Only ever per goal or per client: no view compares or ranks cl
 
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel, Field
-from sqlalchemy import case, func, select
+from sqlalchemy import ColumnElement, RowMapping, case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport_goals.domain import gas, measures, progress
@@ -166,7 +165,7 @@ async def measure(conn: AsyncConnection, measure_id: UUID) -> MeasureView:
 
 
 def _goal_progress(
-    row: Any,
+    row: RowMapping,
     outcomes: Sequence[progress.Outcome],
     levels: list[LevelAt],
     adherence_threshold: float,
@@ -199,7 +198,7 @@ def _adherence(outcomes: Sequence[progress.Outcome]) -> AdherenceView:
 
 
 async def _outcomes(
-    conn: AsyncConnection, where: Any
+    conn: AsyncConnection, where: ColumnElement[bool]
 ) -> list[tuple[UUID | None, progress.Outcome]]:
     rows = await conn.execute(select(homework_outcomes).where(where))
     return [

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import RowMapping, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport_goals.domain.events import HomeworkJournalWritten
@@ -107,7 +107,7 @@ async def goal(conn: AsyncConnection, clinic_id: str, goal_id: UUID) -> GoalView
     )
 
 
-async def _goal_words(conn: AsyncConnection, row: Any) -> GoalWording:
+async def _goal_words(conn: AsyncConnection, row: RowMapping) -> GoalWording:
     """The goal's words: decrypted from the wording token (empty once the client is erased),
     or, for a goal agreed before revision 0003, the columns in clear."""
     if row["wording"] is None:
@@ -184,7 +184,7 @@ async def homework(conn: AsyncConnection, clinic_id: str, homework_id: UUID) -> 
     return _homework_item(row._mapping, key)
 
 
-def _homework_item(row: Any, key: bytes | None) -> HomeworkItem:
+def _homework_item(row: RowMapping, key: bytes | None) -> HomeworkItem:
     status = (
         "cancelled"
         if row["cancelled_at"] is not None
@@ -200,14 +200,14 @@ def _homework_item(row: Any, key: bytes | None) -> HomeworkItem:
     return HomeworkItem.model_validate({**row, "instructions": instructions, "status": status})
 
 
-def _next_review(row: Any) -> date | None:
+def _next_review(row: RowMapping) -> date | None:
     if row["review_every_days"] is None:
         return None
     since = row["last_reviewed_at"] or row["agreed_at"]
     return (as_utc(since) + timedelta(days=row["review_every_days"])).date()
 
 
-async def goal_row(conn: AsyncConnection, clinic_id: str, goal_id: UUID) -> Any:
+async def goal_row(conn: AsyncConnection, clinic_id: str, goal_id: UUID) -> RowMapping:
     row = (
         await conn.execute(
             select(goal_progress).where(

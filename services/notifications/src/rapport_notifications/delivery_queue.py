@@ -13,12 +13,13 @@ What a delivery needs (the reminder's kind and facts, its channels' state, the r
 contact details and preferences) comes with the claim, in two queries per round.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import and_, delete, select
+from sqlalchemy import Row, and_, delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport_notifications.domain.events import ReminderFacts
@@ -93,7 +94,8 @@ async def claim_due(
         [{"reminder_id": reminder_id, "claimed_until": now + hold} for reminder_id in ids],
         key=["reminder_id"],
     )
-    channels: dict[UUID, list[Any]] = {}
+    # Each reminder's deliveries: (reminder_id, channel, status).
+    channels: dict[UUID, list[Row[Any, Any, Any]]] = {}
     for d in await conn.execute(
         select(deliveries.c.reminder_id, deliveries.c.channel, deliveries.c.status).where(
             deliveries.c.reminder_id.in_(ids)
@@ -104,8 +106,8 @@ async def claim_due(
 
 
 async def _not_claimed_meanwhile(
-    conn: AsyncConnection, rows: list[Any], now: datetime
-) -> list[Any]:
+    conn: AsyncConnection, rows: Sequence[Row[Any]], now: datetime
+) -> list[Row[Any]]:
     """The rows whose claim is not current in a fresh snapshot. The query above judged the
     claims by its snapshot, taken when it began: a replica's claim that committed after that, but
     before this query locked the row, is invisible to it, and since a claim only locks the row
@@ -122,7 +124,7 @@ async def _not_claimed_meanwhile(
     return [row for row in rows if row.reminder_id not in current]
 
 
-def _due(row: Any, channels: list[Any] | None) -> DueReminder:
+def _due(row: Row[Any], channels: list[Row[Any, Any, Any]] | None) -> DueReminder:
     return DueReminder(
         reminder_id=row.reminder_id,
         recipient_id=row.reminder_recipient_id,

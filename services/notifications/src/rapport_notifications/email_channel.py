@@ -9,6 +9,7 @@ import aiosmtplib
 from rapport_notifications.domain.messages import Message
 from rapport_notifications.domain.model import Failure
 from rapport_notifications.settings import NotificationsSettings
+from rapport_shared.contracts.notifications import FailureReason
 
 
 class DeliveryFailed(Exception):
@@ -55,5 +56,7 @@ class EmailChannel:
                 timeout=settings.smtp_timeout_seconds,
             )
         except (aiosmtplib.SMTPException, OSError) as error:
-            reason = "smtp-unreachable" if isinstance(error, _UNREACHABLE) else "smtp-rejected"
+            reason: FailureReason = (
+                "smtp-unreachable" if isinstance(error, _UNREACHABLE) else "smtp-rejected"
+            )
             raise DeliveryFailed(Failure(reason, f"{type(error).__name__}: {error}")) from error

@@ -11,7 +11,8 @@ batch of them may be written a table at a time (upsert.write_all). Each is descr
 not executed, by a function of the event alone."""
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 from rapport_sessions.tables import (
     plan_refusals,
@@ -39,11 +40,24 @@ from rapport_shared.contracts.goals import (
 )
 
 
-def _owner(event: Any) -> dict[str, Any]:
+# Every goals event names the clinic and the client it concerns.
+class _ClientOwned(Protocol):
+    @property
+    def clinic_id(self) -> str: ...
+    @property
+    def client_id(self) -> str: ...
+
+
+def _owner(event: _ClientOwned) -> dict[str, Any]:
     return {"clinic_id": event.clinic_id, "client_id": event.client_id}
 
 
-def _goal_fact(event: Any, kind: str, at: Any, **facts: Any) -> Upsert:
+def _goal_fact(
+    event: GoalAgreed | GoalRevised | GoalStatusChanged | GoalReviewed,
+    kind: str,
+    at: datetime,
+    **facts: Any,
+) -> Upsert:
     row = {"goal_id": event.goal_id, "kind": kind, "at": to_utc(at), **_owner(event), **facts}
     return Upsert(prep_goal_facts, row)
 
@@ -104,7 +118,9 @@ def homework_cancelled(event: HomeworkCancelled) -> Upsert:
     return Upsert(prep_homework, row, replace=("cancelled_at",))
 
 
-def _outcome(event: Any, outcome: str, at: Any, **extra: Any) -> Upsert:
+def _outcome(
+    event: HomeworkCompleted | HomeworkMissed, outcome: str, at: datetime, **extra: Any
+) -> Upsert:
     row = {
         "homework_id": event.homework_id,
         "due_at": to_utc(event.due_at),

@@ -14,6 +14,7 @@ duplicates and out-of-order deliveries converge on the same rows.
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
+from uuid import UUID
 
 from sqlalchemy import delete, text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -221,5 +222,5 @@ async def _replay_own_events(conn: AsyncConnection, store: EventStore) -> None:
         position = page[-1].position
 
 
-async def _update_session(conn: AsyncConnection, session_id: Any, **values: Any) -> None:
+async def _update_session(conn: AsyncConnection, session_id: UUID, **values: Any) -> None:
     await projection.execute(conn, projection.Update(notes_sessions, session_id, values))
