@@ -10,7 +10,6 @@ from sqlalchemy import ColumnElement, RowMapping, case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport_goals.domain import gas, measures, progress
-from rapport_goals.instants import as_utc
 from rapport_goals.tables import (
     client_homework,
     client_measures,
@@ -19,6 +18,7 @@ from rapport_goals.tables import (
     homework_outcomes,
 )
 from rapport_goals.views import StoredInstant, goal_row
+from rapport_shared.contracts.clock import to_utc
 from rapport_shared.contracts.goals import AchievementStatus, Instrument, LifecycleStatus
 from rapport_shared.eventsourcing.crypto import client_keys
 from rapport_shared.security import care_team
@@ -205,7 +205,7 @@ async def _outcomes(
         (
             row.goal_id,
             progress.Outcome(
-                due_at=as_utc(row.due_at),
+                due_at=to_utc(row.due_at),
                 completed=row.completed_at is not None,
                 on_time=row.on_time,
             ),

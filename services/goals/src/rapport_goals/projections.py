@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from rapport_goals.domain import recurrence
 from rapport_goals.domain.events import GoalWorded, HomeworkInstructed
-from rapport_goals.instants import as_utc, to_utc
 from rapport_goals.tables import (
     PROJECTION_TABLES,
     client_homework,
@@ -23,6 +22,7 @@ from rapport_goals.tables import (
     homework_outcomes,
 )
 from rapport_shared.contracts.base import EventContract
+from rapport_shared.contracts.clock import to_utc
 from rapport_shared.contracts.goals import (
     AllianceAlertRaised,
     GoalAgreed,
@@ -217,7 +217,7 @@ def _occurrence_done(event: HomeworkCompleted | HomeworkMissed, schedule: Any) -
     ]
     due_at, recurrence_terms = schedule
     rule = Recurrence.model_validate(recurrence_terms) if recurrence_terms else None
-    next_due = recurrence.occurrence_after(as_utc(due_at), rule, event.due_at)
+    next_due = recurrence.occurrence_after(to_utc(due_at), rule, event.due_at)
     values: dict[str, Any] = {"next_due_at": next_due}
     if isinstance(event, HomeworkCompleted) and event.final:
         values |= {"completed_at": to_utc(event.completed_at), "on_time": event.on_time}

@@ -11,12 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport_goals.domain.events import HomeworkJournalWritten
 from rapport_goals.domain.homework import homework_stream
-from rapport_goals.instants import as_utc
 from rapport_goals.tables import (
     client_homework,
     goal_history,
     goal_progress,
 )
+from rapport_shared.contracts.clock import to_utc
 from rapport_shared.contracts.goals import AchievementStatus, LifecycleStatus
 from rapport_shared.contracts.plan import (
     GasLevel,
@@ -30,7 +30,7 @@ from rapport_shared.eventsourcing.crypto import KeyRing, decrypt_text, is_encryp
 from rapport_shared.eventsourcing.eventstore import EventStore
 from rapport_shared.security.access import unseen
 
-StoredInstant = Annotated[datetime, AfterValidator(as_utc)]
+StoredInstant = Annotated[datetime, AfterValidator(to_utc)]
 
 
 class GoalView(BaseModel):
@@ -204,7 +204,7 @@ def _next_review(row: RowMapping) -> date | None:
     if row["review_every_days"] is None:
         return None
     since = row["last_reviewed_at"] or row["agreed_at"]
-    return (as_utc(since) + timedelta(days=row["review_every_days"])).date()
+    return (to_utc(since) + timedelta(days=row["review_every_days"])).date()
 
 
 async def goal_row(conn: AsyncConnection, clinic_id: str, goal_id: UUID) -> RowMapping:

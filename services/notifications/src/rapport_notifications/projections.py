@@ -15,8 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from rapport_notifications import erasure
 from rapport_notifications.domain.model import REMINDER_EVENTS, Reminder, ReminderStatus
-from rapport_notifications.tables import as_utc, deliveries, reminders, upsert
+from rapport_notifications.tables import deliveries, reminders, upsert
 from rapport_shared.contracts.base import EventContract
+from rapport_shared.contracts.clock import to_utc
 from rapport_shared.eventsourcing.eventstore import EventStore
 from rapport_shared.eventsourcing.projection import Update, execute
 from rapport_shared.persistence.driver_sql import insert_rows
@@ -36,13 +37,13 @@ def _row(reminder: Reminder) -> dict[str, Any]:
         "goal_id": reminder.about.goal_id,
         "alert_id": reminder.about.alert_id,
         "client_id": reminder.about.client_id,
-        "due_at": as_utc(reminder.due_at),
+        "due_at": to_utc(reminder.due_at),
         "facts": reminder.facts.model_dump(mode="json", exclude_none=True),
         "status": reminder.status.value,
         "awaiting_delivery": reminder.awaiting_delivery,
         "attempts": reminder.total_attempts,
-        "next_attempt_at": as_utc(reminder.next_attempt_at),
-        "sent_at": as_utc(sent[0]) if sent else None,
+        "next_attempt_at": to_utc(reminder.next_attempt_at),
+        "sent_at": to_utc(sent[0]) if sent else None,
         "failure_reason": next(iter(reminder.failed.values()), None),
     }
 
@@ -65,7 +66,7 @@ def _delivery_rows(reminder: Reminder) -> list[dict[str, Any]]:
                 "channel": channel,
                 "status": status.value,
                 "attempts": reminder.attempts.get(channel, 0),
-                "sent_at": sent_at and as_utc(sent_at),
+                "sent_at": sent_at and to_utc(sent_at),
                 "failure_reason": reminder.failed.get(channel),
             }
         )

@@ -3,7 +3,6 @@ per-channel deliveries, the in-app feed, the scheduler's delivery claims and err
 recipients' contact details and preferences, and the erased clients."""
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -132,14 +131,6 @@ erased_clients = Table(
 )
 
 PROJECTION_TABLES = (reminders, deliveries)
-
-
-def as_utc(moment: datetime) -> datetime:
-    """For writing: SQLite stores a datetime's wall-clock digits and drops the offset. For
-    reading: SQLite hands back naive datetimes, which are UTC because they were written so."""
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
 
 
 async def upsert(

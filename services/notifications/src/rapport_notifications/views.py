@@ -14,7 +14,8 @@ from rapport_notifications.domain.events import ReminderFacts
 from rapport_notifications.domain.messages import render
 from rapport_notifications.domain.model import ReminderStatus
 from rapport_notifications.recipient_store import contact_from, load
-from rapport_notifications.tables import as_utc, deliveries, feed, reminders
+from rapport_notifications.tables import deliveries, feed, reminders
+from rapport_shared.contracts.clock import to_utc
 from rapport_shared.contracts.errors import DomainError
 
 
@@ -117,7 +118,7 @@ async def reminders_of(
                 channel=d.channel,
                 status=d.status,
                 attempts=d.attempts,
-                sent_at=d.sent_at and as_utc(d.sent_at),
+                sent_at=d.sent_at and to_utc(d.sent_at),
                 failure_reason=d.failure_reason,
             )
         )
@@ -129,15 +130,15 @@ async def reminders_of(
             ReminderView(
                 reminder_id=row.reminder_id,
                 kind=row.kind,
-                due_at=as_utc(row.due_at),
-                next_attempt_at=as_utc(row.next_attempt_at),
+                due_at=to_utc(row.due_at),
+                next_attempt_at=to_utc(row.next_attempt_at),
                 homework_id=row.homework_id,
                 session_id=row.session_id,
                 goal_id=row.goal_id,
                 subject=message.subject,
                 message=message.body,
                 attempts=row.attempts,
-                sent_at=row.sent_at and as_utc(row.sent_at),
+                sent_at=row.sent_at and to_utc(row.sent_at),
                 failure_reason=row.failure_reason,
                 deliveries=by_reminder.get(row.reminder_id, []),
             )
@@ -146,14 +147,14 @@ async def reminders_of(
 
 
 def _cursor(created_at: datetime, item_id: UUID) -> str:
-    raw = f"{as_utc(created_at).isoformat()}|{item_id}"
+    raw = f"{to_utc(created_at).isoformat()}|{item_id}"
     return base64.urlsafe_b64encode(raw.encode()).decode()
 
 
 def _parse_cursor(cursor: str) -> tuple[datetime, UUID]:
     try:
         moment, item_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
-        return as_utc(datetime.fromisoformat(moment)), UUID(item_id)
+        return to_utc(datetime.fromisoformat(moment)), UUID(item_id)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise DomainError("not a cursor from a previous page", field="before") from None
 
@@ -188,8 +189,8 @@ async def feed_of(
                 kind=row.kind,
                 subject=row.subject,
                 body=row.body,
-                created_at=as_utc(row.created_at),
-                read_at=row.read_at and as_utc(row.read_at),
+                created_at=to_utc(row.created_at),
+                read_at=row.read_at and to_utc(row.read_at),
             )
             for row in page
         ],

@@ -26,8 +26,8 @@ from rapport_sessions.tables import (
     prep_homework,
     prep_homework_outcomes,
     prep_measures,
-    to_utc,
 )
+from rapport_shared.contracts.clock import to_utc
 from rapport_shared.contracts.plan import AgreedGoal, AgreedHomework, GoalWording
 from rapport_shared.eventsourcing.crypto import KeyRing, decrypt_text
 from rapport_shared.eventsourcing.eventstore import EventStore

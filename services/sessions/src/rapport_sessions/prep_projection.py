@@ -21,10 +21,10 @@ from rapport_sessions.tables import (
     prep_homework,
     prep_homework_outcomes,
     prep_measures,
-    to_utc,
 )
 from rapport_sessions.upsert import Upsert
 from rapport_shared.contracts.base import EventContract
+from rapport_shared.contracts.clock import to_utc
 from rapport_shared.contracts.goals import (
     AllianceAlertRaised,
     GoalAgreed,

@@ -28,10 +28,10 @@ from rapport_sessions.tables import (
     notes_goals,
     notes_homework,
     notes_sessions,
-    to_utc,
 )
 from rapport_sessions.upsert import Upsert, upsert, write_all
 from rapport_shared.contracts.base import EventContract
+from rapport_shared.contracts.clock import to_utc
 from rapport_shared.contracts.goals import HomeworkCompleted
 from rapport_shared.contracts.plan import derived_id
 from rapport_shared.contracts.sessions import (

@@ -4,8 +4,6 @@ Homework rows may exist before their assignment is known (a completion can arriv
 rows have no session_id yet and stay out of every view until the assignment fills them in.
 """
 
-from datetime import UTC, datetime
-
 from sqlalchemy import (
     Boolean,
     Column,
@@ -169,10 +167,3 @@ PREP_TABLES = (
     plan_refusals,
 )
 PROJECTION_TABLES = (notes_sessions, notes_goals, notes_homework, *PREP_TABLES)
-
-
-def to_utc(moment: datetime) -> datetime:
-    """SQLite keeps no offset: write every time in UTC and read naive values back as UTC."""
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)

@@ -20,9 +20,9 @@ from rapport_sessions.tables import (
     notes_sessions,
     plan_refusals,
     prep_goal_facts,
-    to_utc,
 )
 from rapport_shared.contracts.base import EventContract
+from rapport_shared.contracts.clock import to_utc
 from rapport_shared.contracts.plan import AgreedGoal, AgreedHomework, GoalWording
 from rapport_shared.contracts.sessions import SessionScheduled
 from rapport_shared.eventsourcing.crypto import KeyRing, decrypt_text, is_encrypted

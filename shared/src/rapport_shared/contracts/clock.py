@@ -2,7 +2,7 @@
 
 Handlers never read the clock: their caller (a route, a consumer's handler, a background loop)
 reads it once with utc_now() and passes it in, so one command sees one "now" and tests choose it.
-SQLite keeps no offset, so what it hands back is naive and was written in UTC: as_utc reads it so.
+SQLite keeps no offset, so what it hands back is naive and was written in UTC: to_utc reads it so.
 """
 
 from datetime import UTC, datetime
@@ -12,7 +12,7 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def as_utc(moment: datetime) -> datetime:
+def to_utc(moment: datetime) -> datetime:
     """The same instant in UTC; a naive one (SQLite's) is taken to be UTC already."""
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)

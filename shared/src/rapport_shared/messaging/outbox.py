@@ -26,7 +26,7 @@ import contextlib
 import math
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import pydantic_core
@@ -38,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from rapport_shared.contracts import envelope
 from rapport_shared.contracts.base import EventRegistry
+from rapport_shared.contracts.clock import to_utc
 from rapport_shared.messaging import quarantine
 from rapport_shared.persistence.db import is_sqlite, sqlite_reading, sqlite_time
 from rapport_shared.persistence.schema import events_table, outbox_cursor_table, outbox_table
@@ -349,11 +350,7 @@ async def backlog(conn: AsyncConnection) -> tuple[int, datetime | None]:
     else:
         query = select(func.count(), func.min(outbox_table.c.created_at))
     count, oldest = (await conn.execute(query)).one()
-    return int(count), None if oldest is None else _aware(oldest)
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)  # SQLite's
+    return int(count), None if oldest is None else to_utc(oldest)
 
 
 def _stored_message(row: Any) -> envelope.OutgoingMessage:
