@@ -33,7 +33,7 @@ from rapport_notifications.bootstrap import build_app as notifications_app
 from rapport_notifications.settings import NotificationsSettings
 from rapport_sessions.bootstrap import build_app as sessions_app
 from rapport_sessions.settings import SessionsSettings
-from rapport_shared.web.http import PROBLEM
+from rapport_shared.web.problems import PROBLEM
 
 # Per operation and generation mode (valid data, then invalid data).
 EXAMPLES = int(os.environ.get("RAPPORT_FUZZ_EXAMPLES", "5"))

@@ -1,7 +1,8 @@
 """An Idempotency-Key replay on a clinic's path leaves the application at the end of the
-route's authorization (rapport_shared.security.access.authorize calls idempotency.authorized): a
-command route without it would run its command again on every replay. So every command route of
-every service under /clinics/ must declare authorize()."""
+route's authorization (rapport_shared.security.access.authorize calls
+idempotency.authorization.authorized): a command route without it would run its command again
+on every replay. So every command route of every service under /clinics/ must declare
+authorize()."""
 
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from rapport_notifications.bootstrap import build_app as notifications_app
 from rapport_notifications.settings import NotificationsSettings
 from rapport_sessions.bootstrap import build_app as sessions_app
 from rapport_sessions.settings import SessionsSettings
-from rapport_shared.web.idempotency import COMMAND_METHODS
+from rapport_shared.web.idempotency.keys import COMMAND_METHODS
 
 
 def _apps(data_dir: Path) -> dict[str, FastAPI]:

@@ -21,16 +21,12 @@ from rapport_shared.eventsourcing import crypto
 from rapport_shared.persistence.db import create_engine
 from rapport_shared.security.access import Forbidden
 from rapport_shared.web.http import install_http_plumbing
-from rapport_shared.web.idempotency import (
-    SERVICE_KEY_OWNER,
-    IdempotencyMiddleware,
-    IdempotencyStore,
-    add_idempotency_table,
-    authorized,
-    fingerprint,
-    forget_client,
-    idempotency_keys,
-)
+from rapport_shared.web.idempotency.authorization import authorized
+from rapport_shared.web.idempotency.keys import fingerprint
+from rapport_shared.web.idempotency.middleware import IdempotencyMiddleware
+from rapport_shared.web.idempotency.sealing import SERVICE_KEY_OWNER
+from rapport_shared.web.idempotency.store import IdempotencyStore, forget_client
+from rapport_shared.web.idempotency.table import add_idempotency_table, idempotency_keys
 from rapport_shared.web.request_limits import RequestLimits
 
 LIMIT = 4096

@@ -23,7 +23,7 @@ from rapport_goals.tables import (
 from rapport_shared.eventsourcing import projection
 from rapport_shared.eventsourcing.crypto import client_keys
 from rapport_shared.persistence.schema import metadata as core_metadata
-from rapport_shared.web.idempotency import idempotency_keys
+from rapport_shared.web.idempotency.table import idempotency_keys
 
 
 async def test_rebuild_from_the_store_equals_the_live_projection(database_url, nats_server):

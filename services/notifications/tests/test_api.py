@@ -13,7 +13,7 @@ from rapport_shared.eventsourcing.crypto import client_keys
 from rapport_shared.persistence.db import create_engine
 from rapport_shared.persistence.migrations import migrate
 from rapport_shared.persistence.schema import add_access_tables, add_core_tables
-from rapport_shared.web.idempotency import add_idempotency_table
+from rapport_shared.web.idempotency.table import add_idempotency_table
 
 PROBLEM = "application/problem+json"
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef01234567").decode()

@@ -7,7 +7,7 @@ import pytest
 from sessions_support import CLINIC, OTHER_CLINIC, later, plan, running_service
 from sqlalchemy import func, select
 
-from rapport_shared.web.idempotency import idempotency_keys
+from rapport_shared.web.idempotency.table import idempotency_keys
 
 
 def schedule_body(client_id: str = "alice") -> dict[str, str]:

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from rapport_devtools.testing import bearer, mint_test_token
 from rapport_shared.eventsourcing.crypto import KeyRing
-from rapport_shared.web.idempotency import idempotency_keys
+from rapport_shared.web.idempotency.table import idempotency_keys
 
 SESSIONS = f"/clinics/{CLINIC}/sessions"
 TEAM = f"/clinics/{CLINIC}/clients/alice/care-team"

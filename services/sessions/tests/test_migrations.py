@@ -11,7 +11,7 @@ from rapport_shared.eventsourcing.crypto import client_keys
 from rapport_shared.persistence.db import create_engine
 from rapport_shared.persistence.migrations import migrate
 from rapport_shared.persistence.schema import metadata as core_metadata
-from rapport_shared.web.idempotency import idempotency_keys
+from rapport_shared.web.idempotency.table import idempotency_keys
 
 
 def _describe(conn: Connection) -> dict[str, Any]:

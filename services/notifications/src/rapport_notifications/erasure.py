@@ -26,7 +26,7 @@ from rapport_notifications.tables import (
 )
 from rapport_shared.eventsourcing.crypto import KeyRing
 from rapport_shared.persistence.db import erase_on_commit
-from rapport_shared.web import idempotency
+from rapport_shared.web.idempotency.store import forget_client
 
 
 def client_key(clinic_id: str, client_id: str) -> str:
@@ -53,7 +53,7 @@ async def purge(conn: AsyncConnection, clinic_id: str, client_id: str, now: date
         key=["client_key"],
     )
     await KeyRing().destroy(conn, clinic_id, client_id, now)
-    await idempotency.forget_client(conn, clinic_id, client_id)
+    await forget_client(conn, clinic_id, client_id)
     erase_on_commit(conn)
     theirs = select(reminders.c.reminder_id).where(
         reminders.c.clinic_id == clinic_id,

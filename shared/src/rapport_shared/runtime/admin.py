@@ -16,6 +16,7 @@ from rapport_shared.eventsourcing.projection import cycle_collection_paused
 from rapport_shared.messaging import quarantine
 from rapport_shared.persistence.schema import dead_letters_table
 from rapport_shared.runtime.metrics import take_snapshot
+from rapport_shared.web.problems import NOT_READY
 
 if TYPE_CHECKING:
     from rapport_shared.runtime.service import ServiceRuntime
@@ -29,8 +30,10 @@ ConsumerName = Annotated[str | None, Query(max_length=200)]
 
 
 class ServiceUnavailable(DomainError):
-    status = 503
-    title = "Not ready"
+    # The same kind as /readyz's refusal.
+    status = NOT_READY.status
+    title = NOT_READY.title
+    problem_type = NOT_READY.uri
 
 
 def admin_router(runtime: "ServiceRuntime") -> APIRouter:

@@ -36,7 +36,8 @@ from rapport_shared.security import audit
 from rapport_shared.security.access import authenticate
 from rapport_shared.telemetry.tracing import configure_tracing, shutdown_tracing
 from rapport_shared.web.http import install_http_plumbing
-from rapport_shared.web.idempotency import IdempotencyMiddleware, IdempotencyStore
+from rapport_shared.web.idempotency.middleware import IdempotencyMiddleware
+from rapport_shared.web.idempotency.store import IdempotencyStore
 from rapport_shared.web.openapi_errors import document_errors
 from rapport_shared.web.request_limits import RequestLimits
 

@@ -22,12 +22,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from rapport_shared.contracts.clinic import is_clinic_slug
-from rapport_shared.contracts.errors import DomainError, NotFound
+from rapport_shared.contracts.errors import PROBLEM_TYPES, DomainError, NotFound
 from rapport_shared.security import care_team
 from rapport_shared.security.auth import InvalidToken, Principal, TokenVerifier
 from rapport_shared.security.policy import Action, Decision, Target, decide, needs_care_team
-from rapport_shared.web import idempotency
-from rapport_shared.web.http import problem
+from rapport_shared.web.idempotency.authorization import authorized
+from rapport_shared.web.problems import domain_problem
 
 PUBLIC_PATHS = frozenset(
     {"/healthz", "/readyz", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc"}
@@ -57,15 +57,17 @@ _BEARER = HTTPBearer(auto_error=False, description="A JWT: docs/security.md")
 class Unauthenticated(DomainError):
     status = 401
     title = "Unauthenticated"
+    problem_type = PROBLEM_TYPES + "unauthenticated"
 
 
 class Forbidden(DomainError):
     status = 403
     title = "Forbidden"
+    problem_type = PROBLEM_TYPES + "forbidden"
 
 
 def unauthenticated_response(detail: str) -> Response:
-    response = problem(401, Unauthenticated.title, detail)
+    response = domain_problem(Unauthenticated(detail))
     response.headers["WWW-Authenticate"] = 'Bearer realm="rapport"'
     return response
 
@@ -84,7 +86,7 @@ async def authenticate(request: Request, verifier: TokenVerifier) -> Principal |
         return unauthenticated_response(f"the bearer token was refused: {error}")
     is_admin_path = path == ADMIN_PREFIX or path.startswith(f"{ADMIN_PREFIX}/")
     if is_admin_path and principal.role != "operator":
-        return problem(403, Forbidden.title, "the /admin operations need an operator token")
+        return domain_problem(Forbidden("the /admin operations need an operator token"))
     request.state.principal = principal
     return principal
 
@@ -247,7 +249,7 @@ def authorize(
         if decision is Decision.FORBIDDEN:
             raise Forbidden(f"a {principal.role} may not {action} here")
         # Allowed: an Idempotency-Key replay answers from here, before the command runs again.
-        idempotency.authorized(request, target.client_id)
+        authorized(request, target.client_id)
         return principal
 
     return Depends(dependency)

@@ -1,5 +1,5 @@
-"""HTTP plumbing every service shares: RFC 9457 problem+json errors, correlation ids, bounded
-request headers, health.
+"""HTTP plumbing every service shares: errors as RFC 9457 problem+json (of the kinds in
+rapport_shared.web.problems), correlation ids, bounded request headers, health.
 
 Validation errors name each offending field as a dotted path (e.g. "plan.goals.0.due_date";
 path and query parameters by their own names), with a message a person can act on.
@@ -22,13 +22,23 @@ from rapport_shared.contracts.errors import DomainError
 from rapport_shared.eventsourcing.eventstore import ConcurrencyConflict
 from rapport_shared.telemetry.context import bound_context
 from rapport_shared.telemetry.tracing import traced
+from rapport_shared.web.problems import (
+    CONCURRENT_MODIFICATION,
+    HEADERS_TOO_LARGE,
+    INTERNAL_ERROR,
+    INVALID_REQUEST,
+    NOT_READY,
+    UNREADABLE_BODY,
+    domain_problem,
+    field_problem,
+    plain_problem,
+    problem,
+)
 
-PROBLEM = "application/problem+json"
 # Probed every few seconds: logging them would drown the lines that matter.
 QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 CORRELATION_HEADER = "X-Correlation-Id"
 log = structlog.get_logger(__name__)
-_FASTAPI_BODY_ERROR = "There was an error parsing the body"
 BODY_UNREADABLE = {"field": "body", "message": "not JSON in UTF-8"}
 NOT_AN_OBJECT = "must be a JSON object"
 # Every header's name and value together; more is refused with 431 before anything else runs.
@@ -48,16 +58,6 @@ _TYPE_MESSAGES = {
     "model_attributes_type": NOT_AN_OBJECT,
     "timezone_aware": TIMEZONE_REQUIRED,  # pydantic's "Input should have timezone info"
 }
-
-
-def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
-    return JSONResponse(body, status_code=status, media_type=PROBLEM)
-
-
-def field_problem(status: int, title: str, detail: str, field: str, message: str) -> JSONResponse:
-    """A problem about one field (or "body", "headers", a header's name)."""
-    return problem(status, title, detail, errors=[{"field": field, "message": message}])
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:
@@ -82,32 +82,33 @@ async def _validation_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = [{"field": _error_field(e), "message": _message(e)} for e in exc.errors()]
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
-    return problem(422, "Invalid request", detail, errors=errors)
+    return problem(INVALID_REQUEST, detail, errors=errors)
 
 
 async def _domain_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
-    extra = {"errors": [{"field": exc.field, "message": exc.detail}]} if exc.field else {}
-    return problem(exc.status, exc.title, exc.detail, **extra)
+    return domain_problem(exc)
 
 
 async def _conflict(_: Request, exc: Exception) -> Response:
-    return problem(409, "Concurrent modification", str(exc))
+    return problem(CONCURRENT_MODIFICATION, str(exc))
 
 
 async def _http_error(_: Request, exc: Exception) -> Response:
     # Unknown routes (404) and wrong methods (405, with its Allow header) end up here.
     assert isinstance(exc, HTTPException)
     # FastAPI's own answer to a body it cannot even decode (not UTF-8, say): name the body.
-    extra = {"errors": [BODY_UNREADABLE]} if exc.detail == _FASTAPI_BODY_ERROR else {}
-    response = problem(exc.status_code, str(exc.detail), str(exc.detail), **extra)
+    if exc.detail == UNREADABLE_BODY.title and exc.status_code == UNREADABLE_BODY.status:
+        response = problem(UNREADABLE_BODY, UNREADABLE_BODY.title, errors=[BODY_UNREADABLE])
+    else:  # nothing more to say than the status: about:blank
+        response = plain_problem(exc.status_code, str(exc.detail), str(exc.detail))
     response.headers.update(exc.headers or {})
     return response
 
 
 async def _unexpected(_: Request, exc: Exception) -> Response:
     log.exception("unhandled error", error=repr(exc))
-    return problem(500, "Internal error", "The request could not be completed; it changed nothing.")
+    return problem(INTERNAL_ERROR, "The request could not be completed; it changed nothing.")
 
 
 # Checks the caller before the route runs: returns a response to send instead (401/403), or
@@ -123,8 +124,7 @@ def header_bytes(scope: Scope) -> int:
 
 def headers_too_large(limit: int) -> Response:
     detail = f"the request's headers exceed {limit} bytes"
-    title = "Request header fields too large"
-    return field_problem(431, title, detail, "headers", f"at most {limit} bytes in all")
+    return field_problem(HEADERS_TOO_LARGE, detail, "headers", f"at most {limit} bytes in all")
 
 
 class Correlation:
@@ -218,4 +218,4 @@ def install_http_plumbing(
         ready, parts = await readiness()
         if ready:
             return JSONResponse({"status": "ready", **parts})
-        return problem(503, "Not ready", "the database is not migrated or not reachable", **parts)
+        return problem(NOT_READY, "the database is not migrated or not reachable", **parts)

@@ -10,8 +10,8 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from rapport_shared.web.http import PROBLEM
-from rapport_shared.web.idempotency import COMMAND_METHODS, HEADER, KEY_PATTERN, MAX_KEY_LENGTH
+from rapport_shared.web.idempotency.keys import COMMAND_METHODS, HEADER, KEY_PATTERN, MAX_KEY_LENGTH
+from rapport_shared.web.problems import PLAIN_STATUS, PROBLEM, known_kinds
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "title": "Problem",
@@ -19,7 +19,7 @@ PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["type", "title", "status", "detail"],
     "properties": {
-        "type": {"type": "string"},
+        "type": {"type": "string", "format": "uri-reference"},
         "title": {"type": "string"},
         "status": {"type": "integer", "minimum": 400, "maximum": 599},
         "detail": {"type": "string"},
@@ -48,9 +48,22 @@ def _problem_response(description: str) -> dict[str, Any]:
     return {"description": description, "content": {PROBLEM: {"schema": schema}}}
 
 
+def problem_schema() -> dict[str, Any]:
+    """PROBLEM_SCHEMA, its type naming every kind the service can answer with (docs/api.md)."""
+    kinds = known_kinds()
+    lines = [f"- {kind.uri}: {kind.title} ({kind.status})" for kind in kinds]
+    lines.append(f"- {PLAIN_STATUS}: nothing beyond the HTTP status (unknown route, wrong method)")
+    type_ = {
+        **PROBLEM_SCHEMA["properties"]["type"],
+        "description": "The kind of problem; tell kinds apart by it:\n" + "\n".join(lines),
+        "examples": [kind.uri for kind in kinds] + [PLAIN_STATUS],
+    }
+    return {**PROBLEM_SCHEMA, "properties": {**PROBLEM_SCHEMA["properties"], "type": type_}}
+
+
 def add_error_documentation(schema: dict[str, Any]) -> dict[str, Any]:
     components = schema.setdefault("components", {}).setdefault("schemas", {})
-    components["Problem"] = PROBLEM_SCHEMA
+    components["Problem"] = problem_schema()
     for unused in ("HTTPValidationError", "ValidationError"):
         components.pop(unused, None)
     for path_item in schema.get("paths", {}).values():

@@ -15,7 +15,13 @@ import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from rapport_shared.web.http import NOT_AN_OBJECT, field_problem
+from rapport_shared.web.http import NOT_AN_OBJECT
+from rapport_shared.web.problems import (
+    BODY_TOO_LARGE,
+    INVALID_REQUEST,
+    UNSUPPORTED_MEDIA_TYPE,
+    field_problem,
+)
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -115,7 +121,7 @@ def shape_problem(body: bytes) -> str | None:
 
 def too_large(limit: int) -> Any:
     detail = f"the request body exceeds {limit} bytes"
-    return field_problem(413, "Request body too large", detail, "body", f"at most {limit} bytes")
+    return field_problem(BODY_TOO_LARGE, detail, "body", f"at most {limit} bytes")
 
 
 class RequestLimits:
@@ -143,8 +149,7 @@ class RequestLimits:
         # An empty body needs no type (POST .../start carries none); any other must be JSON.
         if body and not (content_type and is_json_media_type(content_type)):
             response = field_problem(
-                415,
-                "Unsupported media type",
+                UNSUPPORTED_MEDIA_TYPE,
                 f"the request body must be application/json, not {content_type or 'untyped'}",
                 "Content-Type",
                 "must be application/json",
@@ -153,9 +158,7 @@ class RequestLimits:
             return
         wrong_shape = shape_problem(body) if body else None
         if wrong_shape is not None:
-            response = field_problem(
-                422, "Invalid request", f"body: {wrong_shape}", "body", wrong_shape
-            )
+            response = field_problem(INVALID_REQUEST, f"body: {wrong_shape}", "body", wrong_shape)
             await response(scope, receive, send)
             return
         await self.app(scope, replaying(body, receive), send)

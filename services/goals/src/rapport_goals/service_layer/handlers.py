@@ -47,7 +47,7 @@ from rapport_shared.eventsourcing.eventstore import ConcurrencyConflict, EventSt
 from rapport_shared.eventsourcing.privatestore import PrivateEventStore
 from rapport_shared.messaging.consumer import Handler
 from rapport_shared.persistence.db import erase_on_commit
-from rapport_shared.web import idempotency
+from rapport_shared.web.idempotency.store import forget_client
 
 log = structlog.get_logger(__name__)
 # How many past-due homework one pass of the missed-homework check handles per transaction.
@@ -246,7 +246,7 @@ async def erase_client(conn: AsyncConnection, incoming: IncomingEvent) -> None:
         raise TypeError(f"expected client-erased, got {incoming.event_type}")
     await crypto.KeyRing().destroy(conn, erased.clinic_id, erased.client_id, erased.erased_at)
     await projections.purge_client(conn, erased.clinic_id, erased.client_id)
-    await idempotency.forget_client(conn, erased.clinic_id, erased.client_id)
+    await forget_client(conn, erased.clinic_id, erased.client_id)
     erase_on_commit(conn)
 
 

@@ -22,7 +22,7 @@ from rapport_shared.eventsourcing.privatestore import PrivateEventStore
 from rapport_shared.messaging.consumer import Subscription
 from rapport_shared.persistence.db import erase_on_commit
 from rapport_shared.security import care_team
-from rapport_shared.web import idempotency
+from rapport_shared.web.idempotency.store import forget_client
 
 
 async def schedule_session(
@@ -217,7 +217,7 @@ async def erase_client(
     )
     await repository.append(conn, store, stream, await store.stream_version(conn, stream), [event])
     await _KEYS.destroy(conn, clinic_id, client_id, event.erased_at)
-    await idempotency.forget_client(conn, clinic_id, client_id)
+    await forget_client(conn, clinic_id, client_id)
     erase_on_commit(conn)
     return event
 

@@ -4,7 +4,10 @@ Revision ID: 0003
 Revises: 0001
 """
 
-from rapport_shared.web.idempotency import create_idempotency_table_v1, drop_idempotency_table_v1
+from rapport_shared.web.idempotency.migrations import (
+    create_idempotency_table_v1,
+    drop_idempotency_table_v1,
+)
 
 revision = "0005"
 down_revision = "0004"

@@ -9,7 +9,10 @@ Revises: 0009_outbox_quarantine
 from alembic import op
 
 from rapport_shared.eventsourcing.crypto import client_keys_columns
-from rapport_shared.web.idempotency import seal_stored_answers_v2, unseal_stored_answers_v2
+from rapport_shared.web.idempotency.migrations import (
+    seal_stored_answers_v2,
+    unseal_stored_answers_v2,
+)
 
 revision = "0010_sealed_answers"
 down_revision = "0009_outbox_quarantine"

@@ -5,7 +5,10 @@ Revision ID: 0010_sealed_answers
 Revises: 0009_plan_refusals
 """
 
-from rapport_shared.web.idempotency import seal_stored_answers_v2, unseal_stored_answers_v2
+from rapport_shared.web.idempotency.migrations import (
+    seal_stored_answers_v2,
+    unseal_stored_answers_v2,
+)
 
 revision = "0010_sealed_answers"
 down_revision = "0009_plan_refusals"
