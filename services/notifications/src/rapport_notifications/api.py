@@ -4,7 +4,6 @@ and their in-app feed."""
 import base64
 import binascii
 import re
-from datetime import UTC, datetime
 from typing import Annotated
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -25,6 +24,7 @@ from rapport_notifications import recipient_store, views
 from rapport_notifications.webhook_channel import SECRET_PREFIX
 from rapport_shared.contracts.base import PersonId
 from rapport_shared.contracts.clinic import CLINIC_SLUG_PATTERN
+from rapport_shared.contracts.clock import utc_now
 from rapport_shared.contracts.errors import DomainError, NotFound
 from rapport_shared.contracts.notifications import Channel, ReminderKind
 from rapport_shared.runtime.service import Runtime
@@ -233,7 +233,5 @@ async def mark_feed_read(
     clinic_id: ClinicIdPath, recipient_id: RecipientIdPath, body: MarkRead, runtime: Runtime
 ) -> MarkedRead:
     async with runtime.transaction() as conn:
-        marked = await views.mark_read(
-            conn, clinic_id, recipient_id, body.item_ids, datetime.now(UTC)
-        )
+        marked = await views.mark_read(conn, clinic_id, recipient_id, body.item_ids, utc_now())
     return MarkedRead(marked=marked)
