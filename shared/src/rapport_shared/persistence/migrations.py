@@ -1,17 +1,27 @@
-"""Alembic, run programmatically at start-up: each service keeps its own migration scripts.
+"""Alembic, run at start-up (migrate) and from its command line: each service keeps its own
+migration scripts.
 
-A service's migrations/env.py is two lines (`from rapport_shared.persistence.migrations import
-run_env; run_env()`), and its first revision calls create_core_tables_v1() before its own tables.
+A service's migrations/env.py calls run_env through rapport_shared.runtime.alembic_env, which
+names the service's database and tables; its first revision calls create_core_tables_v1()
+before its own tables.
 """
 
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from alembic import command, context, op
 from alembic.config import Config
-from sqlalchemy import MetaData, text
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Column, MetaData, String, Text, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.types import TypeEngine
 
+from rapport_shared.persistence.db import create_engine
 from rapport_shared.persistence.schema import add_access_tables, add_core_tables
 
 
@@ -131,11 +141,64 @@ def drop_access_tables_v1() -> None:
         op.execute("DROP FUNCTION IF EXISTS audit_log_append_only()")
 
 
-def run_env() -> None:
-    connection: Connection = context.config.attributes["connection"]
-    context.configure(connection=connection, render_as_batch=True)
+def run_env(database_url: Callable[[], str], target_metadata: Sequence[MetaData]) -> None:
+    """A service's env.py. At start-up migrate hands over its connection; from the Alembic
+    command line the service's own database is opened here, as Alembic's asyncio recipe does.
+    target_metadata: every table the service's migrations create, which `revision
+    --autogenerate` compares the database with."""
+    run = partial(_run_migrations, target_metadata=target_metadata)
+    connection: Connection | None = context.config.attributes.get("connection")
+    if connection is None:
+        # Alembic's command line: say which revisions run, as Alembic's own templates do.
+        logging.basicConfig(format="%(levelname)-5.5s [%(name)s] %(message)s")
+        logging.getLogger("alembic").setLevel(logging.INFO)
+        asyncio.run(_on_own_engine(database_url(), run))
+    else:
+        run(connection)
+
+
+def _run_migrations(connection: Connection, target_metadata: Sequence[MetaData]) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=list(target_metadata),
+        render_as_batch=True,
+        compare_type=_types_differ,
+    )
     with context.begin_transaction():
         context.run_migrations()
+
+
+def _types_differ(
+    migration: MigrationContext,
+    inspected_column: Column[Any],
+    declared_column: Column[Any],
+    inspected_type: TypeEngine[Any],
+    declared_type: TypeEngine[Any],
+) -> bool | None:
+    """For `revision --autogenerate`: the columns that became Text for encrypted tokens (the
+    privacy migrations) were altered on PostgreSQL only, since SQLite stores a VARCHAR(n) as
+    the same unbounded TEXT; comparing their declarations there would ask for a table copy
+    that changes nothing. None: Alembic's own comparison."""
+    if migration.dialect.name == "sqlite" and isinstance(declared_type, Text):
+        return not isinstance(inspected_type, String)
+    return None
+
+
+async def _on_own_engine(url: str, run: Callable[[Connection], None]) -> None:
+    engine = create_engine(url, pool_size=1)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(_one_at_a_time, run)
+    finally:
+        await engine.dispose()
+
+
+def _one_at_a_time(connection: Connection, run: Callable[[Connection], None]) -> None:
+    if connection.dialect.name == "postgresql":
+        # Replicas starting together (or an operator's command line meanwhile) must not run
+        # the same migration twice.
+        connection.execute(text("SELECT pg_advisory_xact_lock(7240117)"))
+    run(connection)
 
 
 async def migrate(engine: AsyncEngine, script_location: Path) -> None:
@@ -143,11 +206,8 @@ async def migrate(engine: AsyncEngine, script_location: Path) -> None:
     config.set_main_option("script_location", str(script_location))
 
     def upgrade(connection: Connection) -> None:
-        if connection.dialect.name == "postgresql":
-            # Replicas starting together must not run the same migration twice.
-            connection.execute(text("SELECT pg_advisory_xact_lock(7240117)"))
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 
     async with engine.begin() as conn:
-        await conn.run_sync(upgrade)
+        await conn.run_sync(_one_at_a_time, upgrade)

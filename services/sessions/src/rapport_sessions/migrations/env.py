@@ -1,3 +1,7 @@
-from rapport_shared.persistence.migrations import run_env
+"""Alembic's entry, at start-up and from the command line (services/sessions/alembic.ini)."""
 
-run_env()
+from rapport_sessions.settings import SessionsSettings
+from rapport_sessions.tables import metadata
+from rapport_shared.runtime.alembic_env import run_service_env
+
+run_service_env("sessions", SessionsSettings, metadata)

@@ -5,8 +5,8 @@ milestone and GAS level descriptions); the plaintext columns description, measur
 are left empty for goals agreed from now on. client_homework.instructions holds a token, longer
 than the words themselves, so it becomes unbounded text (SQLite never enforced the length).
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003_auth
 """
 
 import sqlalchemy as sa

@@ -1,7 +1,7 @@
 """Idempotency keys: the first response to each Idempotency-Key, kept for replays.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0005
+Revises: 0004
 """
 
 from rapport_shared.web.idempotency.migrations import (

@@ -3,7 +3,8 @@ ids, the client, the facts their words are rendered from, instead of the rendere
 per-channel deliveries, the in-app feed, delivery error details, recipients' time zone, quiet
 hours, webhook and preferences (email now optional), and erased clients.
 
-Revision ID: 0003
+Revision ID: 0004
+Revises: 0003_auth
 """
 
 import sqlalchemy as sa

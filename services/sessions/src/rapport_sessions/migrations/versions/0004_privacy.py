@@ -4,8 +4,8 @@ notes_goals.description now holds an enc:v1 token of the goal's wording and
 notes_homework.instructions one of the instructions: longer than the words themselves, so the
 columns become unbounded text (SQLite never enforced the length).
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003_auth
 """
 
 import sqlalchemy as sa
