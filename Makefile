@@ -33,8 +33,8 @@ chaos: sync
 lint: sync
 	$(UV) run --locked ruff check .
 	$(UV) run --locked ruff format --check .
-	# Strict on all production code but the services' Alembic migrations.
-	$(UV) run --locked mypy --exclude '/migrations/' shared/src devtools/src services/*/src
+	# Strict on all production code.
+	$(UV) run --locked mypy shared/src devtools/src services/*/src
 	# The layering (pyproject.toml, [tool.importlinter]): shared's groups, domains, services, devtools.
 	$(UV) run --locked lint-imports
 
