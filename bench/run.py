@@ -1,6 +1,6 @@
 """`make bench`: run every benchmark group, print the table, write bench/results/latest.json.
 
-    uv run python -m bench.run                 # everything (6.5-7.5 minutes on 2 cores today)
+    uv run python -m bench.run                 # everything (about 2 minutes on 2 cores)
     uv run python -m bench.run --only append   # one or more groups, comma-separated
 
 latest.json is the flat object of figures (null where a figure could not be measured; the
