@@ -238,3 +238,16 @@ def problem_fields(response: httpx.Response) -> list[str]:
     """The fields a problem+json response names."""
     assert response.headers["content-type"] == "application/problem+json", response.text
     return [error["field"] for error in response.json().get("errors", [])]
+
+
+def goal_body(**changes: Any) -> dict[str, Any]:
+    """A valid POST /goals body for CLIENT, due in 30 days, with changes applied."""
+    return {
+        "client_id": CLIENT,
+        "counselor_id": COUNSELOR,
+        "description": "Walk three times a week",
+        "measure": "walks logged",
+        "target": "3 per week",
+        "due_date": (date.today() + timedelta(days=30)).isoformat(),
+        **changes,
+    }

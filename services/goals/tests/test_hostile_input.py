@@ -2,22 +2,10 @@
 
 from datetime import date, timedelta
 
-from goals_support import CLIENT, CLINIC, COUNSELOR, problem_fields, running_goals
+from goals_support import CLIENT, CLINIC, COUNSELOR, goal_body, problem_fields, running_goals
 from sqlalchemy import func, select
 
 from rapport_shared.persistence.schema import events_table
-
-
-def goal_body(**extra: object) -> dict[str, object]:
-    return {
-        "client_id": CLIENT,
-        "counselor_id": COUNSELOR,
-        "description": "Walk three times a week",
-        "measure": "walks logged",
-        "target": "3 per week",
-        "due_date": (date.today() + timedelta(days=30)).isoformat(),
-        **extra,
-    }
 
 
 async def goals_agreed(goals) -> int:

@@ -1,27 +1,15 @@
 """Strict bodies against the real goals service (real database and nats-server): a value of the
 wrong type is refused naming its field, never converted, and nothing is written."""
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-from goals_support import CLIENT, CLINIC, COUNSELOR, running_goals
+from goals_support import CLIENT, CLINIC, COUNSELOR, goal_body, running_goals
 from sqlalchemy import func, select
 
 from rapport_shared.persistence.schema import events_table
-
-
-def goal_body(**changes: Any) -> dict[str, Any]:
-    return {
-        "client_id": CLIENT,
-        "counselor_id": COUNSELOR,
-        "description": "Walk three times a week",
-        "measure": "walks logged",
-        "target": "3 per week",
-        "due_date": (date.today() + timedelta(days=30)).isoformat(),
-        **changes,
-    }
 
 
 def homework_body(**changes: Any) -> dict[str, Any]:
