@@ -28,15 +28,14 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def build_runtime(
     settings: GoalsSettings, *, extra_plan_rule: ExtraRule | None = None
-) -> ServiceRuntime:
+) -> ServiceRuntime[PrivateEventStore]:
     """extra_plan_rule: a rule on plan items on top of the shared ones, which the sessions
     service does not know; none in production (tests inject one: a drift must lose nothing)."""
-    registry = goals_registry()
-    runtime = ServiceRuntime(SERVICE, settings, registry, MIGRATIONS)
     # Free text is kept encrypted per client; plan words arrive sealed under the suite key.
-    runtime.store = PrivateEventStore(
-        registry, plan_seal_key(settings.plan_seal_key, settings.data_dir)
+    store = PrivateEventStore(
+        goals_registry(), plan_seal_key(settings.plan_seal_key, settings.data_dir)
     )
+    runtime = ServiceRuntime(SERVICE, settings, store, MIGRATIONS)
     runtime.subscribe(
         Subscription(
             durable="goals-plans",

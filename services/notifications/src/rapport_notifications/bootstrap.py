@@ -15,6 +15,7 @@ from rapport_notifications.service_layer import handlers, scheduler
 from rapport_notifications.settings import NotificationsSettings
 from rapport_notifications.webhook_channel import WebhookChannel
 from rapport_shared.contracts import EventRegistry, public_registry
+from rapport_shared.eventsourcing.eventstore import EventStore
 from rapport_shared.messaging.consumer import Subscription
 from rapport_shared.runtime.service import ServiceRuntime
 from rapport_shared.security.care_team import care_team_subscription
@@ -49,9 +50,9 @@ def build_registry() -> EventRegistry:
     return registry
 
 
-def build_runtime(settings: NotificationsSettings) -> ServiceRuntime:
-    runtime = ServiceRuntime(SERVICE, settings, build_registry(), MIGRATIONS)
-    store = runtime.store
+def build_runtime(settings: NotificationsSettings) -> ServiceRuntime[EventStore]:
+    store = EventStore(build_registry())
+    runtime = ServiceRuntime(SERVICE, settings, store, MIGRATIONS)
     timing = handlers.Timing(
         homework_lead=timedelta(seconds=settings.reminder_lead_seconds),
         session_lead=timedelta(seconds=settings.session_lead_seconds),

@@ -17,12 +17,11 @@ SERVICE = "sessions"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def build_runtime(settings: SessionsSettings) -> ServiceRuntime:
-    registry = sessions_registry()
-    runtime = ServiceRuntime(SERVICE, settings, registry, MIGRATIONS)
+def build_runtime(settings: SessionsSettings) -> ServiceRuntime[PrivateEventStore]:
     # Free text and names are kept encrypted per client; the plan's words go out sealed.
     seal_key = plan_seal_key(settings.plan_seal_key, settings.data_dir)
-    runtime.store = PrivateEventStore(registry, seal_key)
+    store = PrivateEventStore(sessions_registry(), seal_key)
+    runtime = ServiceRuntime(SERVICE, settings, store, MIGRATIONS)
     runtime.subscribe(handlers.notes_subscription(settings.consumer_linger_seconds))
     # Operators: POST /admin/projections/notes/rebuild, or `rapport rebuild sessions.notes`.
     runtime.add_projection("notes", partial(projections.rebuild, runtime))

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Generic
 
 import structlog
 import uvicorn
@@ -19,8 +19,8 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
+from typing_extensions import TypeVar
 
-from rapport_shared.contracts.base import EventRegistry
 from rapport_shared.eventsourcing.eventstore import EventStore
 from rapport_shared.messaging.asyncapi import asyncapi_document
 from rapport_shared.messaging.connection import connect_with_retry, ensure_stream, redacted
@@ -49,23 +49,28 @@ READINESS_DATABASE_TIMEOUT = 2.0
 BackgroundLoop = Callable[[], Awaitable[None]]
 Rebuild = Callable[[], Awaitable[None]]
 
+# The kind of event store a service runs on: a service that keeps free text runs on a
+# PrivateEventStore, and its handlers and routes see that type (ServiceRuntime[PrivateEventStore],
+# Runtime[PrivateEventStore]). Covariant, so code that needs only an EventStore takes any runtime.
+StoreT_co = TypeVar("StoreT_co", bound=EventStore, covariant=True, default=EventStore)
 
-class ServiceRuntime:
+
+class ServiceRuntime(Generic[StoreT_co]):
     def __init__(
         self,
         name: str,
         settings: ServiceSettings,
-        registry: EventRegistry,
+        store: StoreT_co,
         migrations: Path,
     ) -> None:
         self.name = name
         self.settings = settings
-        self.registry = registry
+        self._store = store
+        self.registry = store.registry
         self.migrations = migrations
         self.engine = create_engine(
             settings.resolved_database_url(name), pool_size=settings.database_pool_size
         )
-        self.store = EventStore(registry)
         self.subscriptions: list[Subscription] = []
         self.consumers: list[ConsumerRunner] = []
         self.relay: OutboxRelay | None = None
@@ -87,6 +92,11 @@ class ServiceRuntime:
         self.add_loop(
             partial(self.idempotency.purge_forever, settings.idempotency_cleanup_interval_seconds)
         )
+
+    @property
+    def store(self) -> StoreT_co:
+        """Fixed at construction: the subscriptions, loops and routes wired to it share it."""
+        return self._store
 
     def subscribe(self, subscription: Subscription) -> None:
         self.subscriptions.append(subscription)
@@ -284,14 +294,15 @@ class ServiceRuntime:
         return app
 
 
-async def runtime_of(request: Request) -> ServiceRuntime:
+async def runtime_of(request: Request) -> ServiceRuntime[Any]:
     # async: FastAPI runs a plain `def` dependency in its thread pool, a thread hop per request.
-    runtime: ServiceRuntime = request.app.state.runtime
+    runtime: ServiceRuntime[Any] = request.app.state.runtime
     return runtime
 
 
-# A route's parameter for the service's runtime.
-Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
+# A route's parameter for the service's runtime; Runtime[PrivateEventStore] in a service whose
+# bootstrap builds it on one (its store is then typed as such). Bare, it is on an EventStore.
+Runtime = Annotated[ServiceRuntime[StoreT_co], Depends(runtime_of)]
 
 
 def freeze_the_startup_heap() -> None:
