@@ -1,12 +1,11 @@
-"""The progress read model. The migrations (0001_initial, 0002_clinical_depth) create exactly
-these tables."""
+"""The progress read model. The migrations (0001_initial, 0002_clinical_depth, 0004_privacy)
+create exactly these tables."""
 
 from sqlalchemy import (
     JSON,
     Boolean,
     Column,
     Date,
-    DateTime,
     Float,
     Index,
     Integer,
@@ -17,6 +16,8 @@ from sqlalchemy import (
     Uuid,
 )
 
+from rapport_shared.persistence.columns import Clinic, Moment, Person, clinic_and_client
+
 metadata = MetaData()
 
 # One row per goal: what was agreed, and how its homework is going.
@@ -24,15 +25,14 @@ goal_progress = Table(
     "goal_progress",
     metadata,
     Column("goal_id", Uuid, primary_key=True),
-    Column("clinic_id", String(63), nullable=False),
-    Column("client_id", String(64), nullable=False),
-    Column("counselor_id", String(64), nullable=False),
+    *clinic_and_client(),
+    Column("counselor_id", Person, nullable=False),
     Column("session_id", Uuid),
     Column("description", String(2000), nullable=False),
     Column("measure", String(2000), nullable=False),
     Column("target", String(2000), nullable=False),
     Column("due_date", Date, nullable=False),
-    Column("agreed_at", DateTime(timezone=True), nullable=False),
+    Column("agreed_at", Moment, nullable=False),
     Column("homework_assigned", Integer, nullable=False),
     Column("homework_completed", Integer, nullable=False),
     Column("completed_on_time", Integer, nullable=False),
@@ -47,45 +47,38 @@ goal_progress = Table(
     Column("lifecycle_status", String(20), nullable=False, server_default="active"),
     Column("achievement_status", String(20), nullable=False, server_default="in-progress"),
     Column("attained_level", Integer),
-    Column("last_reviewed_at", DateTime(timezone=True)),
-    # 0003: the goal's words as an enc:v1 token (GoalWording JSON) under the client's key; the
+    Column("last_reviewed_at", Moment),
+    # 0004: the goal's words as an enc:v1 token (GoalWording JSON) under the client's key; the
     # description, measure and target columns above are empty for goals agreed since.
     Column("wording", Text),
+    Index("ix_goal_progress_client", "clinic_id", "client_id"),
 )
-Index("ix_goal_progress_client", goal_progress.c.clinic_id, goal_progress.c.client_id)
 
 # One row per homework, for a client's list (homework need not serve a goal).
 client_homework = Table(
     "client_homework",
     metadata,
     Column("homework_id", Uuid, primary_key=True),
-    Column("clinic_id", String(63), nullable=False),
-    Column("client_id", String(64), nullable=False),
-    Column("counselor_id", String(64), nullable=False),
+    *clinic_and_client(),
+    Column("counselor_id", Person, nullable=False),
     Column("goal_id", Uuid),
     Column("session_id", Uuid),
-    # An enc:v1 token under the client's key since revision 0003 (in clear before).
+    # An enc:v1 token under the client's key since revision 0004 (in clear before).
     Column("instructions", Text, nullable=False),
-    Column("due_at", DateTime(timezone=True), nullable=False),
-    Column("assigned_at", DateTime(timezone=True), nullable=False),
-    Column("completed_at", DateTime(timezone=True)),
+    Column("due_at", Moment, nullable=False),
+    Column("assigned_at", Moment, nullable=False),
+    Column("completed_at", Moment),
     Column("on_time", Boolean),
     # 0002: kind, schedule and state. next_due_at is the earliest open occurrence (None once
     # none is left), which is what the missed-homework loop looks for.
     Column("type", String(32), nullable=False, server_default="other"),
     Column("recurrence", JSON),
     Column("reminder_lead_minutes", Integer),
-    Column("next_due_at", DateTime(timezone=True)),
-    Column("cancelled_at", DateTime(timezone=True)),
+    Column("next_due_at", Moment),
+    Column("cancelled_at", Moment),
+    Index("ix_client_homework_client", "clinic_id", "client_id", "due_at"),
+    Index("ix_client_homework_next_due", "next_due_at"),
 )
-Index(
-    "ix_client_homework_client",
-    client_homework.c.clinic_id,
-    client_homework.c.client_id,
-    client_homework.c.due_at,
-)
-
-Index("ix_client_homework_next_due", client_homework.c.next_due_at)
 
 # Every event of a goal, in order, with what it changed: GET /goals/{id}/history, and the GAS
 # levels of its reviews.
@@ -94,10 +87,10 @@ goal_history = Table(
     metadata,
     Column("goal_id", Uuid, primary_key=True),
     Column("version", Integer, primary_key=True),
-    Column("clinic_id", String(63), nullable=False),
+    Column("clinic_id", Clinic, nullable=False),
     Column("event_type", String(64), nullable=False),
-    Column("occurred_at", DateTime(timezone=True), nullable=False),
-    Column("actor", String(64)),
+    Column("occurred_at", Moment, nullable=False),
+    Column("actor", Person),
     Column("changes", JSON, nullable=False),
     Column("attained_level", Integer),
 )
@@ -107,38 +100,31 @@ homework_outcomes = Table(
     "homework_outcomes",
     metadata,
     Column("homework_id", Uuid, primary_key=True),
-    Column("due_at", DateTime(timezone=True), primary_key=True),
-    Column("clinic_id", String(63), nullable=False),
-    Column("client_id", String(64), nullable=False),
+    Column("due_at", Moment, primary_key=True),
+    *clinic_and_client(),
     Column("goal_id", Uuid),
-    Column("completed_at", DateTime(timezone=True)),
+    Column("completed_at", Moment),
     Column("on_time", Boolean, nullable=False),
     Column("self_rating", Integer),
+    Index("ix_homework_outcomes_client", "clinic_id", "client_id"),
+    Index("ix_homework_outcomes_goal", "goal_id"),
 )
-Index("ix_homework_outcomes_client", homework_outcomes.c.clinic_id, homework_outcomes.c.client_id)
-Index("ix_homework_outcomes_goal", homework_outcomes.c.goal_id)
 
 # Standard measures a client completed (PHQ-9, GAD-7, ORS, SRS).
 client_measures = Table(
     "client_measures",
     metadata,
     Column("measure_id", Uuid, primary_key=True),
-    Column("clinic_id", String(63), nullable=False),
-    Column("client_id", String(64), nullable=False),
-    Column("counselor_id", String(64)),
+    *clinic_and_client(),
+    Column("counselor_id", Person),
     Column("session_id", Uuid),
     Column("instrument", String(8), nullable=False),
     Column("items", JSON, nullable=False),
     Column("total", Integer, nullable=False),
     Column("band", String(32)),
-    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("recorded_at", Moment, nullable=False),
     Column("alliance_alert", Boolean, nullable=False),
-)
-Index(
-    "ix_client_measures_client",
-    client_measures.c.clinic_id,
-    client_measures.c.client_id,
-    client_measures.c.recorded_at,
+    Index("ix_client_measures_client", "clinic_id", "client_id", "recorded_at"),
 )
 
 PROJECTION_TABLES = (

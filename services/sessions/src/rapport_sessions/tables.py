@@ -8,7 +8,6 @@ from sqlalchemy import (
     Boolean,
     Column,
     Date,
-    DateTime,
     Index,
     Integer,
     MetaData,
@@ -18,19 +17,20 @@ from sqlalchemy import (
     Uuid,
 )
 
+from rapport_shared.persistence.columns import Moment, Person, clinic_and_client
+
 metadata = MetaData()
 
 notes_sessions = Table(
     "notes_sessions",
     metadata,
     Column("session_id", Uuid, primary_key=True),
-    Column("clinic_id", String(63), nullable=False),
-    Column("client_id", String(64), nullable=False),
-    Column("counselor_id", String(64), nullable=False),
-    Column("starts_at", DateTime(timezone=True), nullable=False),
+    *clinic_and_client(),
+    Column("counselor_id", Person, nullable=False),
+    Column("starts_at", Moment, nullable=False),
     Column("status", String(20), nullable=False),
-    Column("closed_at", DateTime(timezone=True)),
-    Column("next_session_at", DateTime(timezone=True)),
+    Column("closed_at", Moment),
+    Column("next_session_at", Moment),
     Column("has_note", Boolean, nullable=False),
     Index("ix_notes_sessions_client", "clinic_id", "client_id", "starts_at"),
 )
@@ -40,10 +40,9 @@ notes_goals = Table(
     metadata,
     Column("goal_id", Uuid, primary_key=True),
     Column("session_id", Uuid, nullable=False),
-    Column("clinic_id", String(63), nullable=False),
-    Column("client_id", String(64), nullable=False),
+    *clinic_and_client(),
     # An enc:v1 token of the goal's words (rapport_shared.contracts.plan.GoalWording as JSON), ""
-    # until plan-worded fills it in (revision 0003; before, the description in clear).
+    # until plan-worded fills it in (revision 0004; before, the description in clear).
     Column("description", Text, nullable=False),
     Column("due_date", Date, nullable=False),
     Index("ix_notes_goals_session", "session_id"),
@@ -53,14 +52,13 @@ notes_homework = Table(
     "notes_homework",
     metadata,
     Column("homework_id", Uuid, primary_key=True),
-    Column("clinic_id", String(63), nullable=False),
-    Column("client_id", String(64), nullable=False),
+    *clinic_and_client(),
     Column("session_id", Uuid),
     Column("goal_id", Uuid),
-    # An enc:v1 token of the instructions (revision 0003; before, in clear).
+    # An enc:v1 token of the instructions (revision 0004; before, in clear).
     Column("instructions", Text),
-    Column("due_at", DateTime(timezone=True)),
-    Column("completed_at", DateTime(timezone=True)),
+    Column("due_at", Moment),
+    Column("completed_at", Moment),
     Index("ix_notes_homework_session", "session_id"),
 )
 
@@ -73,9 +71,8 @@ prep_goal_facts = Table(
     metadata,
     Column("goal_id", Uuid, primary_key=True),
     Column("kind", String(10), primary_key=True),
-    Column("at", DateTime(timezone=True), primary_key=True),
-    Column("clinic_id", String(63), nullable=False),
-    Column("client_id", String(64), nullable=False),
+    Column("at", Moment, primary_key=True),
+    *clinic_and_client(),
     Column("description", String(2000)),
     Column("target", String(2000)),
     Column("due_date", Date),
@@ -90,12 +87,11 @@ prep_homework = Table(
     "prep_homework",
     metadata,
     Column("homework_id", Uuid, primary_key=True),
-    Column("clinic_id", String(63), nullable=False),
-    Column("client_id", String(64), nullable=False),
+    *clinic_and_client(),
     Column("goal_id", Uuid),
     Column("instructions", String(2000)),
-    Column("due_at", DateTime(timezone=True)),
-    Column("cancelled_at", DateTime(timezone=True)),
+    Column("due_at", Moment),
+    Column("cancelled_at", Moment),
     Index("ix_prep_homework_client", "clinic_id", "client_id"),
 )
 
@@ -105,12 +101,11 @@ prep_homework_outcomes = Table(
     "prep_homework_outcomes",
     metadata,
     Column("homework_id", Uuid, primary_key=True),
-    Column("due_at", DateTime(timezone=True), primary_key=True),
+    Column("due_at", Moment, primary_key=True),
     Column("outcome", String(10), primary_key=True),
-    Column("clinic_id", String(63), nullable=False),
-    Column("client_id", String(64), nullable=False),
+    *clinic_and_client(),
     Column("goal_id", Uuid),
-    Column("at", DateTime(timezone=True), nullable=False),
+    Column("at", Moment, nullable=False),
     Column("self_rating", Integer),
     Index("ix_prep_homework_outcomes_client", "clinic_id", "client_id", "at"),
 )
@@ -119,12 +114,11 @@ prep_measures = Table(
     "prep_measures",
     metadata,
     Column("measure_id", Uuid, primary_key=True),
-    Column("clinic_id", String(63), nullable=False),
-    Column("client_id", String(64), nullable=False),
+    *clinic_and_client(),
     Column("instrument", String(10), nullable=False),
     Column("total", Integer, nullable=False),
     Column("band", String(100)),
-    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("recorded_at", Moment, nullable=False),
     Index("ix_prep_measures_client", "clinic_id", "client_id", "recorded_at"),
 )
 
@@ -132,28 +126,27 @@ prep_alliance_alerts = Table(
     "prep_alliance_alerts",
     metadata,
     Column("alert_id", Uuid, primary_key=True),
-    Column("clinic_id", String(63), nullable=False),
-    Column("client_id", String(64), nullable=False),
+    *clinic_and_client(),
     Column("srs_total", Integer, nullable=False),
     Column("threshold", Integer, nullable=False),
-    Column("raised_at", DateTime(timezone=True), nullable=False),
+    Column("raised_at", Moment, nullable=False),
     Index("ix_prep_alliance_alerts_client", "clinic_id", "client_id", "raised_at"),
 )
 
-# The plan items the goals service could not apply (plan-item-refused, revision 0008), keyed by
-# the id the item would have had: the notes view shows them as refused instead of created.
+# The plan items the goals service could not apply (plan-item-refused, revision
+# 0009_plan_refusals), keyed by the id the item would have had: the notes view shows them as
+# refused instead of created.
 plan_refusals = Table(
     "plan_refusals",
     metadata,
     Column("item_id", Uuid, primary_key=True),
-    Column("clinic_id", String(63), nullable=False),
-    Column("client_id", String(64), nullable=False),
+    *clinic_and_client(),
     Column("session_id", Uuid, nullable=False),
     Column("kind", String(10), nullable=False),
     Column("item_index", Integer, nullable=False),
     Column("reason", String(40), nullable=False),
     Column("field", String(200), nullable=False),
-    Column("refused_at", DateTime(timezone=True), nullable=False),
+    Column("refused_at", Moment, nullable=False),
     Index("ix_plan_refusals_session", "session_id"),
     Index("ix_plan_refusals_client", "clinic_id", "client_id"),
 )

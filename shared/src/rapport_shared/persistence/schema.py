@@ -7,7 +7,6 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Column,
-    DateTime,
     Index,
     Integer,
     LargeBinary,
@@ -17,6 +16,8 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+
+from rapport_shared.persistence.columns import Clinic, Moment, Person
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
 Position = BigInteger().with_variant(Integer(), "sqlite")
@@ -34,8 +35,8 @@ def add_core_tables(metadata: MetaData) -> dict[str, Table]:
         Column("version", Integer, nullable=False),
         Column("event_type", String(100), nullable=False),
         Column("schema_version", Integer, nullable=False),
-        Column("clinic_id", String(63), nullable=False),
-        Column("occurred_at", DateTime(timezone=True), nullable=False),
+        Column("clinic_id", Clinic, nullable=False),
+        Column("occurred_at", Moment, nullable=False),
         Column("data", JSON, nullable=False),
         Column("metadata", JSON, nullable=False),
         UniqueConstraint("stream_id", "version", name="uq_events_stream_version"),
@@ -49,7 +50,7 @@ def add_core_tables(metadata: MetaData) -> dict[str, Table]:
         Column("subject", String(300), nullable=False),
         Column("headers", JSON, nullable=False),
         Column("payload", LargeBinary, nullable=False),
-        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("created_at", Moment, nullable=False),
     )
     # One row: how far the relay has read the events table, which on SQLite is the outbox itself
     # (see rapport_shared.messaging.outbox). Unused on PostgreSQL, whose relays claim outbox rows
@@ -72,21 +73,21 @@ def add_core_tables(metadata: MetaData) -> dict[str, Table]:
         Column("headers", JSON, nullable=False),
         Column("payload", LargeBinary, nullable=False),
         Column("reason", Text, nullable=False),
-        Column("quarantined_at", DateTime(timezone=True), nullable=False),
+        Column("quarantined_at", Moment, nullable=False),
     )
     checkpoints = Table(
         "consumer_checkpoints",
         metadata,
         Column("consumer", String(100), primary_key=True),
         Column("stream_sequence", BigInteger, nullable=False),
-        Column("updated_at", DateTime(timezone=True), nullable=False),
+        Column("updated_at", Moment, nullable=False),
     )
     processed = Table(
         "processed_events",
         metadata,
         Column("consumer", String(100), primary_key=True),
         Column("event_id", String(100), primary_key=True),
-        Column("processed_at", DateTime(timezone=True), nullable=False),
+        Column("processed_at", Moment, nullable=False),
     )
     dead_letters = Table(
         "dead_letters",
@@ -100,7 +101,7 @@ def add_core_tables(metadata: MetaData) -> dict[str, Table]:
         Column("payload", LargeBinary, nullable=False),
         Column("error", Text, nullable=False),
         Column("deliveries", Integer, nullable=False),
-        Column("dead_at", DateTime(timezone=True), nullable=False),
+        Column("dead_at", Moment, nullable=False),
     )
     return {
         "events": events,
@@ -119,17 +120,17 @@ def add_access_tables(metadata: MetaData) -> dict[str, Table]:
         "audit_log",
         metadata,
         Column("id", Position, primary_key=True, autoincrement=True),
-        Column("at", DateTime(timezone=True), nullable=False),
+        Column("at", Moment, nullable=False),
         # The caller's clinic: whose auditors see the entry. A probe at another clinic's path
         # lands here, in the prober's clinic, naming the clinic it aimed at.
-        Column("clinic_id", String(63), nullable=False),
-        Column("target_clinic_id", String(63), nullable=False),
-        Column("sub", String(64), nullable=False),
+        Column("clinic_id", Clinic, nullable=False),
+        Column("target_clinic_id", Clinic, nullable=False),
+        Column("sub", Person, nullable=False),
         Column("role", String(20), nullable=False),
         Column("method", String(10), nullable=False),
         Column("route", String(200), nullable=False),
         Column("resource", JSON, nullable=False),
-        Column("client_id", String(64)),
+        Column("client_id", Person),
         Column("client_address", String(64)),
         Column("status", Integer, nullable=False),
         Column("correlation_id", String(100)),
@@ -139,9 +140,9 @@ def add_access_tables(metadata: MetaData) -> dict[str, Table]:
     care_team = Table(
         "care_team",
         metadata,
-        Column("clinic_id", String(63), primary_key=True),
-        Column("client_id", String(64), primary_key=True),
-        Column("counselor_id", String(64), primary_key=True),
+        Column("clinic_id", Clinic, primary_key=True),
+        Column("client_id", Person, primary_key=True),
+        Column("counselor_id", Person, primary_key=True),
     )
     return {"audit_log": audit_log, "care_team": care_team}
 
