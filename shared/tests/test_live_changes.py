@@ -28,8 +28,8 @@ from rapport_shared.persistence.driver_sql import (
     one_of,
     rows_among,
     run_on_driver,
-    upsert_statement,
 )
+from rapport_shared.persistence.upserts import upsert_statement
 
 metadata = MetaData()
 rows_table = Table(

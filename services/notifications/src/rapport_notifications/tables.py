@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from rapport_shared.persistence.driver_sql import run_on_driver, upsert_statement
+from rapport_shared.persistence import upserts
 
 metadata = MetaData()
 
@@ -139,9 +139,8 @@ async def upsert(
     values: Mapping[str, Any] | Sequence[Mapping[str, Any]],
     key: Sequence[str],
 ) -> None:
-    """Insert, or update on a key conflict; several rows (with the same columns) in one go. The
-    statement is built once per shape and run on the driver (run_on_driver)."""
-    rows = [dict(values)] if isinstance(values, Mapping) else [dict(v) for v in values]
-    replace = tuple(name for name in rows[0] if name not in key)
-    statement = upsert_statement(conn.dialect.name, table, tuple(key), replace)
-    await run_on_driver(conn, statement, rows[0], rows[1:])
+    """Insert, or on a key conflict overwrite every other column the rows give (persistence's
+    upsert, which replaces only the columns it is told); several rows with the same columns."""
+    rows = [values] if isinstance(values, Mapping) else values
+    replace = [name for name in rows[0] if name not in key]
+    await upserts.upsert(conn, table, rows, replace, key=key)

@@ -22,7 +22,6 @@ from rapport_sessions.tables import (
     prep_homework_outcomes,
     prep_measures,
 )
-from rapport_sessions.upsert import Upsert
 from rapport_shared.contracts.base import EventContract
 from rapport_shared.contracts.clock import to_utc
 from rapport_shared.contracts.goals import (
@@ -38,6 +37,7 @@ from rapport_shared.contracts.goals import (
     MeasureRecorded,
     PlanItemRefused,
 )
+from rapport_shared.persistence.upserts import Upsert
 
 
 # Every goals event names the clinic and the client it concerns.

@@ -29,7 +29,6 @@ from rapport_sessions.tables import (
     notes_homework,
     notes_sessions,
 )
-from rapport_sessions.upsert import Upsert, upsert, write_all
 from rapport_shared.contracts.base import EventContract
 from rapport_shared.contracts.clock import to_utc
 from rapport_shared.contracts.goals import HomeworkCompleted
@@ -44,6 +43,7 @@ from rapport_shared.contracts.sessions import (
 )
 from rapport_shared.eventsourcing import projection
 from rapport_shared.eventsourcing.eventstore import EventStore
+from rapport_shared.persistence.upserts import Upsert, upsert, write_all
 from rapport_shared.runtime.service import ServiceRuntime
 
 NOTES_CONSUMER = "sessions-notes"

@@ -5,7 +5,7 @@ import contextlib
 import functools
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -336,7 +336,7 @@ class DriverStatement:
     sql: str
     converters: tuple[tuple[str, Callable[[Any], Any]], ...]
 
-    def parameters(self, row: dict[str, Any]) -> tuple[Any, ...]:
+    def parameters(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
         return tuple([convert(row[name]) for name, convert in self.converters])
 
 

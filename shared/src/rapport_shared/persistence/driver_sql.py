@@ -7,12 +7,10 @@ executed on the raw sqlite3 connection or the asyncpg connection of the current 
 """
 
 import functools
-import itertools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Column, ColumnElement, Table, bindparam, insert
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport_shared.persistence.db import driver_statement, sqlite_reading, sqlite_writing
@@ -29,24 +27,11 @@ def insert_statement(table: Table) -> Any:
     return insert(table)
 
 
-@functools.cache
-def upsert_statement(
-    dialect_name: str, table: Table, key: tuple[str, ...], replace: tuple[str, ...]
-) -> Any:
-    """INSERT ... ON CONFLICT (key) DO UPDATE SET the replace columns to the new row's (DO
-    NOTHING when there are none). Built once per shape and executed with rows as parameters:
-    building it per call was about half of what a consumer spent on an event."""
-    dialect = postgresql if dialect_name == "postgresql" else sqlite
-    statement = dialect.insert(table)
-    if replace:
-        return statement.on_conflict_do_update(
-            index_elements=list(key), set_={name: statement.excluded[name] for name in replace}
-        )
-    return statement.on_conflict_do_nothing(index_elements=list(key))
-
-
 async def run_on_driver(
-    conn: AsyncConnection, statement: Any, row: dict[str, Any], many: Sequence[dict[str, Any]] = ()
+    conn: AsyncConnection,
+    statement: Any,
+    row: Mapping[str, Any],
+    many: Sequence[Mapping[str, Any]] = (),
 ) -> int:
     """Execute a prebuilt statement (no RETURNING) with row, and then with each of `many` (the
     same keys), on the driver's connection inside conn's write transaction, as the event store's
@@ -114,23 +99,12 @@ async def insert_rows(conn: AsyncConnection, table: Table, rows: Iterable[dict[s
     for row in rows:
         by_columns.setdefault(frozenset(row), []).append(row)
     for group in by_columns.values():
-        await _execute_many(conn, insert_statement(table), group)
+        await execute_many(conn, insert_statement(table), group)
 
 
-async def upsert_rows(
-    conn: AsyncConnection, table: Table, rows: Iterable[dict[str, Any]], replace: tuple[str, ...]
+async def execute_many(
+    conn: AsyncConnection, statement: Any, rows: Sequence[Mapping[str, Any]]
 ) -> None:
-    """Upsert rows (as upsert_statement) in their order, with executemany: the driver executes
-    the statement once per row, so a later row with the same key lands on the earlier one just
-    as a statement each would, for a fraction of SQLAlchemy's cost per statement."""
-    key = tuple(column.name for column in table.primary_key)
-    statement = upsert_statement(conn.dialect.name, table, key, tuple(sorted(replace)))
-    # Consecutive rows with the same columns share a statement; the order is never changed.
-    for _names, group in itertools.groupby(rows, key=frozenset):
-        await _execute_many(conn, statement, list(group))
-
-
-async def _execute_many(conn: AsyncConnection, statement: Any, rows: list[dict[str, Any]]) -> None:
     """rows (all with the same keys) with executemany, WRITE_CHUNK of them a call."""
     for start in range(0, len(rows), WRITE_CHUNK):
         chunk = rows[start : start + WRITE_CHUNK]
