@@ -29,6 +29,7 @@ from rapport_sessions.domain.events import sessions_registry
 from rapport_sessions.service_layer.handlers import notes_subscription
 from rapport_shared.contracts import envelope
 from rapport_shared.contracts.base import EventContract
+from rapport_shared.eventsourcing.crypto import KeyRing
 from rapport_shared.messaging import connection
 from rapport_shared.messaging.consumer import ConsumerRunner
 from rapport_shared.messaging.outbox import OutboxRelay
@@ -86,7 +87,7 @@ async def rapport_rate(nats_url: str, scratch: Path, events: list[EventContract]
         target,
         js,
         sessions_registry(),
-        notes_subscription(linger_seconds=0.0),
+        notes_subscription(KeyRing(), linger_seconds=0.0),
         batch_size=DEFAULTS.consumer_batch_size,
     )
     started = time.perf_counter()

@@ -154,13 +154,14 @@ async def test_a_batch_of_goals_events_projects_as_the_events_one_at_a_time(data
     batch = incoming(events)
     try:
         async with engine.begin() as conn:
-            await KeyRing().destroy(conn, CLINIC, "bo", T0)
+            keys = KeyRing()
+            await keys.destroy(conn, CLINIC, "bo", T0)
             for one in batch:
-                await update_notes_projection(conn, one)
+                await update_notes_projection(conn, one, keys=keys)
             one_at_a_time = await projection(conn)
             for table in PROJECTION_TABLES:
                 await conn.execute(delete(table))
-            await update_notes_projection_batch(conn, batch)
+            await update_notes_projection_batch(conn, batch, keys=keys)
             together = await projection(conn)
     finally:
         await engine.dispose()

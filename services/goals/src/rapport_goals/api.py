@@ -1,6 +1,7 @@
 """HTTP: parse the request, call a handler in a transaction, answer from the read model."""
 
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
 
@@ -25,9 +26,11 @@ from rapport_goals.service_layer import handlers
 from rapport_goals.settings import GoalsSettings
 from rapport_shared.contracts.base import PersonId, ShortText
 from rapport_shared.contracts.clinic import CLINIC_SLUG_PATTERN
-from rapport_shared.contracts.clock import utc_now
 from rapport_shared.contracts.goals import AchievementStatus, Instrument, LifecycleStatus
 from rapport_shared.contracts.sessions import GoalHorizon, GoalType, HomeworkType
+from rapport_shared.eventsourcing.privatestore import PrivateEventStore
+from rapport_shared.runtime import commands
+from rapport_shared.runtime.commands import Read
 from rapport_shared.runtime.service import Runtime, ServiceRuntime
 from rapport_shared.security import audit
 from rapport_shared.security.access import FromPath, FromStream, authorize, authorize_create
@@ -47,6 +50,8 @@ from rapport_shared.web.request_models import (
 ClinicId = Annotated[str, Path(pattern=CLINIC_SLUG_PATTERN, max_length=63)]
 ClientId = Annotated[PersonId, Path()]
 Priority = Literal["high", "medium", "low"]
+# The service runs on a store that keeps free text encrypted under each client's key.
+Goals = Runtime[PrivateEventStore]
 # The longest instrument (PHQ-9) has nine items; the domain checks the exact count.
 MAX_MEASURE_ITEMS = 20
 
@@ -59,7 +64,7 @@ READ_GOAL = authorize(Action.CLIENT_READ, THE_GOAL)
 REVISE_GOAL = authorize(Action.WRITE, THE_GOAL, acting_as=("revised_by",))
 
 
-def _settings(runtime: ServiceRuntime) -> GoalsSettings:
+def _settings(runtime: ServiceRuntime[PrivateEventStore]) -> GoalsSettings:
     settings = runtime.settings
     assert isinstance(settings, GoalsSettings)
     return settings
@@ -158,42 +163,42 @@ class RecordMeasureRequest(_Request):
     dependencies=[authorize_create("goal_id", goal_stream)],
 )
 async def agree_goal(
-    clinic_id: ClinicId, body: AgreeGoalRequest, runtime: Runtime, request: Request
+    clinic_id: ClinicId, body: AgreeGoalRequest, runtime: Goals, request: Request
 ) -> views.GoalView:
     command = AgreeGoal(
         clinic_id=clinic_id, goal_id=body.goal_id or uuid4(), **_fields(body, "goal_id")
     )
     audit.created(request, goal_id=command.goal_id)
-    async with runtime.transaction() as conn:
-        await handlers.agree_goal(conn, runtime.store, command, now=utc_now())
-        return await views.goal(conn, clinic_id, command.goal_id)
+    return await commands.run_then_read(
+        runtime, _goal(runtime, clinic_id, command.goal_id), handlers.agree_goal, command
+    )
 
 
 @router.get("/goals/{goal_id}", dependencies=[READ_GOAL])
-async def get_goal(clinic_id: ClinicId, goal_id: UUID, runtime: Runtime) -> views.GoalView:
+async def get_goal(clinic_id: ClinicId, goal_id: UUID, runtime: Goals) -> views.GoalView:
     async with runtime.engine.connect() as conn:
-        return await views.goal(conn, clinic_id, goal_id)
+        return await views.goal(conn, runtime.store.keys, clinic_id, goal_id)
 
 
 @router.patch("/goals/{goal_id}", dependencies=[REVISE_GOAL])
 @router.post("/goals/{goal_id}/revise", dependencies=[REVISE_GOAL])
 async def revise_goal(
-    clinic_id: ClinicId, goal_id: UUID, body: ReviseGoalRequest, runtime: Runtime
+    clinic_id: ClinicId, goal_id: UUID, body: ReviseGoalRequest, runtime: Goals
 ) -> views.GoalView:
     command = ReviseGoal(clinic_id=clinic_id, goal_id=goal_id, **_fields(body))
-    async with runtime.transaction() as conn:
-        await handlers.revise_goal(conn, runtime.store, command, now=utc_now())
-        return await views.goal(conn, clinic_id, goal_id)
+    return await commands.run_then_read(
+        runtime, _goal(runtime, clinic_id, goal_id), handlers.revise_goal, command
+    )
 
 
 @router.post("/goals/{goal_id}/status", dependencies=[authorize(Action.WRITE, THE_GOAL)])
 async def change_goal_status(
-    clinic_id: ClinicId, goal_id: UUID, body: ChangeStatusRequest, runtime: Runtime
+    clinic_id: ClinicId, goal_id: UUID, body: ChangeStatusRequest, runtime: Goals
 ) -> views.GoalView:
     command = ChangeGoalStatus(clinic_id=clinic_id, goal_id=goal_id, **_fields(body))
-    async with runtime.transaction() as conn:
-        await handlers.change_goal_status(conn, runtime.store, command, now=utc_now())
-        return await views.goal(conn, clinic_id, goal_id)
+    return await commands.run_then_read(
+        runtime, _goal(runtime, clinic_id, goal_id), handlers.change_goal_status, command
+    )
 
 
 @router.post(
@@ -202,17 +207,17 @@ async def change_goal_status(
     dependencies=[authorize(Action.WRITE, THE_GOAL, acting_as=("reviewed_by",))],
 )
 async def review_goal(
-    clinic_id: ClinicId, goal_id: UUID, body: ReviewRequest, runtime: Runtime
+    clinic_id: ClinicId, goal_id: UUID, body: ReviewRequest, runtime: Goals
 ) -> views.GoalView:
     command = ReviewGoal(clinic_id=clinic_id, goal_id=goal_id, **_fields(body))
-    async with runtime.transaction() as conn:
-        await handlers.review_goal(conn, runtime.store, command, now=utc_now())
-        return await views.goal(conn, clinic_id, goal_id)
+    return await commands.run_then_read(
+        runtime, _goal(runtime, clinic_id, goal_id), handlers.review_goal, command
+    )
 
 
 @router.get("/goals/{goal_id}/history", dependencies=[READ_GOAL])
 async def get_goal_history(
-    clinic_id: ClinicId, goal_id: UUID, runtime: Runtime
+    clinic_id: ClinicId, goal_id: UUID, runtime: Goals
 ) -> list[views.HistoryEntry]:
     async with runtime.engine.connect() as conn:
         return await views.goal_history_of(conn, clinic_id, goal_id)
@@ -220,7 +225,7 @@ async def get_goal_history(
 
 @router.get("/goals/{goal_id}/progress", dependencies=[READ_GOAL])
 async def get_goal_progress(
-    clinic_id: ClinicId, goal_id: UUID, runtime: Runtime
+    clinic_id: ClinicId, goal_id: UUID, runtime: Goals
 ) -> progress_views.GoalProgress:
     threshold = _settings(runtime).unrealistic_adherence_threshold
     async with runtime.engine.connect() as conn:
@@ -233,7 +238,7 @@ async def get_goal_progress(
     dependencies=[authorize_create("homework_id", homework_stream)],
 )
 async def assign_homework(
-    clinic_id: ClinicId, body: AssignHomeworkRequest, runtime: Runtime, request: Request
+    clinic_id: ClinicId, body: AssignHomeworkRequest, runtime: Goals, request: Request
 ) -> views.HomeworkItem:
     command = AssignHomework(
         clinic_id=clinic_id,
@@ -241,9 +246,12 @@ async def assign_homework(
         **_fields(body, "homework_id"),
     )
     audit.created(request, homework_id=command.homework_id)
-    async with runtime.transaction() as conn:
-        await handlers.assign_homework(conn, runtime.store, command, now=utc_now())
-        return await views.homework(conn, clinic_id, command.homework_id)
+    return await commands.run_then_read(
+        runtime,
+        _homework(runtime, clinic_id, command.homework_id),
+        handlers.assign_homework,
+        command,
+    )
 
 
 @router.post(
@@ -253,12 +261,11 @@ async def assign_homework(
 async def complete_homework(
     clinic_id: ClinicId,
     homework_id: UUID,
-    runtime: Runtime,
+    runtime: Goals,
     body: Annotated[CompleteHomeworkRequest | None, Body()] = None,
 ) -> Completion:
     command = CompleteHomework(clinic_id, homework_id, **_fields(body or CompleteHomeworkRequest()))
-    async with runtime.transaction() as conn:
-        event = await handlers.complete_homework(conn, runtime.store, command, now=utc_now())
+    event = await commands.run(runtime, handlers.complete_homework, command)
     return Completion(
         homework_id=event.homework_id,
         due_at=event.due_at,
@@ -270,18 +277,22 @@ async def complete_homework(
 
 @router.post("/homework/{homework_id}/cancel", dependencies=[authorize(Action.WRITE, THE_HOMEWORK)])
 async def cancel_homework(
-    clinic_id: ClinicId, homework_id: UUID, runtime: Runtime
+    clinic_id: ClinicId, homework_id: UUID, runtime: Goals
 ) -> views.HomeworkItem:
-    async with runtime.transaction() as conn:
-        await handlers.cancel_homework(conn, runtime.store, clinic_id, homework_id, now=utc_now())
-        return await views.homework(conn, clinic_id, homework_id)
+    return await commands.run_then_read(
+        runtime,
+        _homework(runtime, clinic_id, homework_id),
+        handlers.cancel_homework,
+        clinic_id,
+        homework_id,
+    )
 
 
 @router.get(
     "/homework/{homework_id}/journal", dependencies=[authorize(Action.CLIENT_READ, THE_HOMEWORK)]
 )
 async def get_homework_journal(
-    clinic_id: ClinicId, homework_id: UUID, runtime: Runtime
+    clinic_id: ClinicId, homework_id: UUID, runtime: Goals
 ) -> list[views.JournalEntry]:
     """What the client wrote with their completions (empty words once they are erased)."""
     async with runtime.engine.connect() as conn:
@@ -292,10 +303,10 @@ async def get_homework_journal(
     "/clients/{client_id}/homework", dependencies=[authorize(Action.CLIENT_READ, FromPath())]
 )
 async def get_client_homework(
-    clinic_id: ClinicId, client_id: ClientId, runtime: Runtime
+    clinic_id: ClinicId, client_id: ClientId, runtime: Goals
 ) -> list[views.HomeworkItem]:
     async with runtime.engine.connect() as conn:
-        return await views.homework_of_client(conn, clinic_id, client_id)
+        return await views.homework_of_client(conn, runtime.store.keys, clinic_id, client_id)
 
 
 @router.post(
@@ -314,7 +325,7 @@ async def record_measure(
     clinic_id: ClinicId,
     client_id: ClientId,
     body: RecordMeasureRequest,
-    runtime: Runtime,
+    runtime: Goals,
     request: Request,
 ) -> progress_views.MeasureView:
     command = RecordMeasure(
@@ -324,23 +335,37 @@ async def record_measure(
         **_fields(body, "measure_id"),
     )
     audit.created(request, measure_id=command.measure_id)
-    settings = _settings(runtime)
-    async with runtime.transaction() as conn:
-        await handlers.record_measure(
-            conn, runtime.store, command, utc_now(), settings.alliance_threshold
-        )
-        return await progress_views.measure(conn, command.measure_id)
+    return await commands.run_then_read(
+        runtime,
+        partial(progress_views.measure, measure_id=command.measure_id),
+        handlers.record_measure,
+        command,
+        _settings(runtime).alliance_threshold,
+    )
 
 
 @router.get(
     "/clients/{client_id}/progress", dependencies=[authorize(Action.CLIENT_READ, FromPath())]
 )
 async def get_client_progress(
-    clinic_id: ClinicId, client_id: ClientId, runtime: Runtime
+    clinic_id: ClinicId, client_id: ClientId, runtime: Goals
 ) -> progress_views.ClientProgress:
     threshold = _settings(runtime).unrealistic_adherence_threshold
     async with runtime.engine.connect() as conn:
-        return await progress_views.client_progress(conn, clinic_id, client_id, threshold)
+        return await progress_views.client_progress(
+            conn, runtime.store.keys, clinic_id, client_id, threshold
+        )
+
+
+def _goal(runtime: Goals, clinic_id: str, goal_id: UUID) -> Read[views.GoalView]:
+    """The goal as a command route answers with it, read in the command's transaction."""
+    return partial(views.goal, keys=runtime.store.keys, clinic_id=clinic_id, goal_id=goal_id)
+
+
+def _homework(runtime: Goals, clinic_id: str, homework_id: UUID) -> Read[views.HomeworkItem]:
+    return partial(
+        views.homework, keys=runtime.store.keys, clinic_id=clinic_id, homework_id=homework_id
+    )
 
 
 def _fields(body: BaseModel, *leave_out: str) -> dict[str, Any]:

@@ -65,7 +65,7 @@ def build_runtime(
             durable="goals-erasure",
             source_service="sessions",
             # The handler's transaction clears the SQLite WAL once it commits (erase_on_commit).
-            handlers={"client-erased": handlers.erase_client},
+            handlers={"client-erased": partial(handlers.erase_client, store=runtime.store)},
         )
     )
 

@@ -20,7 +20,7 @@ from rapport_goals.tables import (
 from rapport_goals.views import StoredInstant, goal_row
 from rapport_shared.contracts.clock import to_utc
 from rapport_shared.contracts.goals import AchievementStatus, Instrument, LifecycleStatus
-from rapport_shared.eventsourcing.crypto import client_keys
+from rapport_shared.eventsourcing.crypto import KeyRing
 from rapport_shared.security import care_team
 from rapport_shared.security.access import unseen
 
@@ -107,7 +107,11 @@ async def goal_progress_of(
 
 
 async def client_progress(
-    conn: AsyncConnection, clinic_id: str, client_id: str, adherence_threshold: float
+    conn: AsyncConnection,
+    keys: KeyRing,
+    clinic_id: str,
+    client_id: str,
+    adherence_threshold: float,
 ) -> ClientProgress:
     goal_rows = [
         row._mapping
@@ -141,7 +145,7 @@ async def client_progress(
     points = await _measures(conn, clinic_id, client_id)
     total = await _totals(conn, clinic_id, client_id)
     if not (goal_rows or points or total.homework_assigned) and not await _known(
-        conn, clinic_id, client_id
+        conn, keys, clinic_id, client_id
     ):
         raise unseen("client_id")
     return ClientProgress(
@@ -266,7 +270,7 @@ async def _totals(conn: AsyncConnection, clinic_id: str, client_id: str) -> Prog
     return ProgressCounts.model_validate(totals.one()._mapping)
 
 
-async def _known(conn: AsyncConnection, clinic_id: str, client_id: str) -> bool:
+async def _known(conn: AsyncConnection, keys: KeyRing, clinic_id: str, client_id: str) -> bool:
     """Whether this service knows a client it holds nothing for: one with a care team (assigned,
     nothing agreed yet) has an empty progress; anyone else is unknown (404), as an id that was
     never used is. Everything this service records about a client, a goal, homework or a
@@ -274,12 +278,7 @@ async def _known(conn: AsyncConnection, clinic_id: str, client_id: str) -> bool:
     unknown again: their rows are gone for good, whatever care team they had."""
     if not await care_team.team_of(conn, clinic_id, client_id):
         return False
-    erased = select(client_keys.c.erased_at).where(
-        client_keys.c.clinic_id == clinic_id,
-        client_keys.c.client_id == client_id,
-        client_keys.c.erased_at.is_not(None),
-    )
-    return (await conn.execute(erased)).first() is None
+    return not await keys.is_erased(conn, clinic_id, client_id)
 
 
 def _rounded(value: float | None) -> float | None:

@@ -27,7 +27,7 @@ from rapport_shared.contracts.plan import (
 )
 from rapport_shared.contracts.sessions import PlannedGasLevel, PlannedMilestone, Recurrence
 from rapport_shared.eventsourcing.crypto import KeyRing, decrypt_text, is_encrypted
-from rapport_shared.eventsourcing.eventstore import EventStore
+from rapport_shared.eventsourcing.privatestore import PrivateEventStore
 from rapport_shared.security.access import unseen
 
 StoredInstant = Annotated[datetime, AfterValidator(to_utc)]
@@ -83,12 +83,9 @@ class HomeworkItem(BaseModel):
     next_due_at: StoredInstant | None = Field(description="The earliest open occurrence")
 
 
-_KEYS = KeyRing()
-
-
-async def goal(conn: AsyncConnection, clinic_id: str, goal_id: UUID) -> GoalView:
+async def goal(conn: AsyncConnection, keys: KeyRing, clinic_id: str, goal_id: UUID) -> GoalView:
     row = await goal_row(conn, clinic_id, goal_id)
-    words = await _goal_words(conn, row)
+    words = await _goal_words(conn, keys, row)
     milestones = [PlannedMilestone.model_validate(m) for m in row["milestones"]]
     scale = row["gas_scale"]
     return GoalView.model_validate(
@@ -107,7 +104,7 @@ async def goal(conn: AsyncConnection, clinic_id: str, goal_id: UUID) -> GoalView
     )
 
 
-async def _goal_words(conn: AsyncConnection, row: RowMapping) -> GoalWording:
+async def _goal_words(conn: AsyncConnection, keys: KeyRing, row: RowMapping) -> GoalWording:
     """The goal's words: decrypted from the wording token (empty once the client is erased),
     or, for a goal agreed before revision 0003, the columns in clear."""
     if row["wording"] is None:
@@ -118,7 +115,7 @@ async def _goal_words(conn: AsyncConnection, row: RowMapping) -> GoalWording:
             milestones=tuple(m.get("description", "") for m in row["milestones"]),
             gas_levels=tuple(g.get("description", "") for g in row["gas_scale"] or ()),
         )
-    key = await _KEYS.key(conn, row["clinic_id"], row["client_id"])
+    key = await keys.key(conn, row["clinic_id"], row["client_id"])
     words = decrypt_text(key, row["clinic_id"], row["client_id"], row["wording"])
     return GoalWording.model_validate_json(words) if words else GoalWording()
 
@@ -130,10 +127,12 @@ class JournalEntry(BaseModel):
 
 
 async def journal(
-    conn: AsyncConnection, store: EventStore, clinic_id: str, homework_id: UUID
+    conn: AsyncConnection, store: PrivateEventStore, clinic_id: str, homework_id: UUID
 ) -> list[JournalEntry]:
     """The journal entries of one homework, from its stream (the store decrypts them)."""
-    await homework(conn, clinic_id, homework_id)  # another clinic's is as unknown as none
+    await homework(
+        conn, store.keys, clinic_id, homework_id
+    )  # another clinic's is as unknown as none
     return [
         JournalEntry(
             due_at=stored.event.due_at,
@@ -158,18 +157,20 @@ async def goal_history_of(
 
 
 async def homework_of_client(
-    conn: AsyncConnection, clinic_id: str, client_id: str
+    conn: AsyncConnection, keys: KeyRing, clinic_id: str, client_id: str
 ) -> list[HomeworkItem]:
     rows = await conn.execute(
         select(client_homework)
         .where(client_homework.c.clinic_id == clinic_id, client_homework.c.client_id == client_id)
         .order_by(client_homework.c.due_at, client_homework.c.homework_id)
     )
-    key = await _KEYS.key(conn, clinic_id, client_id)
+    key = await keys.key(conn, clinic_id, client_id)
     return [_homework_item(row._mapping, key) for row in rows]
 
 
-async def homework(conn: AsyncConnection, clinic_id: str, homework_id: UUID) -> HomeworkItem:
+async def homework(
+    conn: AsyncConnection, keys: KeyRing, clinic_id: str, homework_id: UUID
+) -> HomeworkItem:
     row = (
         await conn.execute(
             select(client_homework).where(
@@ -180,7 +181,7 @@ async def homework(conn: AsyncConnection, clinic_id: str, homework_id: UUID) -> 
     ).first()
     if row is None:
         raise unseen("homework_id")
-    key = await _KEYS.key(conn, clinic_id, row.client_id)
+    key = await keys.key(conn, clinic_id, row.client_id)
     return _homework_item(row._mapping, key)
 
 

@@ -21,6 +21,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from rapport_notifications import recipient_store, views
+from rapport_notifications.service_layer import handlers
 from rapport_notifications.webhook_channel import SECRET_PREFIX
 from rapport_shared.contracts.base import PersonId
 from rapport_shared.contracts.clinic import CLINIC_SLUG_PATTERN
@@ -233,5 +234,7 @@ async def mark_feed_read(
     clinic_id: ClinicIdPath, recipient_id: RecipientIdPath, body: MarkRead, runtime: Runtime
 ) -> MarkedRead:
     async with runtime.transaction() as conn:
-        marked = await views.mark_read(conn, clinic_id, recipient_id, body.item_ids, utc_now())
+        marked = await handlers.mark_feed_read(
+            conn, utc_now(), clinic_id, recipient_id, body.item_ids
+        )
     return MarkedRead(marked=marked)

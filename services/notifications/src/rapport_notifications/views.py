@@ -7,7 +7,7 @@ from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel
-from sqlalchemy import Row, and_, func, or_, select, update
+from sqlalchemy import Row, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport_notifications.domain.events import ReminderFacts
@@ -197,20 +197,3 @@ async def feed_of(
         unread=unread or 0,
         next=_cursor(page[-1].created_at, page[-1].item_id) if len(rows) > limit else None,
     )
-
-
-async def mark_read(
-    conn: AsyncConnection, clinic_id: str, recipient_id: str, item_ids: list[UUID], now: datetime
-) -> int:
-    """Marks the recipient's own unread items among item_ids; returns how many it marked."""
-    result = await conn.execute(
-        update(feed)
-        .where(
-            feed.c.clinic_id == clinic_id,
-            feed.c.recipient_id == recipient_id,
-            feed.c.item_id.in_(item_ids),
-            feed.c.read_at.is_(None),
-        )
-        .values(read_at=now)
-    )
-    return result.rowcount

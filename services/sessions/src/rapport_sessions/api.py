@@ -15,9 +15,10 @@ from rapport_sessions.service_layer import handlers
 from rapport_sessions.views import ClientNotes, ClientRecord, SessionState
 from rapport_shared.contracts.base import PersonId
 from rapport_shared.contracts.clinic import CLINIC_SLUG_PATTERN
-from rapport_shared.contracts.clock import utc_now
 from rapport_shared.contracts.errors import DomainError, NotFound
 from rapport_shared.contracts.sessions import CancellationReason
+from rapport_shared.eventsourcing.privatestore import PrivateEventStore
+from rapport_shared.runtime import commands
 from rapport_shared.runtime.service import Runtime
 from rapport_shared.security import audit, care_team
 from rapport_shared.security.access import (
@@ -42,6 +43,8 @@ MAX_HOMEWORK = 50
 
 ClinicId = Annotated[str, Path(pattern=CLINIC_SLUG_PATTERN, max_length=63)]
 ClientId = Annotated[PersonId, Path()]
+# The service runs on a store that keeps free text encrypted under each client's key.
+Sessions = Runtime[PrivateEventStore]
 # Who may call each route: rapport_shared.security.policy, and the matrix in docs/security.md.
 THE_SESSION = FromStream("session_id", stream_id)
 WRITE_SESSION = authorize(Action.WRITE, THE_SESSION)
@@ -134,7 +137,7 @@ router = APIRouter(prefix="/clinics/{clinic_id}", tags=["sessions"])
     dependencies=[authorize_create("session_id", stream_id)],
 )
 async def schedule_session(
-    clinic_id: ClinicId, command: ScheduleSession, runtime: Runtime, request: Request
+    clinic_id: ClinicId, command: ScheduleSession, runtime: Sessions, request: Request
 ) -> SessionState:
     session_id = command.session_id or uuid4()
     audit.created(request, session_id=session_id)
@@ -155,19 +158,17 @@ async def schedule_session(
 
 @router.post("/sessions/{session_id}/notes", status_code=201, dependencies=[WRITE_SESSION])
 async def record_note(
-    clinic_id: ClinicId, session_id: UUID, command: RecordNote, runtime: Runtime
+    clinic_id: ClinicId, session_id: UUID, command: RecordNote, runtime: Sessions
 ) -> NoteReceipt:
-    async with runtime.transaction() as conn:
-        note_format, sections = command.as_format()
-        session = await handlers.record_note(
-            conn,
-            runtime.store,
-            now=utc_now(),
-            clinic_id=clinic_id,
-            session_id=session_id,
-            note_format=note_format,
-            sections=sections,
-        )
+    note_format, sections = command.as_format()
+    session = await commands.run(
+        runtime,
+        handlers.record_note,
+        clinic_id=clinic_id,
+        session_id=session_id,
+        note_format=note_format,
+        sections=sections,
+    )
     return NoteReceipt(session_id=session.session_id, version=session.version)
 
 
@@ -176,17 +177,15 @@ async def record_note(
     dependencies=[authorize(Action.WRITE, THE_SESSION, acting_as=("signed_by",))],
 )
 async def sign_note(
-    clinic_id: ClinicId, session_id: UUID, command: SignNote, runtime: Runtime
+    clinic_id: ClinicId, session_id: UUID, command: SignNote, runtime: Sessions
 ) -> SessionState:
-    async with runtime.transaction() as conn:
-        session = await handlers.sign_note(
-            conn,
-            runtime.store,
-            now=utc_now(),
-            clinic_id=clinic_id,
-            session_id=session_id,
-            signed_by=command.signed_by,
-        )
+    session = await commands.run(
+        runtime,
+        handlers.sign_note,
+        clinic_id=clinic_id,
+        session_id=session_id,
+        signed_by=command.signed_by,
+    )
     return SessionState.of(session)
 
 
@@ -196,92 +195,84 @@ async def sign_note(
     dependencies=[authorize(Action.WRITE, THE_SESSION, acting_as=("author",))],
 )
 async def write_addendum(
-    clinic_id: ClinicId, session_id: UUID, command: WriteAddendum, runtime: Runtime
+    clinic_id: ClinicId, session_id: UUID, command: WriteAddendum, runtime: Sessions
 ) -> SessionState:
-    async with runtime.transaction() as conn:
-        session = await handlers.add_addendum(
-            conn,
-            runtime.store,
-            now=utc_now(),
-            clinic_id=clinic_id,
-            session_id=session_id,
-            author=command.author,
-            reason=command.reason,
-            text=command.text,
-        )
+    session = await commands.run(
+        runtime,
+        handlers.add_addendum,
+        clinic_id=clinic_id,
+        session_id=session_id,
+        author=command.author,
+        reason=command.reason,
+        text=command.text,
+    )
     return SessionState.of(session)
 
 
 @router.post("/sessions/{session_id}/start", dependencies=[WRITE_SESSION])
-async def start_session(clinic_id: ClinicId, session_id: UUID, runtime: Runtime) -> SessionState:
-    async with runtime.transaction() as conn:
-        session = await handlers.start_session(
-            conn, runtime.store, now=utc_now(), clinic_id=clinic_id, session_id=session_id
-        )
+async def start_session(clinic_id: ClinicId, session_id: UUID, runtime: Sessions) -> SessionState:
+    session = await commands.run(
+        runtime, handlers.start_session, clinic_id=clinic_id, session_id=session_id
+    )
     return SessionState.of(session)
 
 
 @router.post("/sessions/{session_id}/cancel", dependencies=[WRITE_SESSION])
 async def cancel_session(
-    clinic_id: ClinicId, session_id: UUID, command: CancelSession, runtime: Runtime
+    clinic_id: ClinicId, session_id: UUID, command: CancelSession, runtime: Sessions
 ) -> SessionState:
-    async with runtime.transaction() as conn:
-        session = await handlers.cancel_session(
-            conn,
-            runtime.store,
-            now=utc_now(),
-            clinic_id=clinic_id,
-            session_id=session_id,
-            reason=command.reason,
-            explanation=command.explanation,
-        )
+    session = await commands.run(
+        runtime,
+        handlers.cancel_session,
+        clinic_id=clinic_id,
+        session_id=session_id,
+        reason=command.reason,
+        explanation=command.explanation,
+    )
     return SessionState.of(session)
 
 
 @router.post("/sessions/{session_id}/no-show", dependencies=[WRITE_SESSION])
-async def record_no_show(clinic_id: ClinicId, session_id: UUID, runtime: Runtime) -> SessionState:
-    async with runtime.transaction() as conn:
-        session = await handlers.record_no_show(
-            conn, runtime.store, now=utc_now(), clinic_id=clinic_id, session_id=session_id
-        )
+async def record_no_show(clinic_id: ClinicId, session_id: UUID, runtime: Sessions) -> SessionState:
+    session = await commands.run(
+        runtime, handlers.record_no_show, clinic_id=clinic_id, session_id=session_id
+    )
     return SessionState.of(session)
 
 
 @router.post("/sessions/{session_id}/close", dependencies=[WRITE_SESSION])
 async def close_session(
-    clinic_id: ClinicId, session_id: UUID, command: CloseSession, runtime: Runtime
+    clinic_id: ClinicId, session_id: UUID, command: CloseSession, runtime: Sessions
 ) -> SessionState:
-    async with runtime.transaction() as conn:
-        session = await handlers.close_session(
-            conn,
-            runtime.store,
-            now=utc_now(),
-            clinic_id=clinic_id,
-            session_id=session_id,
-            expected_version=command.expected_version,
-            next_session_at=command.next_session_at,
-            goals=command.goals,
-            homework=command.homework,
-        )
+    session = await commands.run(
+        runtime,
+        handlers.close_session,
+        clinic_id=clinic_id,
+        session_id=session_id,
+        expected_version=command.expected_version,
+        next_session_at=command.next_session_at,
+        goals=command.goals,
+        homework=command.homework,
+    )
     return SessionState.of(session)
 
 
 @router.get("/sessions/{session_id}", dependencies=[authorize(Action.READ, THE_SESSION)])
-async def get_session(clinic_id: ClinicId, session_id: UUID, runtime: Runtime) -> SessionState:
+async def get_session(clinic_id: ClinicId, session_id: UUID, runtime: Sessions) -> SessionState:
     async with runtime.engine.connect() as conn:
         return await views.session_state(conn, runtime.store, clinic_id, session_id)
 
 
 @router.get("/clients/{client_id}/notes", dependencies=[authorize(Action.READ, FromPath())])
 async def get_client_notes(
-    clinic_id: ClinicId, client_id: ClientId, runtime: Runtime
+    clinic_id: ClinicId, client_id: ClientId, runtime: Sessions
 ) -> ClientNotes:
     async with runtime.engine.connect() as conn:
-        return await views.client_notes(conn, clinic_id, client_id)
+        return await views.client_notes(conn, runtime.store.keys, clinic_id, client_id)
 
 
 @router.get("/clients/{client_id}/prep-brief", dependencies=[authorize(Action.READ, FromPath())])
-async def get_prep_brief(clinic_id: ClinicId, client_id: ClientId, runtime: Runtime) -> PrepBrief:
+async def get_prep_brief(clinic_id: ClinicId, client_id: ClientId, runtime: Sessions) -> PrepBrief:
     async with runtime.engine.connect() as conn:
         return await prep_brief.prep_brief(conn, runtime.store, clinic_id, client_id)
 
@@ -291,7 +282,7 @@ async def get_client_record(
     clinic_id: ClinicId,
     client_id: ClientId,
     as_of: Annotated[RequestTime, Query(description="An aware time, e.g. 2026-11-22T09:00Z")],
-    runtime: Runtime,
+    runtime: Sessions,
 ) -> ClientRecord:
     async with runtime.engine.connect() as conn:
         return await views.client_record(conn, runtime.store, clinic_id, client_id, as_of)
@@ -312,23 +303,23 @@ class CareTeamView(BaseModel):
     summary="Assign the counselors who may write to the client's record (clinic admins)",
 )
 async def set_care_team(
-    clinic_id: ClinicId, client_id: ClientId, body: CareTeam, runtime: Runtime, request: Request
+    clinic_id: ClinicId, client_id: ClientId, body: CareTeam, runtime: Sessions, request: Request
 ) -> CareTeamView:
-    async with runtime.transaction() as conn:
-        event = await handlers.change_care_team(
-            conn,
-            runtime.store,
-            now=utc_now(),
-            clinic_id=clinic_id,
-            client_id=client_id,
-            counselor_ids=body.counselor_ids,
-            changed_by=principal_of(request).sub,
-        )
+    event = await commands.run(
+        runtime,
+        handlers.change_care_team,
+        clinic_id=clinic_id,
+        client_id=client_id,
+        counselor_ids=body.counselor_ids,
+        changed_by=principal_of(request).sub,
+    )
     return CareTeamView(client_id=client_id, counselor_ids=list(event.counselor_ids))
 
 
 @router.get("/clients/{client_id}/care-team", dependencies=[authorize(Action.READ, FromPath())])
-async def get_care_team(clinic_id: ClinicId, client_id: ClientId, runtime: Runtime) -> CareTeamView:
+async def get_care_team(
+    clinic_id: ClinicId, client_id: ClientId, runtime: Sessions
+) -> CareTeamView:
     async with runtime.engine.connect() as conn:
         team = await care_team.team_of(conn, clinic_id, client_id)
     return CareTeamView(client_id=client_id, counselor_ids=sorted(team))
@@ -362,19 +353,17 @@ class Erasure(BaseModel):
 
 @router.put("/clients/{client_id}/profile", dependencies=[authorize(Action.WRITE, FromPath())])
 async def save_client_profile(
-    clinic_id: ClinicId, client_id: ClientId, command: SaveProfile, runtime: Runtime
+    clinic_id: ClinicId, client_id: ClientId, command: SaveProfile, runtime: Sessions
 ) -> ClientProfile:
     """The client's name: stored encrypted under the client's key, never published."""
-    async with runtime.transaction() as conn:
-        event = await handlers.save_profile(
-            conn,
-            runtime.store,
-            now=utc_now(),
-            clinic_id=clinic_id,
-            client_id=client_id,
-            display_name=command.display_name,
-            updated_by=command.updated_by,
-        )
+    event = await commands.run(
+        runtime,
+        handlers.save_profile,
+        clinic_id=clinic_id,
+        client_id=client_id,
+        display_name=command.display_name,
+        updated_by=command.updated_by,
+    )
     return ClientProfile(
         client_id=client_id, display_name=event.display_name, updated_at=event.updated_at
     )
@@ -384,7 +373,7 @@ async def save_client_profile(
     "/clients/{client_id}/profile", dependencies=[authorize(Action.CLIENT_READ, FromPath())]
 )
 async def get_client_profile(
-    clinic_id: ClinicId, client_id: ClientId, runtime: Runtime
+    clinic_id: ClinicId, client_id: ClientId, runtime: Sessions
 ) -> ClientProfile:
     async with runtime.engine.connect() as conn:
         profile = await clients.profile(conn, runtime.store, clinic_id, client_id)
@@ -401,19 +390,17 @@ async def get_client_profile(
     dependencies=[authorize(Action.ADMINISTER, FromPath(), acting_as=("erased_by",))],
 )
 async def erase_client(
-    clinic_id: ClinicId, client_id: ClientId, command: EraseClient, runtime: Runtime
+    clinic_id: ClinicId, client_id: ClientId, command: EraseClient, runtime: Sessions
 ) -> Erasure:
     """Erase a client (clinic admins): their key is destroyed, so every word kept about them
     here becomes unreadable; their rows leave the projections; client-erased tells the other
     services to do the same. Ids, dates and scores in the event log stay."""
-    async with runtime.transaction() as conn:
-        event = await handlers.erase_client(
-            conn,
-            runtime.store,
-            now=utc_now(),
-            clinic_id=clinic_id,
-            client_id=client_id,
-            erased_by=command.erased_by,
-        )
+    event = await commands.run(
+        runtime,
+        handlers.erase_client,
+        clinic_id=clinic_id,
+        client_id=client_id,
+        erased_by=command.erased_by,
+    )
     # Its commit also cleared the SQLite WAL of the deleted rows and the key (erase_on_commit).
     return Erasure(client_id=client_id, erased_by=event.erased_by, erased_at=event.erased_at)

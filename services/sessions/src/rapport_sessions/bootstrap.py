@@ -22,7 +22,7 @@ def build_runtime(settings: SessionsSettings) -> ServiceRuntime[PrivateEventStor
     seal_key = plan_seal_key(settings.plan_seal_key, settings.data_dir)
     store = PrivateEventStore(sessions_registry(), seal_key)
     runtime = ServiceRuntime(SERVICE, settings, store, MIGRATIONS)
-    runtime.subscribe(handlers.notes_subscription(settings.consumer_linger_seconds))
+    runtime.subscribe(handlers.notes_subscription(store.keys, settings.consumer_linger_seconds))
     # Operators: POST /admin/projections/notes/rebuild, or `rapport rebuild sessions.notes`.
     runtime.add_projection("notes", partial(projections.rebuild, runtime))
     return runtime

@@ -29,10 +29,8 @@ from rapport_sessions.tables import (
 )
 from rapport_shared.contracts.clock import to_utc
 from rapport_shared.contracts.plan import AgreedGoal, AgreedHomework, GoalWording
-from rapport_shared.eventsourcing.crypto import KeyRing, decrypt_text
-from rapport_shared.eventsourcing.eventstore import EventStore
-
-_KEYS = KeyRing()
+from rapport_shared.eventsourcing.crypto import decrypt_text
+from rapport_shared.eventsourcing.privatestore import PrivateEventStore
 
 
 class LastSession(BaseModel):
@@ -99,7 +97,7 @@ class PrepBrief(BaseModel):
 
 
 async def prep_brief(
-    conn: AsyncConnection, store: EventStore, clinic_id: str, client_id: str
+    conn: AsyncConnection, store: PrivateEventStore, clinic_id: str, client_id: str
 ) -> PrepBrief:
     last = await _last_session(conn, store, clinic_id, client_id)
     since = last.closed_at if last else None
@@ -112,7 +110,7 @@ async def prep_brief(
         row["homework_id"]: row for row in await _rows(conn, prep_homework, clinic_id, client_id)
     }
     # The words come from this service's own record of the plans it closed with.
-    key = await _KEYS.key(conn, clinic_id, client_id)
+    key = await store.keys.key(conn, clinic_id, client_id)
     instructions = {
         row["homework_id"]: decrypt_text(key, clinic_id, client_id, row["instructions"] or "")
         for row in await _rows(conn, notes_homework, clinic_id, client_id)
@@ -164,7 +162,7 @@ async def prep_brief(
 
 
 async def _last_session(
-    conn: AsyncConnection, store: EventStore, clinic_id: str, client_id: str
+    conn: AsyncConnection, store: PrivateEventStore, clinic_id: str, client_id: str
 ) -> LastSession | None:
     sessions = notes_sessions.c
     session_id = (

@@ -30,7 +30,6 @@ from rapport_shared.eventsourcing.eventstore import EventStore
 from rapport_shared.eventsourcing.privatestore import PrivateEventStore
 
 REPLAY_PAGE = 1000
-_KEYS = KeyRing()
 
 
 class NoteState(BaseModel):
@@ -181,7 +180,7 @@ async def session_state(
 
 
 async def client_record(
-    conn: AsyncConnection, store: EventStore, clinic_id: str, client_id: str, as_of: datetime
+    conn: AsyncConnection, store: PrivateEventStore, clinic_id: str, client_id: str, as_of: datetime
 ) -> ClientRecord:
     """The client's sessions as they stood at as_of: the store's events up to then, replayed.
 
@@ -196,8 +195,7 @@ async def client_record(
         for stored in page:
             event = stored.event
             if stored.stream_id in histories:
-                if isinstance(store, PrivateEventStore):
-                    event = (await store.decrypt(conn, stored)).event
+                event = (await store.decrypt(conn, stored)).event
                 histories[stored.stream_id].append(event)
             elif (
                 isinstance(event, SessionScheduled)
@@ -215,7 +213,9 @@ async def client_record(
     )
 
 
-async def client_notes(conn: AsyncConnection, clinic_id: str, client_id: str) -> ClientNotes:
+async def client_notes(
+    conn: AsyncConnection, keys: KeyRing, clinic_id: str, client_id: str
+) -> ClientNotes:
     sessions = notes_sessions.c
     client_sessions = select(sessions.session_id).where(
         sessions.clinic_id == clinic_id, sessions.client_id == client_id
@@ -238,7 +238,7 @@ async def client_notes(conn: AsyncConnection, clinic_id: str, client_id: str) ->
         )
         .order_by(notes_homework.c.due_at, notes_homework.c.homework_id)
     )
-    key = await _KEYS.key(conn, clinic_id, client_id)
+    key = await keys.key(conn, clinic_id, client_id)
     revised = await revised_goals(conn, clinic_id, client_id)
     refused = await refused_items(conn, clinic_id, client_sessions)
     # A refused item was never created: it is listed as refused, not among the goals/homework.

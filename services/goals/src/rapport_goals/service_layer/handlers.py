@@ -41,13 +41,11 @@ from rapport_shared.contracts.goals import (
 )
 from rapport_shared.contracts.history import found
 from rapport_shared.contracts.sessions import ClientErased, SessionClosed
-from rapport_shared.eventsourcing import crypto
 from rapport_shared.eventsourcing.crypto import unseal_wording
 from rapport_shared.eventsourcing.eventstore import ConcurrencyConflict, EventStore
 from rapport_shared.eventsourcing.privatestore import PrivateEventStore
 from rapport_shared.messaging.consumer import Handler
-from rapport_shared.persistence.db import erase_on_commit
-from rapport_shared.web.idempotency.store import forget_client
+from rapport_shared.security.erasure import shred
 
 log = structlog.get_logger(__name__)
 # How many past-due homework one pass of the missed-homework check handles per transaction.
@@ -55,7 +53,7 @@ MISSED_BATCH = 100
 
 
 async def agree_goal(
-    conn: AsyncConnection, store: EventStore, command: AgreeGoal, now: datetime
+    conn: AsyncConnection, store: EventStore, now: datetime, command: AgreeGoal
 ) -> None:
     events = [Goal.agree(command, agreed_at=now), Goal.worded(command)]
     try:
@@ -65,14 +63,14 @@ async def agree_goal(
 
 
 async def revise_goal(
-    conn: AsyncConnection, store: EventStore, command: ReviseGoal, now: datetime
+    conn: AsyncConnection, store: EventStore, now: datetime, command: ReviseGoal
 ) -> None:
     goal = await _goal(conn, store, command.clinic_id, command.goal_id)
     await record(conn, store, goal_stream(goal.goal_id), goal.version, goal.revise(command, now))
 
 
 async def change_goal_status(
-    conn: AsyncConnection, store: EventStore, command: ChangeGoalStatus, now: datetime
+    conn: AsyncConnection, store: EventStore, now: datetime, command: ChangeGoalStatus
 ) -> None:
     goal = await _goal(conn, store, command.clinic_id, command.goal_id)
     event = goal.change_status(command, now)
@@ -80,14 +78,14 @@ async def change_goal_status(
 
 
 async def review_goal(
-    conn: AsyncConnection, store: EventStore, command: ReviewGoal, now: datetime
+    conn: AsyncConnection, store: EventStore, now: datetime, command: ReviewGoal
 ) -> None:
     goal = await _goal(conn, store, command.clinic_id, command.goal_id)
     await record(conn, store, goal_stream(goal.goal_id), goal.version, [goal.review(command, now)])
 
 
 async def assign_homework(
-    conn: AsyncConnection, store: EventStore, command: AssignHomework, now: datetime
+    conn: AsyncConnection, store: EventStore, now: datetime, command: AssignHomework
 ) -> None:
     goal = None
     if command.goal_id is not None:
@@ -103,7 +101,7 @@ async def assign_homework(
 
 
 async def complete_homework(
-    conn: AsyncConnection, store: EventStore, command: CompleteHomework, now: datetime
+    conn: AsyncConnection, store: EventStore, now: datetime, command: CompleteHomework
 ) -> HomeworkCompleted:
     homework = await _homework(conn, store, command.clinic_id, command.homework_id)
     events = homework.complete(command, now=now)
@@ -115,7 +113,7 @@ async def complete_homework(
 
 
 async def cancel_homework(
-    conn: AsyncConnection, store: EventStore, clinic_id: str, homework_id: UUID, now: datetime
+    conn: AsyncConnection, store: EventStore, now: datetime, clinic_id: str, homework_id: UUID
 ) -> None:
     homework = await _homework(conn, store, clinic_id, homework_id)
     event = homework.cancel(now)
@@ -125,8 +123,8 @@ async def cancel_homework(
 async def record_measure(
     conn: AsyncConnection,
     store: EventStore,
-    command: RecordMeasure,
     now: datetime,
+    command: RecordMeasure,
     alliance_threshold: int,
 ) -> None:
     events = measures.record(command, now, alliance_threshold)
@@ -173,7 +171,7 @@ async def plan_from_closed_session(
     conn: AsyncConnection,
     incoming: IncomingEvent,
     *,
-    store: EventStore,
+    store: PrivateEventStore,
     extra_rule: ExtraRule | None = None,
 ) -> None:
     """session-closed -> goal-agreed and homework-assigned (or plan-item-refused for an item
@@ -181,31 +179,29 @@ async def plan_from_closed_session(
     exists was created by an earlier copy of this event (a redelivery, a replayed dead letter):
     it is skipped, so nothing is created twice."""
     session = _closed(incoming)
-    private = _private(store)
-    if await private.keys.is_erased(conn, session.clinic_id, session.client_id):
+    if await store.keys.is_erased(conn, session.clinic_id, session.client_id):
         return  # closed before the client was erased, delivered after: nothing to keep
-    await _plan(conn, session, private, extra_rule)
+    await _plan(conn, session, store, extra_rule)
 
 
 async def begin_plans(
     conn: AsyncConnection,
     batch: Sequence[IncomingEvent],
     *,
-    store: EventStore,
+    store: PrivateEventStore,
     extra_rule: ExtraRule | None = None,
 ) -> Handler:
     """A consumer's batch of session-closed (Subscription.begin_batch): which of its clients are
     erased, in one query; then each event as plan_from_closed_session would plan it. (Erasures
     are another consumer's: none is applied between this read and the batch's commit, as the
     batch is one transaction.)"""
-    private = _private(store)
     sessions = [_closed(incoming) for incoming in batch]
-    erased = await private.keys.erased_among(conn, [(s.clinic_id, s.client_id) for s in sessions])
+    erased = await store.keys.erased_among(conn, [(s.clinic_id, s.client_id) for s in sessions])
 
     async def apply(conn: AsyncConnection, incoming: IncomingEvent) -> None:
         session = _closed(incoming)
         if (session.clinic_id, session.client_id) not in erased:
-            await _plan(conn, session, private, extra_rule)
+            await _plan(conn, session, store, extra_rule)
 
     return apply
 
@@ -232,22 +228,16 @@ def _closed(incoming: IncomingEvent) -> SessionClosed:
     return session
 
 
-def _private(store: EventStore) -> PrivateEventStore:
-    if not isinstance(store, PrivateEventStore):
-        raise TypeError("planning needs the store that opens the plan's sealed words")
-    return store
-
-
-async def erase_client(conn: AsyncConnection, incoming: IncomingEvent) -> None:
+async def erase_client(
+    conn: AsyncConnection, incoming: IncomingEvent, *, store: PrivateEventStore
+) -> None:
     """client-erased: destroy the client's key here too and purge their rows. Their events
     stay in the log; what they hold in words is unreadable from now on."""
     erased = incoming.contract
     if not isinstance(erased, ClientErased):
         raise TypeError(f"expected client-erased, got {incoming.event_type}")
-    await crypto.KeyRing().destroy(conn, erased.clinic_id, erased.client_id, erased.erased_at)
+    await shred(conn, store.keys, erased.clinic_id, erased.client_id, erased.erased_at)
     await projections.purge_client(conn, erased.clinic_id, erased.client_id)
-    await forget_client(conn, erased.clinic_id, erased.client_id)
-    erase_on_commit(conn)
 
 
 async def record(

@@ -1,7 +1,8 @@
 """What the service does when something happens: the sessions' and goals' events (called by the
 consumers, inside their batch transaction), a delivery's preparation and outcome (called by the
-scheduler) and erasure. Each handler loads an aggregate, lets the domain decide, and appends the
-events and updates the read model on the caller's connection, atomically."""
+scheduler), erasure, and a recipient reading their feed (called by the API). Each handler loads
+an aggregate, lets the domain decide, and appends the events and updates the read model on the
+caller's connection, atomically."""
 
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
@@ -10,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import and_, bindparam, or_, select
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport_notifications import erasure, projections
@@ -333,6 +334,23 @@ async def record_delivery(
     if failures:
         await upsert(conn, delivery_errors, failures, key=["reminder_id", "channel"])
     await release(conn, reminder_id)
+
+
+async def mark_feed_read(
+    conn: AsyncConnection, now: datetime, clinic_id: str, recipient_id: str, item_ids: list[UUID]
+) -> int:
+    """Marks the recipient's own unread items among item_ids; returns how many it marked."""
+    result = await conn.execute(
+        update(feed)
+        .where(
+            feed.c.clinic_id == clinic_id,
+            feed.c.recipient_id == recipient_id,
+            feed.c.item_id.in_(item_ids),
+            feed.c.read_at.is_(None),
+        )
+        .values(read_at=now)
+    )
+    return result.rowcount
 
 
 async def _write_reminder(

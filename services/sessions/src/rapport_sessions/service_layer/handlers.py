@@ -3,6 +3,7 @@ event handlers the sessions-notes consumer calls for the goals service's events.
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from functools import partial
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -20,9 +21,8 @@ from rapport_shared.eventsourcing.crypto import KeyRing, seal_wording
 from rapport_shared.eventsourcing.eventstore import ConcurrencyConflict, EventStore
 from rapport_shared.eventsourcing.privatestore import PrivateEventStore
 from rapport_shared.messaging.consumer import Subscription
-from rapport_shared.persistence.db import erase_on_commit
 from rapport_shared.security import care_team
-from rapport_shared.web.idempotency.store import forget_client
+from rapport_shared.security.erasure import shred
 
 
 async def schedule_session(
@@ -43,7 +43,7 @@ async def schedule_session(
 
 
 async def start_session(
-    conn: AsyncConnection, store: EventStore, *, now: datetime, clinic_id: str, session_id: UUID
+    conn: AsyncConnection, store: EventStore, now: datetime, *, clinic_id: str, session_id: UUID
 ) -> Session:
     session = await repository.load(conn, store, clinic_id, session_id)
     return await _commit(conn, store, session, session.start(now))
@@ -52,8 +52,8 @@ async def start_session(
 async def cancel_session(
     conn: AsyncConnection,
     store: EventStore,
-    *,
     now: datetime,
+    *,
     clinic_id: str,
     session_id: UUID,
     reason: CancellationReason,
@@ -64,7 +64,7 @@ async def cancel_session(
 
 
 async def record_no_show(
-    conn: AsyncConnection, store: EventStore, *, now: datetime, clinic_id: str, session_id: UUID
+    conn: AsyncConnection, store: EventStore, now: datetime, *, clinic_id: str, session_id: UUID
 ) -> Session:
     session = await repository.load(conn, store, clinic_id, session_id)
     return await _commit(conn, store, session, session.record_no_show(now))
@@ -73,8 +73,8 @@ async def record_no_show(
 async def record_note(
     conn: AsyncConnection,
     store: EventStore,
-    *,
     now: datetime,
+    *,
     clinic_id: str,
     session_id: UUID,
     note_format: str,
@@ -87,8 +87,8 @@ async def record_note(
 async def sign_note(
     conn: AsyncConnection,
     store: EventStore,
-    *,
     now: datetime,
+    *,
     clinic_id: str,
     session_id: UUID,
     signed_by: str,
@@ -100,8 +100,8 @@ async def sign_note(
 async def add_addendum(
     conn: AsyncConnection,
     store: EventStore,
-    *,
     now: datetime,
+    *,
     clinic_id: str,
     session_id: UUID,
     author: str,
@@ -115,9 +115,9 @@ async def add_addendum(
 
 async def close_session(
     conn: AsyncConnection,
-    store: EventStore,
-    *,
+    store: PrivateEventStore,
     now: datetime,
+    *,
     clinic_id: str,
     session_id: UUID,
     expected_version: int | None,
@@ -125,8 +125,6 @@ async def close_session(
     goals: Sequence[AgreedGoal],
     homework: Sequence[AgreedHomework],
 ) -> Session:
-    if not isinstance(store, PrivateEventStore):
-        raise TypeError("closing a session needs the store that seals the plan's words")
     session = await repository.load(conn, store, clinic_id, session_id)
     if expected_version is not None and expected_version != session.version:
         # The caller decided on a state that has changed since (e.g. a newer note).
@@ -141,8 +139,8 @@ async def close_session(
 async def change_care_team(
     conn: AsyncConnection,
     store: EventStore,
-    *,
     now: datetime,
+    *,
     clinic_id: str,
     client_id: str,
     counselor_ids: Sequence[str],
@@ -175,8 +173,8 @@ async def _commit(
 async def save_profile(
     conn: AsyncConnection,
     store: EventStore,
-    *,
     now: datetime,
+    *,
     clinic_id: str,
     client_id: str,
     display_name: str,
@@ -198,9 +196,9 @@ async def save_profile(
 
 async def erase_client(
     conn: AsyncConnection,
-    store: EventStore,
-    *,
+    store: PrivateEventStore,
     now: datetime,
+    *,
     clinic_id: str,
     client_id: str,
     erased_by: str,
@@ -208,31 +206,31 @@ async def erase_client(
     """Crypto-shredding: client-erased is recorded (and published, so every service erases its
     copy), the projections drop the client's rows, and the client's key is destroyed, in one
     transaction, with the answers kept for their Idempotency-Key replays; once it commits, the
-    database files are scrubbed of the old pages (db.erase_on_commit)."""
-    if await _KEYS.is_erased(conn, clinic_id, client_id):
+    database files are scrubbed of the old pages (security.erasure.shred)."""
+    if await store.keys.is_erased(conn, clinic_id, client_id):
         raise InvalidState(f"client {client_id} is already erased", field="client_id")
     stream = clients.client_stream(clinic_id, client_id)
     event = ClientErased(
         clinic_id=clinic_id, client_id=client_id, erased_by=erased_by, erased_at=now
     )
     await repository.append(conn, store, stream, await store.stream_version(conn, stream), [event])
-    await _KEYS.destroy(conn, clinic_id, client_id, event.erased_at)
-    await forget_client(conn, clinic_id, client_id)
-    erase_on_commit(conn)
+    await shred(conn, store.keys, clinic_id, client_id, event.erased_at)
     return event
 
 
-async def update_notes_projection(conn: AsyncConnection, incoming: IncomingEvent) -> None:
-    await update_notes_projection_batch(conn, (incoming,))
+async def update_notes_projection(
+    conn: AsyncConnection, incoming: IncomingEvent, *, keys: KeyRing
+) -> None:
+    await update_notes_projection_batch(conn, (incoming,), keys=keys)
 
 
 async def update_notes_projection_batch(
-    conn: AsyncConnection, batch: Sequence[IncomingEvent]
+    conn: AsyncConnection, batch: Sequence[IncomingEvent], *, keys: KeyRing
 ) -> None:
     """A batch of goals events, in order, with one lookup of the erased clients among them."""
     events = [incoming.contract for incoming in batch]
     # An erased client's rows are purged: a goals event still in flight must not bring any back.
-    erased = await _KEYS.erased_among(conn, filter(None, map(_client, events)))
+    erased = await keys.erased_among(conn, filter(None, map(_client, events)))
     await projections.project_all(conn, (e for e in events if _client(e) not in erased))
 
 
@@ -241,17 +239,14 @@ def _client(event: EventContract) -> tuple[str, str] | None:
     return (event.clinic_id, client_id) if client_id else None
 
 
-_KEYS = KeyRing()
-
-
-def notes_subscription(linger_seconds: float) -> Subscription:
-    """The goals events the notes and prep-brief projections show, consumed from RAPPORT_GOALS."""
+def notes_subscription(keys: KeyRing, linger_seconds: float) -> Subscription:
+    """The goals events the notes and prep-brief projections show, consumed from RAPPORT_GOALS;
+    the service's key ring (its store's) says which of their clients are erased."""
+    one = partial(update_notes_projection, keys=keys)
     return Subscription(
         durable=projections.NOTES_CONSUMER,
         source_service="goals",
-        handlers={
-            contract.event_type: update_notes_projection for contract in projections.GOALS_SHOWN
-        },
-        apply_batch=update_notes_projection_batch,
+        handlers={contract.event_type: one for contract in projections.GOALS_SHOWN},
+        apply_batch=partial(update_notes_projection_batch, keys=keys),
         linger_seconds=linger_seconds,
     )
