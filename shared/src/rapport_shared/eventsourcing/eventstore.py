@@ -4,37 +4,27 @@ append() writes the events and, for public contracts, what the relay publishes o
 connection: they commit or roll back together with whatever else the caller does in that
 transaction (projection updates, consumer checkpoints). On PostgreSQL that is an outbox row per
 public event; on SQLite the events table is the outbox (see outbox.py) and only a bus copy that
-differs from the logged event gets an outbox row.
+differs from the logged event gets an outbox row. How the rows are written and read on each
+database is rapport_shared.persistence.event_log's business.
 """
 
 import functools
 import json
-import sqlite3
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-import pydantic_core
-from sqlalchemy import Text, bindparam, func, insert, select, type_coerce
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Dialect
+from sqlalchemy import Text, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport_shared.contracts import envelope
 from rapport_shared.contracts.base import EventContract, EventRegistry
-from rapport_shared.persistence.db import (
-    driver_statement,
-    sqlite_reading,
-    sqlite_time,
-    sqlite_writing,
-    to_json,
-)
+from rapport_shared.persistence import event_log
+from rapport_shared.persistence.db import to_json
 from rapport_shared.persistence.driver_sql import one_of, rows_among
-from rapport_shared.persistence.postgres_engine import postgres_driver
-from rapport_shared.persistence.schema import events_table, outbox_table
+from rapport_shared.persistence.schema import events_table
 from rapport_shared.telemetry.context import EventMetadata, current_metadata
 
 
@@ -74,6 +64,7 @@ class _Written(NamedTuple):
     metadata: dict[str, Any]
     metadata_json: str
     at: datetime
+    log_is_outbox: bool  # the relay reads public events from the log (event_log.log_is_outbox)
 
 
 class EventStore:
@@ -94,59 +85,37 @@ class EventStore:
         (stream_id, version) constraint decides, so the check and the write are one step.
         """
         meta = (metadata or current_metadata()).as_dict()
-        written = _Written(meta, to_json(meta), datetime.now(UTC))
-        statements = _statements(conn.dialect.name)
+        written = _Written(meta, to_json(meta), datetime.now(UTC), event_log.log_is_outbox(conn))
         if len(events) == 1:
             # The common case needs no savepoint: a conflict writes nothing (see _insert).
-            only = await self._insert(
-                conn, statements, stream_id, expected_version + 1, events[0], written
-            )
+            only = await self._insert(conn, stream_id, expected_version + 1, events[0], written)
             if only is None:
                 raise ConcurrencyConflict(stream_id, expected_version)
             return [only]
 
         # Several events: a conflict on a later one must undo the earlier ones too, and leave
         # the caller's transaction usable (a caller may skip a conflicting append and go on).
-        async def insert_all() -> list[StoredEvent]:
-            stored: list[StoredEvent] = []
+        stored: list[StoredEvent] = []
+        async with event_log.all_or_nothing(conn):
             for offset, event in enumerate(events, start=1):
                 inserted = await self._insert(
-                    conn, statements, stream_id, expected_version + offset, event, written
+                    conn, stream_id, expected_version + offset, event, written
                 )
                 if inserted is None:
                     raise ConcurrencyConflict(stream_id, expected_version)
                 stored.append(inserted)
-            return stored
-
-        if (writing := sqlite_writing(conn)) is not None:
-            # The inserts go to the driver (see _insert_on_sqlite): so does their savepoint.
-            writing.execute("SAVEPOINT rapport_append")
-            try:
-                stored = await insert_all()
-            except BaseException:
-                writing.execute("ROLLBACK TO rapport_append")
-                writing.execute("RELEASE rapport_append")
-                raise
-            writing.execute("RELEASE rapport_append")
-            return stored
-        async with conn.begin_nested():  # rolled back by the exception
-            return await insert_all()
+        return stored
 
     async def _insert(
         self,
         conn: AsyncConnection,
-        statements: "_Statements",
         stream_id: str,
         version: int,
         event: EventContract,
         written: "_Written",
     ) -> StoredEvent | None:
-        """Insert one event (and its outbox row); None when (stream_id, version) is taken.
-
-        ON CONFLICT DO NOTHING instead of catching the unique violation: no savepoint is needed
-        to keep the caller's transaction usable after a conflict (PostgreSQL aborts a
-        transaction on any error), which saves two round trips per append.
-        """
+        """Insert one event (and what the relay publishes of it); None when (stream_id,
+        version) is taken, and then nothing was written (event_log.insert_event)."""
         meta, now = written.metadata, written.at
         event_id = str(uuid.uuid4())
         # A transport-only field (a sealed copy for the bus) is not kept in the log.
@@ -163,9 +132,9 @@ class EventStore:
             "metadata": written.metadata_json,
         }
         outbox: dict[str, Any] | None = None
-        # On SQLite the relay reads public events from the log itself (see outbox.py): only a
-        # bus copy that the log cannot give back needs a row of its own.
-        if event.public and (event.transport_only or not statements.log_is_outbox):
+        # Where the log is the outbox (SQLite, see outbox.py), only a bus copy that the log
+        # cannot give back needs a row of its own.
+        if event.public and (event.transport_only or not written.log_is_outbox):
             message = envelope.encode(
                 event,
                 event_id=event_id,
@@ -180,42 +149,31 @@ class EventStore:
                 "payload": message.payload,
                 "created_at": now,
             }
-        if outbox is not None and statements.event_and_outbox is not None:
-            # One round trip for both rows; no outbox row when the event was not inserted.
-            both = row | outbox
-            if (driver := await postgres_driver(conn)) is not None:
-                statement = driver_statement(
-                    statements.event_and_outbox, tuple(both), conn.dialect, _ENCODED
-                )
-                position = await driver.fetchval(statement.sql, *statement.parameters(both))
-            else:
-                position = (await _execute(conn, statements.event_and_outbox, both)).scalar()
-        elif (writing := sqlite_writing(conn)) is not None:
-            position = _insert_on_sqlite(writing, conn.dialect, statements, row, outbox)
-        else:
-            result = await _execute(conn, statements.event, row)
-            position = result.scalar() if statements.returning else _sqlite_position(result)
-            if position is not None and outbox is not None:
-                await _execute(conn, statements.outbox, outbox | {"position": position})
+        position = await event_log.insert_event(conn, row, outbox)
         if position is None:
             return None
         return StoredEvent(int(position), event_id, stream_id, version, now, meta, event)
 
     async def load(self, conn: AsyncConnection, stream_id: str) -> list[StoredEvent]:
-        if (reading := _sqlite_reading(conn)) is not None:
-            rows = reading.execute(_LOAD_ON_SQLITE, (stream_id,)).fetchall()
-            return [self._from_sqlite(*row) for row in rows]
-        result = await conn.execute(_LOAD, {"stream_id": stream_id})
-        return [self._to_stored(row._mapping) for row in result]
+        return [
+            StoredEvent(
+                position=position,
+                event_id=event_id,
+                stream_id=stream,
+                version=version,
+                occurred_at=occurred_at,
+                metadata=metadata,
+                event=self._load_json(kind, schema, data),
+            )
+            for position, event_id, version, kind, schema, occurred_at, data, metadata, stream in (
+                await event_log.stream_rows(conn, stream_id)
+            )
+        ]
 
     async def load_events(self, conn: AsyncConnection, stream_id: str) -> list[EventContract]:
         """The stream's events only, as an aggregate or a decision needs them: read leaner than
         load() (three columns, nothing else built per row)."""
-        rows: Sequence[Any]
-        if (reading := _sqlite_reading(conn)) is not None:
-            rows = reading.execute(_EVENTS_ON_SQLITE, (stream_id,)).fetchall()
-        else:
-            rows = (await conn.execute(_EVENTS, {"stream_id": stream_id})).all()
+        rows = await event_log.stream_events(conn, stream_id)
         return [self._load_json(kind, schema, data) for kind, schema, data in rows]
 
     async def load_streams(
@@ -232,10 +190,7 @@ class EventStore:
         return streams
 
     async def stream_version(self, conn: AsyncConnection, stream_id: str) -> int:
-        if (reading := _sqlite_reading(conn)) is not None:
-            return int(reading.execute(_VERSION_ON_SQLITE, (stream_id,)).fetchone()[0] or 0)
-        result = await conn.execute(_VERSION, {"stream_id": stream_id})
-        return int(result.scalar_one() or 0)
+        return await event_log.stream_version(conn, stream_id)
 
     async def read_all(
         self,
@@ -271,36 +226,13 @@ class EventStore:
         ]
 
     def _load_json(self, event_type: str, schema_version: int, data: Any) -> EventContract:
-        # SQLite hands the column back as text; asyncpg decodes JSON itself.
+        # The JSON as text where the driver gives it so, else already decoded (event_log).
         if isinstance(data, str):
             contract = self.registry.contract_for(event_type)
             if schema_version == contract.schema_version:
                 return contract.model_validate_json(data)
             data = json.loads(data)
         return self.registry.load(event_type, schema_version, data)  # upcasts older versions
-
-    def _from_sqlite(
-        self,
-        position: int,
-        event_id: str,
-        version: int,
-        event_type: str,
-        schema_version: int,
-        occurred_at: str,
-        data: str,
-        metadata: str,
-        stream_id: str,
-    ) -> StoredEvent:
-        """A row as SQLite's own connection reads it: JSON as text, the time as text."""
-        return StoredEvent(
-            position=position,
-            event_id=event_id,
-            stream_id=stream_id,
-            version=version,
-            occurred_at=sqlite_time(occurred_at),
-            metadata=pydantic_core.from_json(metadata),
-            event=self._load_json(event_type, schema_version, data),
-        )
 
     def _to_stored(self, row: Any) -> StoredEvent:
         occurred_at = row["occurred_at"]
@@ -317,40 +249,6 @@ class EventStore:
         )
 
 
-# The JSON columns of the two inserts, given to the driver as JSON text made once per event.
-_ENCODED = frozenset({"data", "metadata", "headers"})
-
-
-async def _execute(conn: AsyncConnection, statement: Any, row: dict[str, Any]) -> Any:
-    """Execute a prebuilt insert with one row through the driver."""
-    driver = driver_statement(statement, tuple(row), conn.dialect, _ENCODED)
-    return await conn.exec_driver_sql(driver.sql, driver.parameters(row))
-
-
-# A stream's events, read on SQLite's own connection: through SQLAlchemy's execution layer
-# (statement, result rows, a JSON and a datetime processor per value) a load of a few events
-# cost four times what SQLite and decoding them do, and commands and consumers load a stream
-# each time they decide.
-_LOAD_ON_SQLITE = (
-    "SELECT position, event_id, version, event_type, schema_version, occurred_at, data,"
-    " metadata, stream_id FROM events WHERE stream_id = ? ORDER BY version"
-)
-_EVENTS_ON_SQLITE = (
-    "SELECT event_type, schema_version, data FROM events WHERE stream_id = ? ORDER BY version"
-)
-_VERSION_ON_SQLITE = "SELECT max(version) FROM events WHERE stream_id = ?"
-_LOAD = (
-    select(events_table)
-    .where(events_table.c.stream_id == bindparam("stream_id"))
-    .order_by(events_table.c.version)
-)
-_EVENTS = (
-    select(events_table.c.event_type, events_table.c.schema_version, events_table.c.data)
-    .where(events_table.c.stream_id == bindparam("stream_id"))
-    .order_by(events_table.c.version)
-)
-
-
 @functools.cache
 def _streams(count: int) -> Any:
     return (
@@ -359,90 +257,4 @@ def _streams(count: int) -> Any:
         .add_columns(type_coerce(events_table.c.data, Text))
         .where(one_of(events_table.c.stream_id, count))
         .order_by(events_table.c.stream_id, events_table.c.version)
-    )
-
-
-_VERSION = select(func.max(events_table.c.version)).where(
-    events_table.c.stream_id == bindparam("stream_id")
-)
-
-
-def _sqlite_reading(conn: AsyncConnection) -> sqlite3.Connection | None:
-    return sqlite_reading(conn) if conn.dialect.name == "sqlite" else None
-
-
-def _insert_on_sqlite(
-    writing: sqlite3.Connection,
-    dialect: Dialect,
-    statements: "_Statements",
-    row: dict[str, Any],
-    outbox: dict[str, Any] | None,
-) -> int | None:
-    """Both inserts on the sqlite3 connection itself: through SQLAlchemy's execution layer
-    they cost four times what SQLite does."""
-    event = driver_statement(statements.event, tuple(row), dialect, _ENCODED)
-    cursor = writing.execute(event.sql, event.parameters(row))
-    if cursor.rowcount != 1:
-        return None
-    position = cursor.lastrowid
-    if outbox is not None:
-        outbox = outbox | {"position": position}
-        insert_outbox = driver_statement(statements.outbox, tuple(outbox), dialect, _ENCODED)
-        writing.execute(insert_outbox.sql, insert_outbox.parameters(outbox))
-    return position
-
-
-def _sqlite_position(result: Any) -> int | None:
-    """The new row's position, or None when ON CONFLICT DO NOTHING left it out."""
-    return result.lastrowid if result.rowcount == 1 else None
-
-
-@dataclass(frozen=True)
-class _Statements:
-    event: Any
-    outbox: Any
-    event_and_outbox: Any | None  # PostgreSQL: both inserts as one statement
-    returning: bool  # the event insert returns its position (else: the cursor's lastrowid)
-    log_is_outbox: bool  # the relay reads public events from the events table (SQLite)
-
-
-_OUTBOX_VALUES = ("subject", "headers", "payload", "created_at")
-
-
-@functools.cache
-def _statements(dialect: str) -> _Statements:
-    """Built once per dialect: building an insert per call cost about a third of an append."""
-    outbox = insert(outbox_table)
-    if dialect == "sqlite":
-        # No RETURNING: the cursor's rowcount says whether the row went in, its lastrowid is the
-        # position (SQLite's RETURNING costs a result set per insert).
-        unreturned = sqlite_insert(events_table).on_conflict_do_nothing(
-            index_elements=["stream_id", "version"]
-        )
-        return _Statements(
-            unreturned, outbox, event_and_outbox=None, returning=False, log_is_outbox=True
-        )
-    event = (
-        postgresql_insert(events_table)
-        .on_conflict_do_nothing(index_elements=["stream_id", "version"])
-        .returning(events_table.c.position)
-    )
-    # WITH appended AS (INSERT INTO events ... ON CONFLICT DO NOTHING RETURNING position)
-    # INSERT INTO outbox SELECT appended.position, :subject, ... FROM appended RETURNING position
-    columns = [c for c in events_table.c if c.name != "position"]
-    appended = (
-        postgresql_insert(events_table)
-        .values({c.name: bindparam(c.name, type_=c.type) for c in columns})
-        .on_conflict_do_nothing(index_elements=["stream_id", "version"])
-        .returning(events_table.c.position)
-        .cte("appended")
-    )
-    values = [bindparam(name, type_=outbox_table.c[name].type) for name in _OUTBOX_VALUES]
-    both = (
-        insert(outbox_table)
-        .from_select(["position", *_OUTBOX_VALUES], select(appended.c.position, *values))
-        .returning(outbox_table.c.position)
-    )
-    return _Statements(
-        event=event, outbox=outbox, event_and_outbox=both, returning=True, log_is_outbox=False
     )
