@@ -4,7 +4,10 @@ Revision ID: 0003_auth
 Revises: 0002
 """
 
-from rapport_shared.persistence.migrations import create_access_tables_v1, drop_access_tables_v1
+from rapport_shared.persistence.shared_migrations import (
+    create_access_tables_v1,
+    drop_access_tables_v1,
+)
 
 revision = "0003_auth"
 down_revision = "0002"

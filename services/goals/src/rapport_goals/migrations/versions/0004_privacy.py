@@ -12,7 +12,11 @@ Revises: 0003_auth
 import sqlalchemy as sa
 from alembic import op
 
-from rapport_shared.eventsourcing.crypto import client_keys_columns
+from rapport_shared.eventsourcing.client_keys_migrations import (
+    create_client_keys_table,
+    drop_client_keys_table,
+)
+from rapport_shared.persistence.migrations import widen_to_text
 
 revision = "0004"
 down_revision = "0003_auth"
@@ -21,12 +25,11 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table("client_keys", *client_keys_columns())
+    create_client_keys_table()
     op.add_column("goal_progress", sa.Column("wording", sa.Text()))
-    if op.get_bind().dialect.name == "postgresql":
-        op.alter_column("client_homework", "instructions", type_=sa.Text())
+    widen_to_text("client_homework", "instructions")
 
 
 def downgrade() -> None:
     op.drop_column("goal_progress", "wording")
-    op.drop_table("client_keys")
+    drop_client_keys_table()

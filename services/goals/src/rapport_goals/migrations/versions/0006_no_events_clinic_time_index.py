@@ -4,7 +4,7 @@ Revision ID: 0006
 Revises: 0005
 """
 
-from rapport_shared.persistence.migrations import (
+from rapport_shared.persistence.shared_migrations import (
     create_events_clinic_time_index,
     drop_events_clinic_time_index,
 )

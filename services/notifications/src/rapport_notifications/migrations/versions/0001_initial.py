@@ -2,12 +2,13 @@
 recipients' contact addresses.
 
 Revision ID: 0001
+Revises:
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-from rapport_shared.persistence.migrations import create_core_tables_v1
+from rapport_shared.persistence.shared_migrations import create_core_tables_v1, drop_core_tables
 
 revision = "0001"
 down_revision = None
@@ -52,3 +53,4 @@ def downgrade() -> None:
     op.drop_table("recipients")
     op.drop_table("delivery_claims")
     op.drop_table("reminders")
+    drop_core_tables()

@@ -5,7 +5,7 @@ Revision ID: 0009_outbox_quarantine
 Revises: 0008_awaiting_delivery
 """
 
-from rapport_shared.persistence.migrations import (
+from rapport_shared.persistence.shared_migrations import (
     create_outbox_quarantine_table,
     drop_outbox_quarantine_table,
 )

@@ -6,9 +6,10 @@ Revision ID: 0010_sealed_answers
 Revises: 0009_outbox_quarantine
 """
 
-from alembic import op
-
-from rapport_shared.eventsourcing.crypto import client_keys_columns
+from rapport_shared.eventsourcing.client_keys_migrations import (
+    create_client_keys_table,
+    drop_client_keys_table,
+)
 from rapport_shared.web.idempotency.migrations import (
     seal_stored_answers_v2,
     unseal_stored_answers_v2,
@@ -21,10 +22,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table("client_keys", *client_keys_columns())
+    create_client_keys_table()
     seal_stored_answers_v2()
 
 
 def downgrade() -> None:
     unseal_stored_answers_v2()
-    op.drop_table("client_keys")
+    drop_client_keys_table()

@@ -7,8 +7,7 @@ Revises:
 import sqlalchemy as sa
 from alembic import op
 
-from rapport_shared.persistence.migrations import create_core_tables_v1
-from rapport_shared.persistence.schema import add_core_tables
+from rapport_shared.persistence.shared_migrations import create_core_tables_v1, drop_core_tables
 
 revision = "0001"
 down_revision = None
@@ -60,6 +59,4 @@ def upgrade() -> None:
 def downgrade() -> None:
     for table in ("notes_homework", "notes_goals", "notes_sessions"):
         op.drop_table(table)
-    core = sa.MetaData()
-    add_core_tables(core)
-    core.drop_all(op.get_bind())
+    drop_core_tables()

@@ -8,10 +8,11 @@ Revision ID: 0004
 Revises: 0003_auth
 """
 
-import sqlalchemy as sa
-from alembic import op
-
-from rapport_shared.eventsourcing.crypto import client_keys_columns
+from rapport_shared.eventsourcing.client_keys_migrations import (
+    create_client_keys_table,
+    drop_client_keys_table,
+)
+from rapport_shared.persistence.migrations import widen_to_text
 
 revision = "0004"
 down_revision = "0003_auth"
@@ -22,11 +23,10 @@ _TOKEN_COLUMNS = (("notes_goals", "description"), ("notes_homework", "instructio
 
 
 def upgrade() -> None:
-    op.create_table("client_keys", *client_keys_columns())
-    if op.get_bind().dialect.name == "postgresql":
-        for table, column in _TOKEN_COLUMNS:
-            op.alter_column(table, column, type_=sa.Text())
+    create_client_keys_table()
+    for table, column in _TOKEN_COLUMNS:
+        widen_to_text(table, column)
 
 
 def downgrade() -> None:
-    op.drop_table("client_keys")
+    drop_client_keys_table()

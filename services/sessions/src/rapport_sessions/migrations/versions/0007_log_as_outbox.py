@@ -1,11 +1,14 @@
 """No unique index on event ids; on SQLite the events table is the outbox (see
-rapport_shared.persistence.migrations.fold_outbox_into_log).
+rapport_shared.persistence.shared_migrations.fold_outbox_into_log).
 
 Revision ID: 0007
 Revises: 0006
 """
 
-from rapport_shared.persistence.migrations import fold_outbox_into_log, unfold_outbox_from_log
+from rapport_shared.persistence.shared_migrations import (
+    fold_outbox_into_log,
+    unfold_outbox_from_log,
+)
 
 revision = "0007"
 down_revision = "0006"
