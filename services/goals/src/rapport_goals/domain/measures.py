@@ -14,33 +14,22 @@ from typing import Literal
 from uuid import UUID, uuid5
 
 from rapport_goals.domain.commands import RecordMeasure
+from rapport_goals.domain.instruments import RULES
 from rapport_shared.contracts.errors import DomainError
 from rapport_shared.contracts.goals import AllianceAlertRaised, Instrument, MeasureRecorded
 
 
-@dataclass(frozen=True)
-class Scale:
-    items: int
-    item_max: int
-    # (lowest total of the band, name), ascending.
-    bands: tuple[tuple[int, str], ...] = ()
+def _given(figure: int | None) -> int:
+    assert figure is not None, "the table gives this measure the figure"
+    return figure
 
 
-SCALES: dict[Instrument, Scale] = {
-    "PHQ-9": Scale(
-        9,
-        3,
-        ((0, "minimal"), (5, "mild"), (10, "moderate"), (15, "moderately severe"), (20, "severe")),
-    ),
-    "GAD-7": Scale(7, 3, ((0, "minimal"), (5, "mild"), (10, "moderate"), (15, "severe"))),
-    "ORS": Scale(4, 10),
-    "SRS": Scale(4, 10),
-}
-
-# NHS Talking Therapies: caseness (a clinical case) and reliable change per measure.
-CASENESS: dict[Instrument, int] = {"PHQ-9": 10, "GAD-7": 8}
-RELIABLE_CHANGE: dict[Instrument, int] = {"PHQ-9": 6, "GAD-7": 4}
-DEFAULT_ALLIANCE_THRESHOLD = 36
+# The cutoffs and reliable change of NHS Talking Therapies' paired PHQ-9/GAD-7 classification,
+# read from the one table per instrument (rapport_goals.domain.instruments).
+PAIRED: tuple[Instrument, ...] = ("PHQ-9", "GAD-7")
+CASENESS: dict[Instrument, int] = {m: _given(RULES[m].clinical_cutoff) for m in PAIRED}
+RELIABLE_CHANGE: dict[Instrument, int] = {m: _given(RULES[m].reliable_change) for m in PAIRED}
+DEFAULT_ALLIANCE_THRESHOLD = _given(RULES["SRS"].alliance_cutoff)
 
 
 def measure_stream(measure_id: UUID) -> str:
@@ -49,7 +38,7 @@ def measure_stream(measure_id: UUID) -> str:
 
 def score(instrument: Instrument, items: Sequence[int]) -> tuple[int, str | None]:
     """The total and its band; items are checked one by one (field items.N)."""
-    scale = SCALES[instrument]
+    scale = RULES[instrument]
     if len(items) != scale.items:
         raise DomainError(f"{instrument} has {scale.items} items, got {len(items)}", field="items")
     for index, item in enumerate(items):
@@ -63,11 +52,7 @@ def score(instrument: Instrument, items: Sequence[int]) -> tuple[int, str | None
 
 
 def band(instrument: Instrument, total: int) -> str | None:
-    found = None
-    for lowest, name in SCALES[instrument].bands:
-        if total >= lowest:
-            found = name
-    return found
+    return RULES[instrument].band(total)
 
 
 def record(
