@@ -9,7 +9,6 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Column,
-    DateTime,
     Index,
     Integer,
     MetaData,
@@ -21,6 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport_shared.persistence import upserts
+from rapport_shared.persistence.columns import Clinic, Moment, Person
 
 metadata = MetaData()
 
@@ -30,17 +30,17 @@ reminders = Table(
     "reminders",
     metadata,
     Column("reminder_id", Uuid, primary_key=True),
-    Column("clinic_id", String(63), nullable=False),
-    Column("recipient_id", String(64), nullable=False),
+    Column("clinic_id", Clinic, nullable=False),
+    Column("recipient_id", Person, nullable=False),
     Column("kind", String(40), nullable=False),
     Column("homework_id", Uuid),
-    Column("due_at", DateTime(timezone=True), nullable=False),
+    Column("due_at", Moment, nullable=False),
     Column("status", String(20), nullable=False),
     Column("attempts", Integer, nullable=False),
-    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
-    Column("sent_at", DateTime(timezone=True)),
+    Column("next_attempt_at", Moment, nullable=False),
+    Column("sent_at", Moment),
     Column("failure_reason", Text),
-    Column("client_id", String(64)),
+    Column("client_id", Person),
     Column("session_id", Uuid),
     Column("goal_id", Uuid),
     Column("alert_id", Uuid),
@@ -61,7 +61,7 @@ deliveries = Table(
     Column("channel", String(20), primary_key=True),
     Column("status", String(20), nullable=False),
     Column("attempts", Integer, nullable=False),
-    Column("sent_at", DateTime(timezone=True)),
+    Column("sent_at", Moment),
     Column("failure_reason", String(40)),
 )
 
@@ -71,14 +71,14 @@ feed = Table(
     "feed",
     metadata,
     Column("item_id", Uuid, primary_key=True),  # the reminder's id
-    Column("clinic_id", String(63), nullable=False),
-    Column("recipient_id", String(64), nullable=False),
-    Column("client_id", String(64)),
+    Column("clinic_id", Clinic, nullable=False),
+    Column("recipient_id", Person, nullable=False),
+    Column("client_id", Person),
     Column("kind", String(40), nullable=False),
     Column("subject", Text, nullable=False),
     Column("body", Text, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("read_at", DateTime(timezone=True)),
+    Column("created_at", Moment, nullable=False),
+    Column("read_at", Moment),
     Index("ix_feed_recipient", "clinic_id", "recipient_id", "created_at"),
     Index("ix_feed_client", "clinic_id", "client_id"),
 )
@@ -89,7 +89,7 @@ delivery_claims = Table(
     "delivery_claims",
     metadata,
     Column("reminder_id", Uuid, primary_key=True),
-    Column("claimed_until", DateTime(timezone=True), nullable=False),
+    Column("claimed_until", Moment, nullable=False),
 )
 
 # The wording of each channel's latest delivery error: it may name an address, so it stays out
@@ -99,20 +99,20 @@ delivery_errors = Table(
     metadata,
     Column("reminder_id", Uuid, primary_key=True),
     Column("channel", String(20), primary_key=True),
-    Column("clinic_id", String(63), nullable=False),
-    Column("recipient_id", String(64), nullable=False),
+    Column("clinic_id", Clinic, nullable=False),
+    Column("recipient_id", Person, nullable=False),
     Column("detail", Text, nullable=False),
-    Column("failed_at", DateTime(timezone=True), nullable=False),
+    Column("failed_at", Moment, nullable=False),
 )
 
 # Configuration, not a clinical fact: plain state, changed in place.
 recipients = Table(
     "recipients",
     metadata,
-    Column("clinic_id", String(63), primary_key=True),
-    Column("recipient_id", String(64), primary_key=True),
+    Column("clinic_id", Clinic, primary_key=True),
+    Column("recipient_id", Person, primary_key=True),
     Column("email", String(254)),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", Moment, nullable=False),
     Column("time_zone", String(64), nullable=False, server_default="UTC"),
     Column("quiet_start", String(5)),
     Column("quiet_end", String(5)),
@@ -127,7 +127,7 @@ erased_clients = Table(
     "erased_clients",
     metadata,
     Column("client_key", String(64), primary_key=True),
-    Column("erased_at", DateTime(timezone=True), nullable=False),
+    Column("erased_at", Moment, nullable=False),
 )
 
 PROJECTION_TABLES = (reminders, deliveries)
