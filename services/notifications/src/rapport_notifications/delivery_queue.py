@@ -27,6 +27,7 @@ from rapport_notifications.domain.model import ReminderStatus
 from rapport_notifications.recipient_store import Contact, contact_from
 from rapport_notifications.tables import deliveries, delivery_claims, recipients, reminders, upsert
 from rapport_shared.contracts.notifications import Channel, ReminderKind
+from rapport_shared.persistence.db import writers_take_turns
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ async def claim_due(
             )
         )
     ).all()
-    if rows and conn.dialect.name == "postgresql":
+    if rows and not writers_take_turns(conn):
         rows = await _not_claimed_meanwhile(conn, rows, now)
     if not rows:
         return []

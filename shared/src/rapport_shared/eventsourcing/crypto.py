@@ -38,13 +38,13 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport_shared.contracts.base import EventContract
 from rapport_shared.contracts.errors import InvalidState
 from rapport_shared.contracts.plan import AgreedGoal, AgreedHomework, PlanWording, split
-from rapport_shared.persistence.driver_sql import one_of, rows_among, rows_on_driver, run_on_driver
+from rapport_shared.persistence.driver_sql import one_of, rows_among, rows_on_driver
+from rapport_shared.persistence.upserts import insert_if_absent
 
 ENCRYPTED_PREFIX = "enc:v1:"
 SEALED_PREFIX = "seal:v1:"
@@ -229,10 +229,9 @@ class KeyRing:
             }
             # Compiled once and run on the driver, as _row is: a client's first encrypted event
             # (every plan of a new client) paid for building the insert and reading it back.
-            inserted = await run_on_driver(conn, _new_key(conn.dialect.name), new)
             # Two writers may make the first key at once: the first one's is kept, so the one
             # that lost reads it.
-            if inserted == 1:
+            if await insert_if_absent(conn, client_keys, new):
                 row = _KeyRow(key, None)
             else:
                 row = await self._row(conn, clinic_id, client_id)
@@ -259,12 +258,14 @@ class KeyRing:
         self, conn: AsyncConnection, clinic_id: str, client_id: str, at: datetime
     ) -> None:
         """Crypto-shredding: the key is gone, the row stays as the client's tombstone."""
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-        await conn.execute(
-            dialect.insert(client_keys)
-            .values(clinic_id=clinic_id, client_id=client_id, key=None, created_at=at, erased_at=at)
-            .on_conflict_do_nothing(index_elements=["clinic_id", "client_id"])
-        )
+        tombstone = {
+            "clinic_id": clinic_id,
+            "client_id": client_id,
+            "key": None,
+            "created_at": at,
+            "erased_at": at,
+        }
+        await insert_if_absent(conn, client_keys, tombstone)
         await conn.execute(
             update(client_keys)
             .where(client_keys.c.clinic_id == clinic_id, client_keys.c.client_id == client_id)
@@ -333,12 +334,6 @@ _KEY_ROW = select(client_keys.c.key, client_keys.c.erased_at).where(
     client_keys.c.clinic_id == bindparam("clinic_id"),
     client_keys.c.client_id == bindparam("client_id"),
 )
-
-
-@functools.cache
-def _new_key(dialect: str) -> Any:
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(client_keys).on_conflict_do_nothing(index_elements=["clinic_id", "client_id"])
 
 
 class _KeyRow(NamedTuple):

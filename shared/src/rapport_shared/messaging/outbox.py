@@ -40,7 +40,8 @@ from rapport_shared.contracts import envelope
 from rapport_shared.contracts.base import EventRegistry
 from rapport_shared.contracts.clock import to_utc
 from rapport_shared.messaging import quarantine
-from rapport_shared.persistence.db import is_sqlite, sqlite_reading, sqlite_time
+from rapport_shared.persistence.db import sqlite_reading, sqlite_time
+from rapport_shared.persistence.event_log import log_is_outbox
 from rapport_shared.persistence.schema import events_table, outbox_cursor_table, outbox_table
 
 log = structlog.get_logger(__name__)
@@ -154,7 +155,7 @@ class OutboxRelay:
             self._unsaved = None
 
     async def _publish_waiting(self) -> int:
-        if is_sqlite(self._engine):
+        if log_is_outbox(self._engine):
             return await self._publish_from_log()
         # PostgreSQL: SKIP LOCKED claims the rows for this relay until commit, so several
         # replicas share one outbox without publishing the same rows, and nothing else waits.
@@ -343,7 +344,7 @@ async def backlog(conn: AsyncConnection) -> tuple[int, datetime | None]:
     """How many events wait for the relay, and when the oldest was written. On SQLite that counts
     every event past the relay's written cursor, private ones too (it passes them in its next
     batch); while busy it writes the cursor every CURSOR_SAVE_SECONDS, so up to that much behind."""
-    if conn.dialect.name == "sqlite":
+    if log_is_outbox(conn):
         query = select(func.count(), func.min(events_table.c.occurred_at)).where(
             events_table.c.position > _CURSOR
         )

@@ -30,6 +30,15 @@ def is_sqlite(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+def writers_take_turns(bind: AsyncConnection | AsyncEngine) -> bool:
+    """Whether write transactions run one at a time, each holding the database from its start
+    (SQLite: BEGIN IMMEDIATE, see SQLiteEngine), so what a writer read stays true until it
+    commits and commits land in the order positions were given. Not on PostgreSQL: writers run
+    side by side, and each statement of a READ COMMITTED transaction sees what others
+    committed meanwhile."""
+    return bind.dialect.name == "sqlite"
+
+
 class SQLiteEngine(AsyncEngine):
     """SQLite has one writer at a time. Left to SQLite, writers that find the lock taken sleep
     in its busy handler (1, 2, 5, ... 100 ms between tries) long after the lock is free again,

@@ -35,6 +35,7 @@ from rapport_shared.persistence.db import (
     sqlite_reading,
     sqlite_time,
     sqlite_writing,
+    writers_take_turns,
 )
 from rapport_shared.persistence.postgres_engine import postgres_driver
 from rapport_shared.persistence.schema import events_table, outbox_table
@@ -44,10 +45,10 @@ JSON_AS_TEXT = frozenset({"data", "metadata", "headers"})
 
 
 def log_is_outbox(bind: AsyncConnection | AsyncEngine) -> bool:
-    """Whether the relay reads public events from the events table itself (SQLite: one writer
-    at a time, so positions grow in commit order and a cursor never passes a later commit) or
-    from outbox rows (PostgreSQL: transactions commit out of position order)."""
-    return bind.dialect.name == "sqlite"
+    """Whether the relay reads public events from the events table itself (where writers take
+    turns, positions grow in commit order and a cursor never passes a later commit) or from
+    outbox rows (PostgreSQL: transactions commit out of position order)."""
+    return writers_take_turns(bind)
 
 
 async def insert_event(
@@ -130,6 +131,16 @@ async def stream_version(conn: AsyncConnection, stream_id: str) -> int:
     return int((await conn.execute(_VERSION, {"stream_id": stream_id})).scalar_one() or 0)
 
 
+async def first_client(conn: AsyncConnection, stream_id: str) -> tuple[str, str | None] | None:
+    """(clinic_id, the data's client_id) of the stream's first event; None when there is no
+    such stream. Sent as SQL of the dialect straight to exec_driver_sql: through SQLAlchemy's
+    execution layer (cache key, compiled-cache lookup, result processing) and with the whole
+    event's JSON parsed, this lookup cost several times the query."""
+    sql = _FIRST_CLIENT[conn.dialect.name]
+    row: Any = (await conn.exec_driver_sql(sql, (stream_id,))).first()
+    return None if row is None else (row[0], row[1])
+
+
 async def _execute(conn: AsyncConnection, statement: Any, row: dict[str, Any]) -> Any:
     """Execute a prebuilt insert with one row through SQLAlchemy's connection, compiled once."""
     compiled = driver_statement(statement, tuple(row), conn.dialect, JSON_AS_TEXT)
@@ -176,6 +187,12 @@ _EVENTS_ON_SQLITE = (
     "SELECT event_type, schema_version, data FROM events WHERE stream_id = ? ORDER BY version"
 )
 _VERSION_ON_SQLITE = "SELECT max(version) FROM events WHERE stream_id = ?"
+_FIRST_CLIENT = {
+    "sqlite": "SELECT clinic_id, json_extract(data, '$.client_id') FROM events"
+    " WHERE stream_id = ? AND version = 1",
+    "postgresql": "SELECT clinic_id, data ->> 'client_id' FROM events"
+    " WHERE stream_id = $1 AND version = 1",
+}
 _e = events_table.c
 _LOAD = (
     select(

@@ -53,6 +53,13 @@ async def upsert(
         await execute_many(conn, statement, list(group))
 
 
+async def insert_if_absent(conn: AsyncConnection, table: Table, row: Row) -> bool:
+    """Insert row unless its primary key is taken (the row there stays as it is): whether it
+    went in. One statement, so two writers racing for the same key need no savepoint."""
+    statement = upsert_statement(conn.dialect.name, table, _primary_key(table), ())
+    return await run_on_driver(conn, statement, row) == 1
+
+
 async def write_all(conn: AsyncConnection, upserts: Iterable[Upsert]) -> None:
     """Execute upserts with one executemany per table and replace set, in the order each first
     appears: upserts of different kinds may run in another order than given. That is the same

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from rapport_shared.contracts.clinic import is_clinic_slug
 from rapport_shared.contracts.errors import PROBLEM_TYPES, DomainError, NotFound
+from rapport_shared.persistence import event_log
 from rapport_shared.security import care_team
 from rapport_shared.security.auth import InvalidToken, Principal, TokenVerifier
 from rapport_shared.security.policy import Action, Decision, Target, decide, needs_care_team
@@ -43,12 +44,6 @@ _OWNERS: "weakref.WeakKeyDictionary[AsyncEngine, dict[str, Owner]]" = weakref.We
 OWNERS_REMEMBERED = 4096
 # The (clinic, client) of a stream's first event, the client id read out of its JSON in the
 # database; as SQL for the driver, per dialect (see stream_owner).
-_OWNER_SQL = {
-    "sqlite": "SELECT clinic_id, json_extract(data, '$.client_id') FROM events"
-    " WHERE stream_id = ? AND version = 1",
-    "postgresql": "SELECT clinic_id, data ->> 'client_id' FROM events"
-    " WHERE stream_id = $1 AND version = 1",
-}
 # Declares the bearer scheme in OpenAPI (the /docs "Authorize" button, fuzzers); the token itself
 # was checked by the middleware before any route runs.
 _BEARER = HTTPBearer(auto_error=False, description="A JWT: docs/security.md")
@@ -199,14 +194,9 @@ ClientSource = FromPath | FromStream | FromBody
 
 async def stream_owner(conn: AsyncConnection, stream_id: str) -> Owner | None:
     """(clinic, client) of the stream's first event, or None when there is no such stream."""
-    # Straight to the driver: through SQLAlchemy's execution layer (cache key, compiled-cache
-    # lookup, result processing) and with the whole event's JSON parsed, this lookup cost
-    # several times the query, and it runs for every request on a resource not yet remembered
-    # (a session's first command after its scheduling).
-    row: Any = (await conn.exec_driver_sql(_OWNER_SQL[conn.dialect.name], (stream_id,))).first()
-    if row is None:
-        return None
-    return row[0], row[1]
+    # Read lean (event_log.first_client): it runs for every request on a resource not yet
+    # remembered (a session's first command after its scheduling).
+    return await event_log.first_client(conn, stream_id)
 
 
 def authorize(

@@ -11,14 +11,12 @@ import asyncio
 from typing import Any
 
 import structlog
-from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from rapport_shared.persistence.db import driver_statement, sqlite_writing
+from rapport_shared.persistence.driver_sql import insert_rows
 from rapport_shared.persistence.schema import audit_log_table
 
 log = structlog.get_logger(__name__)
-_INSERT = insert(audit_log_table)
 Entry = dict[str, Any]
 
 
@@ -45,7 +43,7 @@ class AuditWriter:
         try:
             rows = [entry for entry, _ in group]
             try:
-                await self._insert(rows[0] if len(rows) == 1 else rows)
+                await self._insert(rows)
             except Exception:
                 if len(rows) == 1:
                     _lost(rows[0])
@@ -53,7 +51,7 @@ class AuditWriter:
                 # One bad entry must not take the others with it: each on its own, as before.
                 for row in rows:
                     try:
-                        await self._insert(row)
+                        await self._insert([row])
                     except Exception:
                         _lost(row)
         finally:
@@ -61,22 +59,12 @@ class AuditWriter:
                 if not written.done():
                     written.set_result(None)
 
-    async def _insert(self, rows: Entry | list[Entry]) -> None:
-        group = rows if isinstance(rows, list) else [rows]
+    async def _insert(self, rows: list[Entry]) -> None:
         async with self.engine.begin() as conn:
-            if (writing := sqlite_writing(conn)) is not None and _same_keys(group):
-                # On sqlite3 itself, in the engine's write transaction: through SQLAlchemy's
-                # execution layer the insert cost several times what SQLite does, per request.
-                compiled = driver_statement(_INSERT, tuple(group[0]), conn.dialect)
-                writing.executemany(compiled.sql, [compiled.parameters(row) for row in group])
-            else:
-                await conn.execute(_INSERT, rows)
+            # On the driver, with executemany: through SQLAlchemy's execution layer the insert
+            # cost several times what the database does, per request.
+            await insert_rows(conn, audit_log_table, rows)
         self.transactions += 1
-
-
-def _same_keys(rows: list[Entry]) -> bool:
-    # One statement serves rows with the same columns (record() always gives the same ones).
-    return all(row.keys() == rows[0].keys() for row in rows)
 
 
 def _lost(entry: Entry) -> None:
