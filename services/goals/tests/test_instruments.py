@@ -1,9 +1,17 @@
 """The table per instrument and its classification, on worked cases (pure code)."""
 
+from datetime import UTC, datetime
+from uuid import uuid4
+
 import pytest
 
-from rapport_goals.domain import measures
+from rapport_goals.domain import measures, risk
 from rapport_goals.domain.instruments import RULES, classify_series, risk_answers
+from rapport_shared.contracts.errors import DomainError, InvalidState
+from rapport_shared.contracts.goals import MeasureRecorded
+
+NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+MEASURE = uuid4()
 
 
 def test_the_table_holds_the_published_figures() -> None:
@@ -103,3 +111,67 @@ def test_a_clinic_threshold_of_2_lets_a_1_pass() -> None:
     assert risk_answers("PHQ-9", [0] * 8 + [1], threshold=2) == []
     assert risk_answers("PHQ-9", [3] * 8 + [0], threshold=1) == []  # other items are no risk
     assert risk_answers("GAD-7", [3] * 7, threshold=1) == []
+
+
+# Risk flags (rapport_goals.domain.risk), on the same worked cases.
+
+
+def _phq9(item_9: int, others: int = 0) -> MeasureRecorded:
+    items = (others,) * 8 + (item_9,)
+    return MeasureRecorded(
+        clinic_id="northside",
+        measure_id=MEASURE,
+        client_id="alice",
+        instrument="PHQ-9",
+        items=items,
+        total=sum(items),
+        band=measures.band("PHQ-9", sum(items)),
+        recorded_at=NOW,
+    )
+
+
+@pytest.mark.parametrize(("item_9", "raised"), [(0, False), (1, True), (3, True)])
+def test_item_9_raises_a_flag_whatever_the_total(item_9: int, raised: bool) -> None:
+    flags = risk.raise_flags(_phq9(item_9), risk.RiskPolicy(), ["kim", "lee"], NOW)
+    assert len(flags) == int(raised)
+    if raised:
+        (flag,) = flags
+        assert (flag.item, flag.score, flag.threshold) == (9, item_9, 1)
+        assert flag.alert_recipient_ids == ("kim", "lee")
+        assert flag.flag_id == risk.flag_id(MEASURE, 9)  # the same measure, the same flag
+
+
+def test_the_clinic_chooses_the_threshold_and_whom_to_alert() -> None:
+    policy = risk.RiskPolicy(threshold=2, alert_care_team=False, admin_ids=("ada", "kim"))
+    assert risk.raise_flags(_phq9(1, others=3), policy, ["kim"], NOW) == []
+    (flag,) = risk.raise_flags(_phq9(2), policy, ["kim"], NOW)
+    assert flag.alert_recipient_ids == ("ada", "kim")
+    both = risk.RiskPolicy(admin_ids=("ada", "kim"))
+    assert both.recipients(["kim", "lee"]) == ("kim", "lee", "ada")
+
+
+@pytest.mark.parametrize(
+    ("policy", "field"),
+    [
+        (risk.RiskPolicy(threshold=0), "threshold"),
+        (risk.RiskPolicy(threshold=4), "threshold"),
+        (risk.RiskPolicy(alert_care_team=False), "alert_care_team"),
+        (risk.RiskPolicy(admin_ids=tuple(f"a{n}" for n in range(21))), "admin_ids"),
+    ],
+)
+def test_a_policy_that_alerts_nobody_or_cannot_fire_is_refused(
+    policy: risk.RiskPolicy, field: str
+) -> None:
+    with pytest.raises(DomainError) as refused:
+        policy.check()
+    assert refused.value.field == field
+
+
+def test_a_flag_is_acknowledged_once() -> None:
+    (raised,) = risk.raise_flags(_phq9(3), risk.RiskPolicy(), ["kim"], NOW)
+    flag = risk.RiskFlag.from_history([raised])
+    acknowledged = flag.acknowledge("kim", NOW)
+    again = risk.RiskFlag.from_history([raised, acknowledged])
+    assert (again.acknowledged_by, again.version) == ("kim", 2)
+    with pytest.raises(InvalidState):
+        again.acknowledge("lee", NOW)

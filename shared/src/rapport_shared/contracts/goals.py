@@ -1,4 +1,5 @@
-"""Events published by the goals service: goals, homework, measures and alliance alerts.
+"""Events published by the goals service: goals, homework, measures, alliance alerts and risk
+flags.
 
 Journal text written with a homework completion is private to the goals service and never here;
 so are a goal's words (description, measure, target, milestone and GAS level descriptions) and a
@@ -224,6 +225,39 @@ class AllianceAlertRaised(EventContract):
     raised_at: AwareDatetime
 
 
+class RiskFlagRaised(EventContract):
+    """A measure's risk item (PHQ-9 item 9: thoughts of being better off dead or of self-harm)
+    answered at or above the clinic's threshold. Ids and scores only, never the client's words:
+    whom to alert (the care team and the clinic's chosen admins, resolved when it was raised) is
+    in alert_recipient_ids, so the notifications service needs nothing else to tell them."""
+
+    event_type: ClassVar[str] = "risk-flag-raised"
+    service: ClassVar[str] = "goals"
+
+    flag_id: UUID
+    measure_id: UUID
+    client_id: PersonId
+    instrument: Instrument
+    item: int = Field(ge=1, description="The item's number on the form, 1-based")
+    score: int = Field(ge=0)
+    threshold: int = Field(ge=1)
+    alert_recipient_ids: tuple[PersonId, ...] = Field(max_length=200)
+    raised_at: AwareDatetime
+
+
+class RiskFlagAcknowledged(EventContract):
+    """A counselor on the care team has seen the flag and taken it on: it leaves the prep brief
+    and the progress view's open flags."""
+
+    event_type: ClassVar[str] = "risk-flag-acknowledged"
+    service: ClassVar[str] = "goals"
+
+    flag_id: UUID
+    client_id: PersonId
+    acknowledged_by: PersonId
+    acknowledged_at: AwareDatetime
+
+
 # Why a plan item could not be applied: a code, never free text. The first codes are the shared
 # plan rules' (rapport_shared.contracts.plan_rules), which the sessions service checks before it
 # accepts a close, so they reach this event only if the two services' rules ever drift apart; the
@@ -287,4 +321,6 @@ GOALS_CONTRACTS: tuple[type[EventContract], ...] = (
     MeasureRecorded,
     AllianceAlertRaised,
     PlanItemRefused,
+    RiskFlagRaised,
+    RiskFlagAcknowledged,
 )
