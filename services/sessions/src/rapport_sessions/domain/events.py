@@ -92,6 +92,22 @@ class ClientProfileUpdated(EventContract):
     updated_at: AwareDatetime
 
 
+class SafetyPlanRevised(EventContract):
+    """A revision of a client's safety plan, whole: plan is the Stanley-Brown content as JSON
+    (rapport_sessions.domain.safety_plan.SafetyPlanContent). Never on the bus."""
+
+    event_type: ClassVar[str] = "safety-plan-revised"
+    service: ClassVar[str] = "sessions"
+    public: ClassVar[bool] = False
+    encrypted_fields: ClassVar[tuple[str, ...]] = ("plan",)
+
+    client_id: PersonId
+    revision: int
+    plan: str
+    revised_by: PersonId
+    revised_at: AwareDatetime
+
+
 def _note_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     upcast = {key: value for key, value in data.items() if key != "body"}
     return {**upcast, "format": "free", "sections": {"text": data["body"]}}
@@ -106,6 +122,7 @@ def sessions_registry() -> EventRegistry:
         AddendumWritten,
         PlanWorded,
         ClientProfileUpdated,
+        SafetyPlanRevised,
     )
     for contract in private:
         registry.register(contract)
