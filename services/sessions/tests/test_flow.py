@@ -17,7 +17,6 @@ from sessions_support import (
 )
 
 from rapport_devtools.testing import eventually
-from rapport_sessions.projections import rebuild
 from rapport_shared.contracts.goals import (
     GoalAgreed,
     GoalRevised,
@@ -153,7 +152,7 @@ async def test_notes_projection_follows_sessions_and_goals_events_and_rebuilds_e
     live_rows = await service.projection_rows()
     await damage_projection(service)
     assert await service.projection_rows() != live_rows
-    await rebuild(service.runtime)
+    await service.runtime.rebuild("notes")
     assert await service.projection_rows() == live_rows
     assert (await service.http.get(f"/clinics/{CLINIC}/clients/alice/notes")).json() == notes
 
@@ -171,7 +170,8 @@ async def test_a_rebuild_without_a_goals_stream_replays_the_own_events(
     await service.http.post(f"{url}/close", json=plan(goals=0, homework_goal_index=None))
     live_rows = await service.projection_rows()
     await damage_projection(service)
-    await rebuild(service.runtime)  # RAPPORT_GOALS was never declared: nothing foreign to replay
+    # RAPPORT_GOALS was never declared: nothing foreign to replay.
+    await service.runtime.rebuild("notes")
     assert await service.projection_rows() == live_rows
     notes = (await service.http.get(f"/clinics/{CLINIC}/clients/carol/notes")).json()
     assert [(s["status"], s["has_note"]) for s in notes["sessions"]] == [("closed", True)]

@@ -16,7 +16,6 @@ from sessions_support import (
 )
 
 from rapport_devtools.testing import eventually
-from rapport_sessions.projections import rebuild
 from rapport_shared.contracts.goals import (
     AllianceAlertRaised,
     GoalAgreed,
@@ -229,6 +228,6 @@ async def test_the_prep_brief_picks_up_where_the_last_session_left_off(
 
     live_rows = await service.projection_rows()
     await damage_projection(service)
-    await rebuild(service.runtime)
+    await service.runtime.rebuild("notes")
     assert await service.projection_rows() == live_rows
     assert (await service.http.get(url)).json() == brief

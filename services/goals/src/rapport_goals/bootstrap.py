@@ -13,6 +13,7 @@ from rapport_goals.domain.events import goals_registry
 from rapport_goals.domain.model import ExtraRule
 from rapport_goals.service_layer import handlers
 from rapport_goals.settings import GoalsSettings
+from rapport_goals.tables import PROJECTION_TABLES
 from rapport_shared.contracts.clock import utc_now
 from rapport_shared.eventsourcing.crypto import plan_seal_key
 from rapport_shared.eventsourcing.privatestore import PrivateEventStore
@@ -69,11 +70,8 @@ def build_runtime(
         )
     )
 
-    async def rebuild_progress() -> None:
-        await projections.rebuild(runtime.engine, runtime.store)
-
     # Operators: POST /admin/projections/progress/rebuild, or `rapport rebuild goals.progress`.
-    runtime.add_projection("progress", rebuild_progress)
+    runtime.add_projection("progress", PROJECTION_TABLES, projections.replay)
 
     async def check_missed_homework() -> None:
         """Every interval, record the occurrences that passed unfulfilled (and their grace)."""

@@ -1,15 +1,15 @@
 """The progress read model, built from this service's own events.
 
 apply() runs in the transaction that appends the event (see service_layer.handlers.record), so
-the read model never lags or diverges from the store; rebuild() replays the whole store into
-empty tables and must reach the same rows. Both take an event's changes from changes(), so what
-an event does to the tables is written once.
+the read model never lags or diverges from the store; replay() refills the emptied tables from
+the whole store in a rebuild and must reach the same rows. Both take an event's changes from
+changes(), so what an event does to the tables is written once.
 """
 
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import bindparam, delete, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport_goals.domain import recurrence
 from rapport_goals.domain.events import GoalWorded, HomeworkInstructed
@@ -39,6 +39,7 @@ from rapport_shared.contracts.sessions import Recurrence
 from rapport_shared.eventsourcing.crypto import client_keys
 from rapport_shared.eventsourcing.eventstore import EventStore, StoredEvent
 from rapport_shared.eventsourcing.projection import Add, Change, Fold, Insert, Update, execute
+from rapport_shared.runtime.service import ServiceRuntime
 
 REPLAY_PAGE = 2000
 # A goal's terms as the history shows them (the ids and timestamps are columns of their own).
@@ -277,30 +278,24 @@ async def _purge_erased(conn: AsyncConnection) -> None:
         await purge_client(conn, clinic_id, client_id)
 
 
-async def rebuild(engine: AsyncEngine, store: EventStore) -> int:
-    """Clear the read model and replay every stored event in order; returns how many.
+async def replay(conn: AsyncConnection, runtime: ServiceRuntime[EventStore]) -> int:
+    """Replay every stored event in order into the emptied tables (ServiceRuntime.add_projection
+    empties them and holds off live writers); returns how many.
 
     The replay folds the events' changes into rows in memory and writes them with executemany
     inserts (see rapport_shared.eventsourcing.projection.Fold): executing the changes one statement
     at a time, as live, ran at about 400 events per second."""
-    async with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            # Hold off new appends (their inline projection would race the replay) and wait
-            # for those in flight, while reads go on. SQLite's BEGIN IMMEDIATE already does.
-            await conn.execute(text("LOCK TABLE events IN SHARE MODE"))
-        for table in reversed(PROJECTION_TABLES):
-            await conn.execute(delete(table))
-        fold = Fold(conn, PROJECTION_TABLES)
-        replayed, position = 0, 0
-        while page := await store.replay(conn, after_position=position, limit=REPLAY_PAGE):
-            for _, _, version, event in page:
-                schedule = None
-                if isinstance(event, HomeworkCompleted | HomeworkMissed):
-                    homework = await fold.row(client_homework, event.homework_id)
-                    schedule = (homework["due_at"], homework["recurrence"])
-                await fold.apply(changes(version, event, schedule))
-            replayed += len(page)
-            position = page[-1].position
-        await fold.write()
-        await _purge_erased(conn)
+    fold = Fold(conn, PROJECTION_TABLES)
+    replayed, position = 0, 0
+    while page := await runtime.store.replay(conn, after_position=position, limit=REPLAY_PAGE):
+        for _, _, version, event in page:
+            schedule = None
+            if isinstance(event, HomeworkCompleted | HomeworkMissed):
+                homework = await fold.row(client_homework, event.homework_id)
+                schedule = (homework["due_at"], homework["recurrence"])
+            await fold.apply(changes(version, event, schedule))
+        replayed += len(page)
+        position = page[-1].position
+    await fold.write()
+    await _purge_erased(conn)
     return replayed

@@ -13,6 +13,7 @@ from rapport_notifications.email_channel import EmailChannel
 from rapport_notifications.metrics import register_reminder_metrics
 from rapport_notifications.service_layer import handlers, scheduler
 from rapport_notifications.settings import NotificationsSettings
+from rapport_notifications.tables import PROJECTION_TABLES
 from rapport_notifications.webhook_channel import WebhookChannel
 from rapport_shared.contracts import EventRegistry, public_registry
 from rapport_shared.eventsourcing.eventstore import EventStore
@@ -94,7 +95,9 @@ def build_runtime(settings: NotificationsSettings) -> ServiceRuntime[EventStore]
         batch_size=settings.scheduler_batch_size,
     )
     runtime.add_loop(partial(scheduler.run_every, settings.scheduler_interval_seconds, deliver))
-    runtime.add_projection("reminders", partial(projections.rebuild, runtime.engine, store))
+    # Operators: POST /admin/projections/reminders/rebuild, or `rapport rebuild
+    # notifications.reminders`.
+    runtime.add_projection("reminders", PROJECTION_TABLES, projections.replay)
     register_reminder_metrics(runtime.metrics)
     return runtime
 

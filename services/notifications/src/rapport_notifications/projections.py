@@ -10,8 +10,7 @@ Reminders of an erased client are never projected again.
 
 from typing import Any
 
-from sqlalchemy import delete, text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport_notifications import erasure
 from rapport_notifications.domain.model import REMINDER_EVENTS, Reminder, ReminderStatus
@@ -21,6 +20,7 @@ from rapport_shared.contracts.clock import to_utc
 from rapport_shared.eventsourcing.eventstore import EventStore
 from rapport_shared.eventsourcing.projection import Update, execute
 from rapport_shared.persistence.driver_sql import insert_rows
+from rapport_shared.runtime.service import ServiceRuntime
 
 REBUILD_BATCH = 5000
 
@@ -92,31 +92,23 @@ async def _write_deliveries(conn: AsyncConnection, reminder: Reminder) -> None:
         await upsert(conn, deliveries, rows, key=["reminder_id", "channel"])
 
 
-async def rebuild(engine: AsyncEngine, store: EventStore) -> None:
-    """Clear the read model and replay every event into it (operators: `rapport rebuild
-    notifications.reminders`)."""
-    async with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            # Writers that commit while the replay reads would be overwritten with older state;
-            # made to wait, they write their reminder's full state after the rebuild. (SQLite
-            # transactions exclude each other anyway.)
-            await conn.execute(text("LOCK TABLE reminders, deliveries IN EXCLUSIVE MODE"))
-        await conn.execute(delete(deliveries))
-        await conn.execute(delete(reminders))
-        histories: dict[str, list[EventContract]] = {}
-        after = 0
-        while batch := await store.replay(conn, after, REBUILD_BATCH):
-            for replayed in batch:
-                if isinstance(replayed.event, REMINDER_EVENTS):
-                    histories.setdefault(replayed.stream_id, []).append(replayed.event)
-            after = batch[-1].position
-        erased = await erasure.erased_keys(conn)
-        kept = [
-            reminder
-            for reminder in (Reminder.from_history(history) for history in histories.values())
-            if erasure.client_key(reminder.clinic_id, reminder.about.client_id) not in erased
-        ]
-        # The table is empty: plain inserts, many per statement, instead of an upsert each.
-        await insert_rows(conn, reminders, (_row(reminder) for reminder in kept))
-        for reminder in kept:
-            await _write_deliveries(conn, reminder)
+async def replay(conn: AsyncConnection, runtime: ServiceRuntime[EventStore]) -> None:
+    """Replay every event into the emptied tables (ServiceRuntime.add_projection empties them
+    and holds off live writers, which then write their reminder's full state on top)."""
+    histories: dict[str, list[EventContract]] = {}
+    after = 0
+    while batch := await runtime.store.replay(conn, after, REBUILD_BATCH):
+        for replayed in batch:
+            if isinstance(replayed.event, REMINDER_EVENTS):
+                histories.setdefault(replayed.stream_id, []).append(replayed.event)
+        after = batch[-1].position
+    erased = await erasure.erased_clients(conn)
+    kept = [
+        reminder
+        for reminder in (Reminder.from_history(history) for history in histories.values())
+        if (reminder.clinic_id, reminder.about.client_id) not in erased
+    ]
+    # The table is empty: plain inserts, many per statement, instead of an upsert each.
+    await insert_rows(conn, reminders, (_row(reminder) for reminder in kept))
+    for reminder in kept:
+        await _write_deliveries(conn, reminder)

@@ -1,6 +1,5 @@
 """The composition root: the one place that wires settings, runtime, consumers and API."""
 
-from functools import partial
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -9,6 +8,7 @@ from rapport_sessions import api, projections
 from rapport_sessions.domain.events import sessions_registry
 from rapport_sessions.service_layer import handlers
 from rapport_sessions.settings import SessionsSettings
+from rapport_sessions.tables import PROJECTION_TABLES
 from rapport_shared.eventsourcing.crypto import plan_seal_key
 from rapport_shared.eventsourcing.privatestore import PrivateEventStore
 from rapport_shared.runtime.service import ServiceRuntime
@@ -24,7 +24,7 @@ def build_runtime(settings: SessionsSettings) -> ServiceRuntime[PrivateEventStor
     runtime = ServiceRuntime(SERVICE, settings, store, MIGRATIONS)
     runtime.subscribe(handlers.notes_subscription(store.keys, settings.consumer_linger_seconds))
     # Operators: POST /admin/projections/notes/rebuild, or `rapport rebuild sessions.notes`.
-    runtime.add_projection("notes", partial(projections.rebuild, runtime))
+    runtime.add_projection("notes", PROJECTION_TABLES, projections.replay)
     return runtime
 
 

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete, text
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport_sessions.domain.events import NoteRecorded, PlanWorded
@@ -192,26 +192,15 @@ _CHANGES: Mapping[type[EventContract], tuple[Callable[[Any], Upsert], ...]] = {
 GOALS_SHOWN: tuple[type[EventContract], ...] = tuple(PREP_CHANGES)
 
 
-async def rebuild(runtime: ServiceRuntime) -> None:
-    """Clear the projection, then replay this service's events and the goals stream through the
-    same updates as live. One transaction that first locks the projection's tables: a live update
-    racing with it waits and lands on top of the rebuilt rows (the updates are idempotent)."""
+async def replay(conn: AsyncConnection, runtime: ServiceRuntime[EventStore]) -> None:
+    """Replay this service's events and the goals stream into the emptied tables through the
+    same updates as live (ServiceRuntime.add_projection empties them and holds off live writers,
+    which then land on top of the rebuilt rows: the updates are idempotent)."""
     if runtime.nc is None:
         raise RuntimeError("rebuild needs the NATS connection: start the runtime first")
     goals = next(s for s in runtime.subscriptions if s.durable == NOTES_CONSUMER)
-    async with runtime.transaction() as conn:
-        await _lock_projection(conn)
-        for table in PROJECTION_TABLES:
-            await conn.execute(delete(table))
-        await _replay_own_events(conn, runtime.store)
-        await replay_stream(conn, runtime.nc.jetstream(), runtime.registry, goals)
-
-
-async def _lock_projection(conn: AsyncConnection) -> None:
-    # SQLite transactions here begin IMMEDIATE and so already exclude every other writer.
-    if conn.dialect.name == "postgresql":
-        names = ", ".join(table.name for table in PROJECTION_TABLES)
-        await conn.execute(text(f"LOCK TABLE {names} IN EXCLUSIVE MODE"))
+    await _replay_own_events(conn, runtime.store)
+    await replay_stream(conn, runtime.nc.jetstream(), runtime.registry, goals)
 
 
 async def _replay_own_events(conn: AsyncConnection, store: EventStore) -> None:

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import gc
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
@@ -17,7 +17,7 @@ import uvicorn
 from fastapi import Depends, FastAPI, Request, Response
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
-from sqlalchemy import text
+from sqlalchemy import Table, delete, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 from typing_extensions import TypeVar
 
@@ -27,6 +27,7 @@ from rapport_shared.messaging.connection import connect_with_retry, ensure_strea
 from rapport_shared.messaging.consumer import ConsumerRunner, Subscription
 from rapport_shared.messaging.outbox import OutboxRelay
 from rapport_shared.persistence.db import create_engine
+from rapport_shared.persistence.locks import hold_off_writers
 from rapport_shared.persistence.migrations import migrate
 from rapport_shared.runtime.admin import admin_router
 from rapport_shared.runtime.logging import configure_logging
@@ -104,9 +105,29 @@ class ServiceRuntime(Generic[StoreT_co]):
     def add_loop(self, loop: BackgroundLoop) -> None:
         self._loops.append(loop)
 
-    def add_projection(self, name: str, rebuild: Rebuild) -> None:
-        """Make a read model rebuildable by operators (POST /admin/projections/<name>/rebuild)."""
-        self.projections[name] = rebuild
+    def add_projection(
+        self,
+        name: str,
+        tables: Sequence[Table],
+        replay: "Replay[StoreT_co]",
+    ) -> None:
+        """Make a read model rebuildable by operators (POST /admin/projections/<name>/rebuild,
+        `rapport rebuild <service>.<name>`): its tables (in creation order) are emptied and
+        replay(conn, runtime) refills them from the events, through the live updates."""
+        self.projections[name] = partial(self._rebuild, tables, replay)
+
+    async def rebuild(self, name: str) -> None:
+        await self.projections[name]()
+
+    async def _rebuild(self, tables: Sequence[Table], replay: "Replay[StoreT_co]") -> None:
+        # One transaction that first holds off the tables' live writers (persistence.locks
+        # says why that lock, and not one on the event log): each live update either is in what
+        # the replay reads or lands after it, on the rebuilt rows.
+        async with self.transaction() as conn:
+            await hold_off_writers(conn, tables)
+            for table in reversed(tables):
+                await conn.execute(delete(table))
+            await replay(conn, self)
 
     def asyncapi(self) -> dict[str, Any]:
         """The AsyncAPI document of what this service publishes and consumes."""
@@ -299,6 +320,10 @@ async def runtime_of(request: Request) -> ServiceRuntime[Any]:
     runtime: ServiceRuntime[Any] = request.app.state.runtime
     return runtime
 
+
+# A read model's refill, given the runtime (its store, its subscriptions, its broker): the
+# projection's tables are empty, the rebuild's transaction open (ServiceRuntime.add_projection).
+Replay = Callable[[AsyncConnection, ServiceRuntime[StoreT_co]], Awaitable[object]]
 
 # A route's parameter for the service's runtime; Runtime[PrivateEventStore] in a service whose
 # bootstrap builds it on one (its store is then typed as such). Bare, it is on an EventStore.
