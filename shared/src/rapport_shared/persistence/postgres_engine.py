@@ -15,9 +15,22 @@ are invalidated, and the caller gets SQLAlchemy's DBAPIError, as it would from i
 connection is discarded after any such failure (its state is unknown), and after a cancellation
 while one was under way.
 
-This reaches into SQLAlchemy's asyncpg adapter (its transaction and its lock for the connection)
-and its error handling, which the pinned SQLAlchemy version keeps as they are; the PostgreSQL
-tests of the engine and the event store fail if that changes."""
+What is reached through public API: the asyncpg connection (the pool entry's driver_connection)
+and SQLAlchemy's adapter of it (its dbapi_connection). What is not, because SQLAlchemy 2.1 offers
+none (the pinned version keeps these as they are; the PostgreSQL tests of the engine and the
+event store fail if that changes):
+- beginning a transaction its adapter knows of (_start_transaction, _transaction, and the
+  adapter's _execute_mutex while doing it): PEP 249 has no begin(), the adapter begins lazily
+  with the first statement it executes, and a BEGIN sent to asyncpg behind its back makes its
+  own next BEGIN fail. Running the adapter in AUTOCOMMIT would make it begin nothing, but then
+  SQLAlchemy's own commits, rollbacks and the pool's reset on return would end nothing either,
+  for every connection of the engine, reads included.
+- ending it in the same way (_call_and_discard): the adapter's public commit() and rollback()
+  run on SQLAlchemy's greenlet bridge, a run_sync each, which is the cost this engine removes.
+- a failure judged as SQLAlchemy judges one (the adapter's _handle_exception turning asyncpg's
+  error into its DBAPI error, Connection._handle_dbapi_exception invalidating on a disconnect,
+  the pool's older connections with it): the public Connection.invalidate() reaches only the one
+  connection, and the public path to that judgement is executing through SQLAlchemy."""
 
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -59,13 +72,17 @@ async def postgres_driver(conn: AsyncConnection) -> Any | None:
         async with adapter._execute_mutex:
             if adapter._transaction is None:
                 await adapter._start_transaction()
-    return adapter._connection
+    return _sync(conn).connection.driver_connection
+
+
+def _sync(conn: AsyncConnection) -> Connection:
+    sync = conn.sync_connection
+    assert sync is not None, "a started connection"
+    return sync
 
 
 def _adapter(conn: AsyncConnection) -> Any:
-    sync = conn.sync_connection
-    assert sync is not None, "a started connection"
-    return sync.connection.dbapi_connection
+    return _sync(conn).connection.dbapi_connection
 
 
 async def _end(conn: AsyncConnection, adapter: Any, commit: bool) -> None:
