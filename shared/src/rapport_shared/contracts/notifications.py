@@ -17,6 +17,8 @@ ReminderKind = Literal[
     "unsigned-note",
     "alliance-alert",
     "plan-item-refused",
+    # A risk flag (PHQ-9 item 9): sent at once on every channel, quiet hours or not.
+    "risk-alert",
 ]
 Channel = Literal["email", "webhook", "feed"]
 CancellationReason = Literal[
@@ -53,7 +55,8 @@ class ReminderScheduled(EventContract):
     kind: ReminderKind
     due_at: AwareDatetime
     homework_id: UUID | None = None
-    # What the reminder is about, when not a homework: a session, a goal or an alliance alert.
+    # What the reminder is about, when not a homework: a session, a goal, or an alliance alert
+    # or risk flag (alert_id).
     session_id: UUID | None = None
     goal_id: UUID | None = None
     alert_id: UUID | None = None

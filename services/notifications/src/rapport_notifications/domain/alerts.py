@@ -1,17 +1,21 @@
-"""Counselor alerts, sent right away: an alliance alert (a low Session Rating Scale total), and
-an item of a session's agreed plan that the goals service could not apply."""
+"""Alerts, sent right away: a risk alert (a risk item of a measure answered at or above the
+clinic's threshold) to everyone the flag names, on every channel and through quiet hours; to the
+counselor, an alliance alert (a low Session Rating Scale total) and an item of a session's agreed
+plan that the goals service could not apply."""
 
 from datetime import datetime
+from uuid import uuid5
 
 from rapport_notifications.domain.events import ReminderFacts
 from rapport_notifications.domain.model import (
     ALLIANCE_ALERT,
+    RISK_ALERT,
     About,
     reminder_id_for,
     schedule_reminder,
 )
 from rapport_shared.contracts.base import EventContract
-from rapport_shared.contracts.goals import AllianceAlertRaised, PlanItemRefused
+from rapport_shared.contracts.goals import AllianceAlertRaised, PlanItemRefused, RiskFlagRaised
 from rapport_shared.contracts.notifications import ReminderKind
 
 PLAN_ITEM_REFUSED: ReminderKind = "plan-item-refused"
@@ -45,3 +49,31 @@ def plan_item_refused_alert(refused: PlanItemRefused, now: datetime) -> list[Eve
             refused_reason=refused.reason,
         ),
     )
+
+
+def safety_plan_path(clinic_id: str, client_id: str) -> str:
+    """The client's safety plan in the sessions API, which a risk alert points to."""
+    return f"/clinics/{clinic_id}/clients/{client_id}/safety-plan"
+
+
+def risk_alert_reminders(raised: RiskFlagRaised, now: datetime) -> list[EventContract]:
+    """One alert per person the flag names, each derived from the flag and the person: a
+    redelivered flag finds the alerts it created."""
+    facts = ReminderFacts(
+        risk_instrument=raised.instrument,
+        risk_item=raised.item,
+        risk_score=raised.score,
+        safety_plan_path=safety_plan_path(raised.clinic_id, raised.client_id),
+    )
+    events: list[EventContract] = []
+    for recipient_id in raised.alert_recipient_ids:
+        events += schedule_reminder(
+            reminder_id=reminder_id_for(uuid5(raised.flag_id, recipient_id), RISK_ALERT),
+            clinic_id=raised.clinic_id,
+            kind=RISK_ALERT,
+            recipient_id=recipient_id,
+            due_at=now,
+            about=About(client_id=raised.client_id, alert_id=raised.flag_id),
+            facts=facts,
+        )
+    return events

@@ -16,7 +16,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict
 
 from rapport_shared.contracts.base import AwareDatetime, EventContract, PersonId
-from rapport_shared.contracts.goals import PlanItemKind, RefusalReason
+from rapport_shared.contracts.goals import Instrument, PlanItemKind, RefusalReason
 from rapport_shared.contracts.notifications import Channel
 from rapport_shared.contracts.sessions import GoalType, HomeworkType, Recurrence
 
@@ -41,6 +41,11 @@ class ReminderFacts(BaseModel):
     refused_kind: PlanItemKind | None = None
     refused_index: int | None = None
     refused_reason: RefusalReason | None = None
+    # A risk flag: which item of which measure, the answer, and where the safety plan is.
+    risk_instrument: Instrument | None = None
+    risk_item: int | None = None
+    risk_score: int | None = None
+    safety_plan_path: str | None = None
 
 
 class ReminderComposed(_PrivateEvent):

@@ -27,6 +27,7 @@ SUBJECTS: dict[ReminderKind, str] = {
     "unsigned-note": "A session note is waiting for your signature",
     "alliance-alert": "Alliance alert: check in with your client",
     "plan-item-refused": "Part of an agreed plan was not set up",
+    "risk-alert": "Risk alert: please contact your client today",
 }
 
 # What each reason code of plan-item-refused means, for the counselor who agreed the plan.
@@ -45,6 +46,12 @@ REFUSAL_REASONS: dict[RefusalReason, str] = {
     "goal-refused": "the goal it serves was not set up either",
     "rule-broken": "it broke one of the goals service's rules",
     "invalid-item": "it could not be read",
+}
+
+
+# What a risk item asks about, in a counselor's words.
+RISK_ITEMS: dict[tuple[str, int], str] = {
+    ("PHQ-9", 9): "thoughts of being better off dead or of self-harm",
 }
 
 
@@ -126,6 +133,22 @@ def _plan_item_refused(facts: ReminderFacts, client: str, zone: ZoneInfo) -> str
     )
 
 
+def _risk_alert(facts: ReminderFacts, client: str, _zone: ZoneInfo) -> str:
+    answer = "answered a risk item"
+    if facts.risk_instrument and facts.risk_item is not None and facts.risk_score is not None:
+        asks = RISK_ITEMS.get((facts.risk_instrument, facts.risk_item))
+        about = f" ({asks})" if asks else ""
+        answer = (
+            f"answered item {facts.risk_item} of the {facts.risk_instrument}{about} "
+            f"with {facts.risk_score}"
+        )
+    plan = f" Their safety plan: {facts.safety_plan_path}." if facts.safety_plan_path else ""
+    return (
+        f"{client} {answer}. Please assess their risk today and acknowledge the flag once you "
+        f"have.{plan}"
+    )
+
+
 def _ordinal(n: int) -> str:
     suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
     return f"{n}{suffix}"
@@ -139,4 +162,5 @@ _BODIES = {
     "unsigned-note": _unsigned_note,
     "alliance-alert": _alliance_alert,
     "plan-item-refused": _plan_item_refused,
+    "risk-alert": _risk_alert,
 }

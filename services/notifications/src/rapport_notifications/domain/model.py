@@ -36,6 +36,10 @@ NEXT_SESSION: ReminderKind = "next-session"
 GOAL_REVIEW: ReminderKind = "goal-review"
 UNSIGNED_NOTE: ReminderKind = "unsigned-note"
 ALLIANCE_ALERT: ReminderKind = "alliance-alert"
+RISK_ALERT: ReminderKind = "risk-alert"
+# Kinds that cannot wait: sent on every channel the recipient has, whatever their preferences,
+# and not held back by their quiet hours (docs/privacy.md and the service README say so).
+URGENT: frozenset[ReminderKind] = frozenset({RISK_ALERT})
 
 # The events of a reminder's stream (the other streams hold what was noted of other services).
 REMINDER_EVENTS: tuple[type[EventContract], ...] = (

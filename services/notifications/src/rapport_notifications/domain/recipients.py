@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from rapport_notifications.domain.model import URGENT
 from rapport_shared.contracts.notifications import Channel, ReminderKind
 
 UTC_ZONE = "UTC"
@@ -52,7 +53,7 @@ class RecipientProfile:
         return ZoneInfo(self.time_zone)
 
     def channels_for(self, kind: ReminderKind) -> tuple[Channel, ...]:
-        if kind in self.preferences:
+        if kind in self.preferences and kind not in URGENT:
             return self.preferences[kind]
         # The in-app feed needs no address, so every recipient has it.
         channels: list[Channel] = ["feed"]
@@ -62,7 +63,8 @@ class RecipientProfile:
             channels.append("webhook")
         return tuple(channels)
 
-    def quiet_until(self, moment: datetime) -> datetime | None:
-        if self.quiet_hours is None:
+    def quiet_until(self, moment: datetime, kind: ReminderKind | None = None) -> datetime | None:
+        """When a reminder of `kind` due at `moment` may go out; None: now."""
+        if self.quiet_hours is None or kind in URGENT:
             return None
         return self.quiet_hours.until(moment, self.zone)
