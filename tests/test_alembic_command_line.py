@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 HEADS = {
     "sessions": ("0010_sealed_answers", "0009_plan_refusals"),
     "goals": ("0010_sealed_answers", "0008_outbox_quarantine"),
-    "notifications": ("0010_sealed_answers", "0009_outbox_quarantine"),
+    "notifications": ("0011_erasure_tombstones", "0010_sealed_answers"),
 }
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import delete, select
 from rapport_devtools.testing import incoming
 from rapport_notifications.bootstrap import MIGRATIONS, build_registry
 from rapport_notifications.service_layer import handlers
-from rapport_notifications.tables import deliveries, erased_clients, reminders
+from rapport_notifications.tables import deliveries, reminders
 from rapport_shared.contracts.base import EventContract
 from rapport_shared.contracts.envelope import IncomingEvent
 from rapport_shared.contracts.goals import GoalAgreed, HomeworkCompleted
@@ -25,6 +25,7 @@ from rapport_shared.contracts.sessions import (
     SessionClosed,
     SessionScheduled,
 )
+from rapport_shared.eventsourcing.crypto import KeyRing, client_keys
 from rapport_shared.eventsourcing.eventstore import EventStore
 from rapport_shared.persistence.db import create_engine
 from rapport_shared.persistence.migrations import migrate
@@ -121,12 +122,12 @@ def events() -> tuple[list[EventContract], list[EventContract]]:
 async def _one_by_one(engine: Any, store: EventStore, batch: Sequence[IncomingEvent]) -> None:
     async with engine.begin() as conn:
         for event in batch:
-            await handlers.on_event(conn, event, store=store, timing=TIMING)
+            await handlers.on_event(conn, event, store=store, keys=KeyRing(), timing=TIMING)
 
 
 async def _as_a_batch(engine: Any, store: EventStore, batch: Sequence[IncomingEvent]) -> None:
     async with engine.begin() as conn:
-        apply = await handlers.begin_batch(conn, batch, store=store, timing=TIMING)
+        apply = await handlers.begin_batch(conn, batch, store=store, keys=KeyRing(), timing=TIMING)
         for event in batch:
             await apply(conn, event)
 
@@ -150,7 +151,11 @@ async def _state(engine: Any) -> dict[str, Any]:
         channels = await conn.execute(
             select(deliveries.c.reminder_id, deliveries.c.channel, deliveries.c.status)
         )
-        erased = await conn.execute(select(erased_clients.c.client_key))
+        erased = await conn.execute(
+            select(client_keys.c.clinic_id, client_keys.c.client_id).where(
+                client_keys.c.erased_at.is_not(None)
+            )
+        )
         return {
             "events": sorted(logged.all()),
             "outbox": sorted(outbox.scalars()),
@@ -159,13 +164,13 @@ async def _state(engine: Any) -> dict[str, Any]:
                 (*row[:4], None if row[1] == "recognition" else row[4]) for row in rows
             ),
             "deliveries": sorted(channels.all()),
-            "erased": sorted(erased.scalars()),
+            "erased": sorted(erased.all()),
         }
 
 
 async def _clear(engine: Any) -> None:
     async with engine.begin() as conn:
-        for table in (outbox_table, events_table, deliveries, reminders, erased_clients):
+        for table in (outbox_table, events_table, deliveries, reminders, client_keys):
             await conn.execute(delete(table))
 
 

@@ -1,14 +1,14 @@
 """Erasure of a client (client-erased): every row about them leaves this service's tables —
 their contact details and preferences, reminders to them or about them (a counselor's unsigned
 note or alliance alert), those reminders' deliveries, claims and error details, and their feed.
-What remains is a hash marking them erased, so later events about them schedule nothing.
-Their key (which seals the answers kept for Idempotency-Key replays) is destroyed and those
-answers dropped, and once the erasure commits the SQLite WAL is cleared of the old pages.
+Their key is destroyed as in every service (security.erasure.shred): the answers it sealed for
+Idempotency-Key replays are dropped, its row stays as the tombstone that makes later events
+about them schedule nothing and keeps a rebuild from bringing their reminders back, and once
+the erasure commits the SQLite WAL is cleared of the old pages.
 
 The event store keeps its events (codes, ids and times, no free text or address).
 """
 
-import hashlib
 from datetime import datetime
 
 from sqlalchemy import delete, or_, select
@@ -18,43 +18,28 @@ from rapport_notifications.tables import (
     deliveries,
     delivery_claims,
     delivery_errors,
-    erased_clients,
     feed,
     recipients,
     reminders,
-    upsert,
 )
-from rapport_shared.eventsourcing.crypto import KeyRing
-from rapport_shared.persistence.db import erase_on_commit
-from rapport_shared.web.idempotency.store import forget_client
+from rapport_shared.eventsourcing.crypto import KeyRing, client_keys
+from rapport_shared.security.erasure import shred
 
 
-def client_key(clinic_id: str, client_id: str) -> str:
-    return hashlib.sha256(f"{clinic_id}/{client_id}".encode()).hexdigest()
-
-
-async def is_erased(conn: AsyncConnection, clinic_id: str, client_id: str) -> bool:
-    key = client_key(clinic_id, client_id)
-    found = await conn.execute(
-        select(erased_clients.c.client_key).where(erased_clients.c.client_key == key)
+async def erased_clients(conn: AsyncConnection) -> set[tuple[str, str]]:
+    """Every erased (clinic, client): the key ring's tombstones, all at once for a rebuild."""
+    rows = await conn.execute(
+        select(client_keys.c.clinic_id, client_keys.c.client_id).where(
+            client_keys.c.erased_at.is_not(None)
+        )
     )
-    return found.first() is not None
+    return {(clinic_id, client_id) for clinic_id, client_id in rows}
 
 
-async def erased_keys(conn: AsyncConnection) -> set[str]:
-    return set((await conn.execute(select(erased_clients.c.client_key))).scalars())
-
-
-async def purge(conn: AsyncConnection, clinic_id: str, client_id: str, now: datetime) -> None:
-    await upsert(
-        conn,
-        erased_clients,
-        {"client_key": client_key(clinic_id, client_id), "erased_at": now},
-        key=["client_key"],
-    )
-    await KeyRing().destroy(conn, clinic_id, client_id, now)
-    await forget_client(conn, clinic_id, client_id)
-    erase_on_commit(conn)
+async def purge(
+    conn: AsyncConnection, keys: KeyRing, clinic_id: str, client_id: str, now: datetime
+) -> None:
+    await shred(conn, keys, clinic_id, client_id, now)
     theirs = select(reminders.c.reminder_id).where(
         reminders.c.clinic_id == clinic_id,
         or_(reminders.c.client_id == client_id, reminders.c.recipient_id == client_id),

@@ -121,15 +121,6 @@ recipients = Table(
     Column("preferences", JSON),
 )
 
-# Clients erased (by a hash of clinic and client id, so not even the id stays readable here):
-# later events about them schedule nothing, and no reminder of theirs is projected again.
-erased_clients = Table(
-    "erased_clients",
-    metadata,
-    Column("client_key", String(64), primary_key=True),
-    Column("erased_at", Moment, nullable=False),
-)
-
 PROJECTION_TABLES = (reminders, deliveries)
 
 

@@ -3,7 +3,7 @@
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport_sessions.domain.events import ClientProfileUpdated
-from rapport_shared.eventsourcing.eventstore import EventStore
+from rapport_shared.eventsourcing.privatestore import PrivateEventStore
 
 
 def client_stream(clinic_id: str, client_id: str) -> str:
@@ -11,7 +11,7 @@ def client_stream(clinic_id: str, client_id: str) -> str:
 
 
 async def profile(
-    conn: AsyncConnection, store: EventStore, clinic_id: str, client_id: str
+    conn: AsyncConnection, store: PrivateEventStore, clinic_id: str, client_id: str
 ) -> ClientProfileUpdated | None:
     """The latest profile (its name decrypted, or empty once erased); None if none was given."""
     latest = None

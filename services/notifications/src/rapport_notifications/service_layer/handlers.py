@@ -29,13 +29,14 @@ from rapport_notifications.domain.model import (
     reminder_stream,
 )
 from rapport_notifications.domain.sessions import Session, session_stream
-from rapport_notifications.service_layer.reads import Reads
+from rapport_notifications.service_layer.reads import Erasures, Reads
 from rapport_notifications.tables import delivery_errors, feed, reminders, upsert
 from rapport_shared.contracts import goals, sessions
 from rapport_shared.contracts.base import EventContract
 from rapport_shared.contracts.clock import utc_now
 from rapport_shared.contracts.envelope import IncomingEvent
 from rapport_shared.contracts.notifications import Channel, ReminderSent
+from rapport_shared.eventsourcing.crypto import KeyRing
 from rapport_shared.eventsourcing.eventstore import ConcurrencyConflict, EventStore
 from rapport_shared.messaging.consumer import Handler
 
@@ -51,11 +52,16 @@ Decide = Callable[[list[EventContract]], FollowUp]
 
 
 async def on_event(
-    conn: AsyncConnection, incoming: IncomingEvent, *, store: EventStore, timing: Timing
+    conn: AsyncConnection,
+    incoming: IncomingEvent,
+    *,
+    store: EventStore,
+    keys: KeyRing,
+    timing: Timing,
 ) -> None:
     """Every consumed event of the sessions and goals services: to the aggregate it concerns.
     (The consumer calls handlers with the event alone: here is where its time is read.)"""
-    await _on_event(conn, incoming, Reads(store), timing, utc_now())
+    await _on_event(conn, incoming, Reads(store), Erasures(keys), timing, utc_now())
 
 
 async def begin_batch(
@@ -63,12 +69,13 @@ async def begin_batch(
     batch: Sequence[IncomingEvent],
     *,
     store: EventStore,
+    keys: KeyRing,
     timing: Timing,
 ) -> Handler:
     """A consumer's batch (Subscription.begin_batch): the histories of the streams its events
     concern and whether their clients are erased, read with one query each; then each event as
     on_event would apply it, each seeing what the ones before it wrote."""
-    reads = Reads(store)
+    reads, erasures = Reads(store), Erasures(keys)
     events: list[Any] = [incoming.contract for incoming in batch]
     streams = [stream for event in events if (stream := _stream_of(event))]
     clients = [
@@ -76,10 +83,11 @@ async def begin_batch(
         for event in events
         if not isinstance(event, sessions.ClientErased)
     ]
-    await reads.preload(conn, streams, clients)
+    await reads.preload(conn, streams)
+    await erasures.preload(conn, clients)
 
     async def apply(conn: AsyncConnection, incoming: IncomingEvent) -> None:
-        await _on_event(conn, incoming, reads, timing, utc_now())
+        await _on_event(conn, incoming, reads, erasures, timing, utc_now())
 
     return apply
 
@@ -103,13 +111,18 @@ def _stream_of(event: Any) -> str | None:
 
 
 async def _on_event(
-    conn: AsyncConnection, incoming: IncomingEvent, reads: Reads, timing: Timing, now: datetime
+    conn: AsyncConnection,
+    incoming: IncomingEvent,
+    reads: Reads,
+    erasures: Erasures,
+    timing: Timing,
+    now: datetime,
 ) -> None:
     event: Any = incoming.contract
     if isinstance(event, sessions.ClientErased):
-        await erase_client(conn, event, reads=reads, now=now)
+        await erase_client(conn, event, reads=reads, erasures=erasures, now=now)
         return
-    if await reads.is_erased(conn, event.clinic_id, event.client_id):
+    if await erasures.is_erased(conn, event.clinic_id, event.client_id):
         return  # an erased client's events schedule nothing
     stream = _stream_of(event)
     match event:
@@ -234,7 +247,12 @@ _AWAITING_ABOUT = select(reminders.c.reminder_id).where(
 
 
 async def erase_client(
-    conn: AsyncConnection, erased: sessions.ClientErased, *, reads: Reads, now: datetime
+    conn: AsyncConnection,
+    erased: sessions.ClientErased,
+    *,
+    reads: Reads,
+    erasures: Erasures,
+    now: datetime,
 ) -> None:
     """Cancel what is pending for or about the client (so reminder-cancelled tells the bus),
     then purge every row of theirs."""
@@ -250,8 +268,8 @@ async def erase_client(
     )
     ids = tuple((await conn.execute(theirs)).scalars())
     await _cancel(conn, reads, Cancellation("client-erased", ids=ids), now)
-    await erasure.purge(conn, erased.clinic_id, erased.client_id, now)
-    reads.erased(erased.clinic_id, erased.client_id)
+    await erasure.purge(conn, erasures.keys, erased.clinic_id, erased.client_id, now)
+    erasures.erased(erased.clinic_id, erased.client_id)
 
 
 async def prepare_delivery(
