@@ -21,14 +21,16 @@ Arguments = ParamSpec("Arguments")
 Result = TypeVar("Result")
 Answer = TypeVar("Answer")
 
-Handler = Callable[Concatenate[AsyncConnection, Store, datetime, Arguments], Awaitable[Result]]
+CommandHandler = Callable[
+    Concatenate[AsyncConnection, Store, datetime, Arguments], Awaitable[Result]
+]
 # What a command route answers with, read on the command's connection.
 Read = Callable[[AsyncConnection], Awaitable[Answer]]
 
 
 async def run(
     runtime: ServiceRuntime[Store],
-    handler: Handler[Store, Arguments, Result],
+    handler: CommandHandler[Store, Arguments, Result],
     *args: Arguments.args,
     **kwargs: Arguments.kwargs,
 ) -> Result:
@@ -40,7 +42,7 @@ async def run(
 async def run_then_read(
     runtime: ServiceRuntime[Store],
     read: Read[Answer],
-    handler: Handler[Store, Arguments, object],
+    handler: CommandHandler[Store, Arguments, object],
     *args: Arguments.args,
     **kwargs: Arguments.kwargs,
 ) -> Answer:
