@@ -1,11 +1,9 @@
 """The composition root: the one place that wires settings, store, consumers and HTTP."""
 
-import asyncio
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
 
-import structlog
 from fastapi import FastAPI
 
 from rapport_goals import api, projections
@@ -20,8 +18,6 @@ from rapport_shared.eventsourcing.privatestore import PrivateEventStore
 from rapport_shared.messaging.consumer import Subscription
 from rapport_shared.runtime.service import ServiceRuntime
 from rapport_shared.security.care_team import care_team_subscription
-
-log = structlog.get_logger(__name__)
 
 SERVICE = "goals"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -73,23 +69,19 @@ def build_runtime(
     # Operators: POST /admin/projections/progress/rebuild, or `rapport rebuild goals.progress`.
     runtime.add_projection("progress", PROJECTION_TABLES, projections.replay)
 
-    async def check_missed_homework() -> None:
-        """Every interval, record the occurrences that passed unfulfilled (and their grace)."""
-        grace = timedelta(hours=settings.missed_grace_hours)
-        while True:
-            await asyncio.sleep(settings.missed_check_interval_seconds)
-            try:
-                async with runtime.engine.begin() as conn:
-                    missed = await handlers.record_missed_homework(
-                        conn, runtime.store, utc_now(), grace
-                    )
-                if missed:
-                    runtime.notify_relay()
-            except Exception:
-                # A failed pass (database away) must not end the loop: the next one retries.
-                log.exception("missed-homework check failed")
+    grace = timedelta(hours=settings.missed_grace_hours)
 
-    runtime.add_loop(check_missed_homework)
+    async def check_missed_homework() -> None:
+        """Record the occurrences that passed unfulfilled (and their grace)."""
+        async with runtime.transaction() as conn:
+            await handlers.record_missed_homework(conn, runtime.store, utc_now(), grace)
+
+    runtime.add_periodic(
+        "missed-homework check",
+        settings.missed_check_interval_seconds,
+        check_missed_homework,
+        at_start=False,
+    )
     return runtime
 
 

@@ -59,7 +59,10 @@ def build_runtime(settings: NotificationsSettings) -> ServiceRuntime[EventStore]
         session_lead=timedelta(seconds=settings.session_lead_seconds),
         unsigned_note_after=timedelta(seconds=settings.unsigned_note_after_seconds),
     )
-    on_event = partial(handlers.on_event, store=store, timing=timing)
+    # The service's key ring (client_keys): it seals the answers kept for Idempotency-Key
+    # replays and keeps erased clients' tombstones (this service keeps no words under it).
+    keys = runtime.idempotency.keys
+    on_event = partial(handlers.on_event, store=store, keys=keys, timing=timing)
     # Its own copy of each client's care team, to authorize writes
     # (rapport_shared.security.care_team).
     runtime.subscribe(care_team_subscription(SERVICE))
@@ -73,7 +76,7 @@ def build_runtime(settings: NotificationsSettings) -> ServiceRuntime[EventStore]
                 source_service=source,
                 handlers=dict.fromkeys(names, on_event),
                 # A batch's histories and erasures read at once (handlers.begin_batch).
-                begin_batch=partial(handlers.begin_batch, store=store, timing=timing),
+                begin_batch=partial(handlers.begin_batch, store=store, keys=keys, timing=timing),
                 # Events appended by the handlers go out at once, not at the relay's next poll.
                 after_commit=(runtime.notify_relay,),
                 linger_seconds=settings.consumer_linger_seconds,
@@ -94,7 +97,7 @@ def build_runtime(settings: NotificationsSettings) -> ServiceRuntime[EventStore]
         hold=timedelta(seconds=settings.delivery_claim_seconds),
         batch_size=settings.scheduler_batch_size,
     )
-    runtime.add_loop(partial(scheduler.run_every, settings.scheduler_interval_seconds, deliver))
+    runtime.add_periodic("delivery round", settings.scheduler_interval_seconds, deliver)
     # Operators: POST /admin/projections/reminders/rebuild, or `rapport rebuild
     # notifications.reminders`.
     runtime.add_projection("reminders", PROJECTION_TABLES, projections.replay)

@@ -105,6 +105,20 @@ class ServiceRuntime(Generic[StoreT_co]):
     def add_loop(self, loop: BackgroundLoop) -> None:
         self._loops.append(loop)
 
+    def add_periodic(
+        self,
+        what: str,
+        interval: float,
+        work: Callable[[], Awaitable[object]],
+        *,
+        at_start: bool = True,
+    ) -> None:
+        """Run work every interval seconds while the service runs: at start and then after
+        each round, or (at_start=False) first one interval after start. work opens what it
+        writes in with self.transaction(), as a route does; a failed round (the database away)
+        is logged as "<what> failed" and the next one retries."""
+        self.add_loop(partial(_every, what, interval, work, at_start=at_start))
+
     def add_projection(
         self,
         name: str,
@@ -138,7 +152,10 @@ class ServiceRuntime(Generic[StoreT_co]):
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        """A write transaction; the relay is woken once it has committed."""
+        """A write transaction; the relay is woken once it has committed. The one way one is
+        opened outside the consumer runner (which opens one per batch): by a route, a
+        background round (add_periodic), a rebuild. Handlers take the connection they are given
+        and never open, commit or roll back one."""
         async with self.engine.begin() as conn:
             yield conn
         self.notify_relay()
@@ -313,6 +330,19 @@ class ServiceRuntime(Generic[StoreT_co]):
         app.include_router(admin_router(self))
         app.include_router(audit.audit_router())
         return app
+
+
+async def _every(
+    what: str, interval: float, work: Callable[[], Awaitable[object]], *, at_start: bool
+) -> None:
+    if not at_start:
+        await asyncio.sleep(interval)
+    while True:
+        try:
+            await work()
+        except Exception:  # noqa: BLE001 - e.g. the database is briefly unavailable: next round
+            log.exception(f"{what} failed")
+        await asyncio.sleep(interval)
 
 
 async def runtime_of(request: Request) -> ServiceRuntime[Any]:

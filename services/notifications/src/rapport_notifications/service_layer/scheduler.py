@@ -4,10 +4,13 @@ send it on each of its channels, record the outcomes.
 Sending happens outside any transaction (an SMTP exchange or an HTTP call must not hold database
 locks); the claim taken before it keeps this and any other process from sending the same reminder
 again. The in-app feed needs no sending: its item is written when the outcome is recorded.
+
+A round needs several transactions (the claim, then one per outcome, none while sending), so it
+is given the runtime's way to open one (ServiceRuntime.transaction, which also wakes the relay
+for the events recorded) rather than a connection; the handlers it calls take the connection.
 """
 
-import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -42,15 +45,6 @@ class Outgoing:
     reminder: DueReminder
     channels: tuple[Channel, ...]
     message: Message
-
-
-async def run_every(interval: float, work: Callable[[], Awaitable[int]]) -> None:
-    while True:
-        try:
-            await work()
-        except Exception:  # noqa: BLE001 - e.g. the database is briefly unavailable: next tick
-            log.exception("delivery round failed")
-        await asyncio.sleep(interval)
 
 
 async def deliver_due_reminders(
