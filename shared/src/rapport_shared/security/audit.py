@@ -1,5 +1,6 @@
 """The audit log: every authenticated request to clinical data, allowed or not, in an
-append-only table (the database refuses UPDATE and DELETE: rapport_shared.persistence.migrations).
+append-only table (the database refuses UPDATE and DELETE: the triggers of
+rapport_shared.persistence.shared_migrations.create_access_tables_v1).
 
 Who (sub, role), what (method, route template, the ids in the path), which client, when, from
 where (the peer address, or the client a trusted proxy names: rapport_shared.web.forwarded), the
