@@ -1,5 +1,5 @@
-"""Events published by the goals service: goals, homework, measures, alliance alerts and risk
-flags.
+"""Events published by the goals service: goals, homework, measures and the asks for them,
+alliance alerts and risk flags.
 
 Journal text written with a homework completion is private to the goals service and never here;
 so are a goal's words (description, measure, target, milestone and GAS level descriptions) and a
@@ -11,7 +11,7 @@ from datetime import date
 from typing import Any, ClassVar, Literal
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from rapport_shared.contracts.base import (
     AwareDatetime,
@@ -258,6 +258,72 @@ class RiskFlagAcknowledged(EventContract):
     acknowledged_at: AwareDatetime
 
 
+# When a client is asked to fill in a measure: before each session (the day before), at a
+# session's start or end, or every N days from a first moment, at its local time.
+MeasureTiming = Literal["before-session", "session-start", "session-end", "every-n-days"]
+MAX_MEASURE_SCHEDULES = 8
+# An IANA zone name's shape; whether the zone exists is the goals service's check.
+TIME_ZONE_PATTERN = r"^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*$"
+
+
+class MeasureSchedule(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    instrument: Instrument
+    when: MeasureTiming
+    every_days: int | None = Field(None, ge=1, le=365)
+
+
+class MeasurementPlanSet(EventContract):
+    """A client's measurement plan as it now stands, whole (an empty one stops the asks)."""
+
+    event_type: ClassVar[str] = "measurement-plan-set"
+    service: ClassVar[str] = "goals"
+
+    client_id: PersonId
+    set_by: PersonId
+    schedules: tuple[MeasureSchedule, ...] = Field(max_length=MAX_MEASURE_SCHEDULES)
+    time_zone: str = Field("UTC", pattern=TIME_ZONE_PATTERN, max_length=64)
+    # The first ask of the every-n-days schedules; later ones at its local time.
+    first_at: AwareDatetime | None = None
+    set_at: AwareDatetime
+
+
+class MeasureRequested(EventContract):
+    """The client is asked for a measure: from ask_at, to be filled in by due_at; unfilled at
+    the deadline it is missed. session_id names the session it belongs to, if one."""
+
+    event_type: ClassVar[str] = "measure-requested"
+    service: ClassVar[str] = "goals"
+
+    ask_id: UUID
+    client_id: PersonId
+    instrument: Instrument
+    timing: MeasureTiming
+    session_id: UUID | None = None
+    ask_at: AwareDatetime
+    due_at: AwareDatetime
+    deadline: AwareDatetime
+
+
+MeasureAskOutcome = Literal["fulfilled", "missed", "withdrawn"]
+
+
+class MeasureAskClosed(EventContract):
+    """An ask ends: fulfilled by a measure (measure_id), missed at its deadline, or withdrawn
+    (its session was cancelled, or the plan no longer asks for it)."""
+
+    event_type: ClassVar[str] = "measure-ask-closed"
+    service: ClassVar[str] = "goals"
+
+    ask_id: UUID
+    client_id: PersonId
+    instrument: Instrument
+    outcome: MeasureAskOutcome
+    measure_id: UUID | None = None
+    closed_at: AwareDatetime
+
+
 # Why a plan item could not be applied: a code, never free text. The first codes are the shared
 # plan rules' (rapport_shared.contracts.plan_rules), which the sessions service checks before it
 # accepts a close, so they reach this event only if the two services' rules ever drift apart; the
@@ -323,4 +389,7 @@ GOALS_CONTRACTS: tuple[type[EventContract], ...] = (
     PlanItemRefused,
     RiskFlagRaised,
     RiskFlagAcknowledged,
+    MeasurementPlanSet,
+    MeasureRequested,
+    MeasureAskClosed,
 )
