@@ -25,11 +25,12 @@ from bench.common import Report, event_row, median, plan_events, running_nats
 from rapport_goals.bootstrap import MIGRATIONS as GOALS_MIGRATIONS
 from rapport_goals.domain.events import goals_registry
 from rapport_sessions.bootstrap import MIGRATIONS as SESSIONS_MIGRATIONS
+from rapport_sessions.bootstrap import build_runtime as sessions_runtime
 from rapport_sessions.domain.events import sessions_registry
-from rapport_sessions.service_layer.handlers import notes_subscription
+from rapport_sessions.projections import NOTES_CONSUMER
+from rapport_sessions.settings import SessionsSettings
 from rapport_shared.contracts import envelope
 from rapport_shared.contracts.base import EventContract
-from rapport_shared.eventsourcing.crypto import KeyRing
 from rapport_shared.messaging import connection
 from rapport_shared.messaging.consumer import ConsumerRunner
 from rapport_shared.messaging.outbox import OutboxRelay
@@ -83,12 +84,13 @@ async def rapport_rate(nats_url: str, scratch: Path, events: list[EventContract]
     js = nc.jetstream()
     await connection.ensure_stream(js, "goals")
     relay = OutboxRelay(source, js, goals_registry(), batch_size=DEFAULTS.relay_batch_size)
+    # The notes subscription as the sessions service's bootstrap declares it, without lingering.
+    sessions = sessions_runtime(
+        SessionsSettings(data_dir=str(scratch), consumer_linger_seconds=0.0)
+    )
+    notes = next(s for s in sessions.subscriptions if s.durable == NOTES_CONSUMER)
     consumer = ConsumerRunner(
-        target,
-        js,
-        sessions_registry(),
-        notes_subscription(KeyRing(), linger_seconds=0.0),
-        batch_size=DEFAULTS.consumer_batch_size,
+        target, js, sessions_registry(), notes, batch_size=DEFAULTS.consumer_batch_size
     )
     started = time.perf_counter()
     tasks = [asyncio.create_task(relay.run()), asyncio.create_task(consumer.run())]
@@ -108,6 +110,7 @@ async def rapport_rate(nats_url: str, scratch: Path, events: list[EventContract]
         await nc.close()
         await source.dispose()
         await target.dispose()
+        await sessions.engine.dispose()
 
 
 async def checkpoint(engine: Any) -> int:

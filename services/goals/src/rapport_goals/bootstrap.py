@@ -13,11 +13,12 @@ from rapport_goals.service_layer import handlers
 from rapport_goals.settings import GoalsSettings
 from rapport_goals.tables import PROJECTION_TABLES
 from rapport_shared.contracts.clock import utc_now
+from rapport_shared.contracts.sessions import CareTeamChanged
 from rapport_shared.eventsourcing.crypto import plan_seal_key
 from rapport_shared.eventsourcing.privatestore import PrivateEventStore
 from rapport_shared.messaging.consumer import Subscription
 from rapport_shared.runtime.service import ServiceRuntime
-from rapport_shared.security.care_team import care_team_subscription
+from rapport_shared.security import care_team
 
 SERVICE = "goals"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -56,7 +57,13 @@ def build_runtime(
 
     # Its own copy of each client's care team, to authorize writes
     # (rapport_shared.security.care_team).
-    runtime.subscribe(care_team_subscription(SERVICE))
+    runtime.subscribe(
+        Subscription(
+            durable=f"{SERVICE}-care-team",
+            source_service="sessions",
+            handlers={CareTeamChanged.event_type: care_team.on_care_team_changed},
+        )
+    )
     runtime.subscribe(
         Subscription(
             durable="goals-erasure",

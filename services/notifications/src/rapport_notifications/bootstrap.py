@@ -16,10 +16,11 @@ from rapport_notifications.settings import NotificationsSettings
 from rapport_notifications.tables import PROJECTION_TABLES
 from rapport_notifications.webhook_channel import WebhookChannel
 from rapport_shared.contracts import EventRegistry, public_registry
+from rapport_shared.contracts.sessions import CareTeamChanged
 from rapport_shared.eventsourcing.eventstore import EventStore
 from rapport_shared.messaging.consumer import Subscription
 from rapport_shared.runtime.service import ServiceRuntime
-from rapport_shared.security.care_team import care_team_subscription
+from rapport_shared.security import care_team
 
 SERVICE = "notifications"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -65,7 +66,13 @@ def build_runtime(settings: NotificationsSettings) -> ServiceRuntime[EventStore]
     on_event = partial(handlers.on_event, store=store, keys=keys, timing=timing)
     # Its own copy of each client's care team, to authorize writes
     # (rapport_shared.security.care_team).
-    runtime.subscribe(care_team_subscription(SERVICE))
+    runtime.subscribe(
+        Subscription(
+            durable=f"{SERVICE}-care-team",
+            source_service="sessions",
+            handlers={CareTeamChanged.event_type: care_team.on_care_team_changed},
+        )
+    )
     for durable, source, names in (
         ("notifications", "goals", GOALS_EVENTS),
         ("notifications-sessions", "sessions", SESSIONS_EVENTS),

@@ -1,5 +1,6 @@
 """The composition root: the one place that wires settings, runtime, consumers and API."""
 
+from functools import partial
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -11,6 +12,7 @@ from rapport_sessions.settings import SessionsSettings
 from rapport_sessions.tables import PROJECTION_TABLES
 from rapport_shared.eventsourcing.crypto import plan_seal_key
 from rapport_shared.eventsourcing.privatestore import PrivateEventStore
+from rapport_shared.messaging.consumer import Subscription
 from rapport_shared.runtime.service import ServiceRuntime
 
 SERVICE = "sessions"
@@ -22,7 +24,21 @@ def build_runtime(settings: SessionsSettings) -> ServiceRuntime[PrivateEventStor
     seal_key = plan_seal_key(settings.plan_seal_key, settings.data_dir)
     store = PrivateEventStore(sessions_registry(), seal_key)
     runtime = ServiceRuntime(SERVICE, settings, store, MIGRATIONS)
-    runtime.subscribe(handlers.notes_subscription(store.keys, settings.consumer_linger_seconds))
+    # The goals events the notes and prep-brief projections show; the key ring says which of
+    # their clients are erased (their rows stay purged).
+    runtime.subscribe(
+        Subscription(
+            durable=projections.NOTES_CONSUMER,
+            source_service="goals",
+            handlers=dict.fromkeys(
+                (contract.event_type for contract in projections.GOALS_SHOWN),
+                partial(handlers.update_notes_projection, keys=store.keys),
+            ),
+            # The upserts of a batch written a table at a time (projections.project_all).
+            apply_batch=partial(handlers.update_notes_projection_batch, keys=store.keys),
+            linger_seconds=settings.consumer_linger_seconds,
+        )
+    )
     # Operators: POST /admin/projections/notes/rebuild, or `rapport rebuild sessions.notes`.
     runtime.add_projection("notes", PROJECTION_TABLES, projections.replay)
     return runtime

@@ -10,6 +10,26 @@ Failures: a message that is not a Rapport event (bad JSON, unknown type or versi
 does not validate), or whose handler refuses it with a DomainError, is dead-lettered at once.
 Any other handler failure is retried with backoff; once the message has been delivered
 max_deliveries times it is dead-lettered with the error and the consumer moves on.
+
+Writing a consumer, the one way every service does it:
+
+- A handler is `async def on_x(conn, incoming, *, <what it needs>)`: the batch's connection and
+  the event by position, the service's parts (its store or key ring, settings it decides with)
+  by keyword. If it decides with the time, it reads the clock once (contracts.clock.utc_now)
+  and passes `now` down, as a route does.
+- The service's bootstrap.py (its composition root) declares every Subscription it consumes
+  with: durable name, source service, `handlers` keyed by event type (the subject filter
+  follows from them), each bound to its parts there with functools.partial; nothing is read
+  from a module-level global. A handler the library provides is declared the same way
+  (security.care_team.on_care_team_changed).
+- A batch hook is optional and has the handlers' effect, with the same parts: `begin_batch`
+  where handlers append events (it reads once for the batch, then each event is applied under
+  its own context), `apply_batch` where they only upsert read-model rows (the batch at once).
+- Handlers that append events set after_commit=(runtime.notify_relay,), so their events go out
+  at once rather than at the relay's next poll.
+- The runner opens the transaction: one per batch, a savepoint per event when it goes one by
+  one. A handler never begins, commits or rolls back one (a savepoint of its own around a write
+  it may lose, conn.begin_nested(), is fine); a rebuild replays the same handlers in its own.
 """
 
 import asyncio

@@ -1,8 +1,9 @@
 """Each service's own copy of who is on each client's care team, kept from `care-team-changed`.
 
 The sessions service owns the assignment (PUT /clinics/{c}/clients/{id}/care-team) and updates
-its copy in the command's transaction; goals and notifications consume the event. Every service
-authorizes writes from its own copy, so no request waits on another service.
+its copy in the command's transaction; goals and notifications consume the event
+(on_care_team_changed). Every service authorizes writes from its own copy, so no request waits
+on another service.
 """
 
 from sqlalchemy import delete, insert, select
@@ -10,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport_shared.contracts.envelope import IncomingEvent
 from rapport_shared.contracts.sessions import CareTeamChanged
-from rapport_shared.messaging.consumer import Subscription
 from rapport_shared.persistence.schema import care_team_table as table
 
 
@@ -37,15 +37,8 @@ async def apply(conn: AsyncConnection, event: CareTeamChanged) -> None:
         )
 
 
-async def _on_care_team_changed(conn: AsyncConnection, incoming: IncomingEvent) -> None:
+async def on_care_team_changed(conn: AsyncConnection, incoming: IncomingEvent) -> None:
+    """The handler of the `<service>-care-team` consumer a service's bootstrap declares on the
+    sessions stream."""
     assert isinstance(incoming.contract, CareTeamChanged)
     await apply(conn, incoming.contract)
-
-
-def care_team_subscription(service: str) -> Subscription:
-    """The durable consumer that keeps `service`'s copy from the sessions stream."""
-    return Subscription(
-        durable=f"{service}-care-team",
-        source_service="sessions",
-        handlers={CareTeamChanged.event_type: _on_care_team_changed},
-    )

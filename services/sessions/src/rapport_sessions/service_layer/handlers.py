@@ -3,7 +3,6 @@ event handlers the sessions-notes consumer calls for the goals service's events.
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from functools import partial
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -20,7 +19,6 @@ from rapport_shared.contracts.sessions import CancellationReason, CareTeamChange
 from rapport_shared.eventsourcing.crypto import KeyRing, seal_wording
 from rapport_shared.eventsourcing.eventstore import ConcurrencyConflict, EventStore
 from rapport_shared.eventsourcing.privatestore import PrivateEventStore
-from rapport_shared.messaging.consumer import Subscription
 from rapport_shared.security import care_team
 from rapport_shared.security.erasure import shred
 
@@ -237,16 +235,3 @@ async def update_notes_projection_batch(
 def _client(event: EventContract) -> tuple[str, str] | None:
     client_id = getattr(event, "client_id", None)
     return (event.clinic_id, client_id) if client_id else None
-
-
-def notes_subscription(keys: KeyRing, linger_seconds: float) -> Subscription:
-    """The goals events the notes and prep-brief projections show, consumed from RAPPORT_GOALS;
-    the service's key ring (its store's) says which of their clients are erased."""
-    one = partial(update_notes_projection, keys=keys)
-    return Subscription(
-        durable=projections.NOTES_CONSUMER,
-        source_service="goals",
-        handlers={contract.event_type: one for contract in projections.GOALS_SHOWN},
-        apply_batch=partial(update_notes_projection_batch, keys=keys),
-        linger_seconds=linger_seconds,
-    )
