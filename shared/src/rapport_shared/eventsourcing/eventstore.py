@@ -155,19 +155,10 @@ class EventStore:
         return StoredEvent(int(position), event_id, stream_id, version, now, meta, event)
 
     async def load(self, conn: AsyncConnection, stream_id: str) -> list[StoredEvent]:
+        rows = await event_log.stream_rows(conn, stream_id)
         return [
-            StoredEvent(
-                position=position,
-                event_id=event_id,
-                stream_id=stream,
-                version=version,
-                occurred_at=occurred_at,
-                metadata=metadata,
-                event=self._load_json(kind, schema, data),
-            )
-            for position, event_id, version, kind, schema, occurred_at, data, metadata, stream in (
-                await event_log.stream_rows(conn, stream_id)
-            )
+            StoredEvent(position, event_id, stream, version, at, meta, self._load_json(*event))
+            for position, event_id, stream, version, at, meta, *event in rows
         ]
 
     async def load_events(self, conn: AsyncConnection, stream_id: str) -> list[EventContract]:

@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import pydantic_core
+from pydantic_core import from_json
 from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -102,14 +102,14 @@ async def all_or_nothing(conn: AsyncConnection) -> AsyncIterator[None]:
 
 
 async def stream_rows(conn: AsyncConnection, stream_id: str) -> Sequence[Any]:
-    """A stream's rows in version order, each (position, event_id, version, event_type,
-    schema_version, occurred_at, data, metadata, stream_id): occurred_at an aware datetime,
+    """A stream's rows in version order, each (position, event_id, stream_id, version,
+    occurred_at, metadata, event_type, schema_version, data): occurred_at an aware datetime,
     metadata a dict, data the event's JSON as text or as a dict (as the driver gives it)."""
     if conn.dialect.name == "sqlite":
         rows = sqlite_reading(conn).execute(_LOAD_ON_SQLITE, (stream_id,)).fetchall()
         return [
-            (*start, sqlite_time(at), data, pydantic_core.from_json(metadata), stream)
-            for *start, at, data, metadata, stream in rows
+            (position, event_id, stream, version, sqlite_time(at), from_json(meta), *event)
+            for position, event_id, stream, version, at, meta, *event in rows
         ]
     return (await conn.execute(_LOAD, {"stream_id": stream_id})).all()
 
@@ -180,8 +180,8 @@ def _sqlite_position(result: Any) -> int | None:
 # (statement, result rows, a JSON and a datetime processor per value) a load of a few events
 # cost four times what SQLite and decoding them do.
 _LOAD_ON_SQLITE = (
-    "SELECT position, event_id, version, event_type, schema_version, occurred_at, data,"
-    " metadata, stream_id FROM events WHERE stream_id = ? ORDER BY version"
+    "SELECT position, event_id, stream_id, version, occurred_at, metadata, event_type,"
+    " schema_version, data FROM events WHERE stream_id = ? ORDER BY version"
 )
 _EVENTS_ON_SQLITE = (
     "SELECT event_type, schema_version, data FROM events WHERE stream_id = ? ORDER BY version"
@@ -198,13 +198,13 @@ _LOAD = (
     select(
         _e.position,
         _e.event_id,
+        _e.stream_id,
         _e.version,
+        _e.occurred_at,
+        _e.metadata,
         _e.event_type,
         _e.schema_version,
-        _e.occurred_at,
         _e.data,
-        _e.metadata,
-        _e.stream_id,
     )
     .where(_e.stream_id == bindparam("stream_id"))
     .order_by(_e.version)
