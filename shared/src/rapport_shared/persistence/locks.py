@@ -11,6 +11,11 @@ the rebuilt rows, reading them afresh. Readers go on and see the old rows until 
 Locking the event log instead (SHARE) would only hold off writers that append: not the sessions
 service's consumer of goals events, nor an erasure that deletes rows without appending (whose
 delete, blocked on the rebuild's row locks, then misses the rows the replay put back).
+
+The tables are locked one after another, so a live transaction that already wrote one of them
+and then wants one the rebuild holds closes a cycle. PostgreSQL ends the transaction whose wait
+passes deadlock_timeout first, the rebuild's (it started waiting first): the live update goes
+through, and the operator runs the rebuild again.
 """
 
 from collections.abc import Sequence
