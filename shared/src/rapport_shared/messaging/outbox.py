@@ -40,8 +40,8 @@ from rapport_shared.contracts import envelope
 from rapport_shared.contracts.base import EventRegistry
 from rapport_shared.contracts.clock import to_utc
 from rapport_shared.messaging import quarantine
-from rapport_shared.persistence.db import sqlite_reading, sqlite_time
-from rapport_shared.persistence.event_log import log_is_outbox
+from rapport_shared.persistence import event_log
+from rapport_shared.persistence.db import sqlite_time
 from rapport_shared.persistence.schema import events_table, outbox_cursor_table, outbox_table
 
 log = structlog.get_logger(__name__)
@@ -147,15 +147,13 @@ class OutboxRelay:
         if reached is None:
             return
         async with self._engine.begin() as conn:
-            writing = sqlite_reading(conn)  # the write transaction
-            writing.execute(_ADVANCE_CURSOR, (reached,))
-            writing.execute(_FORGET_UP_TO, (reached,))
+            await event_log.pass_log_outbox(conn, reached)
         self._saved_at = time.monotonic()
         if self._unsaved == reached:
             self._unsaved = None
 
     async def _publish_waiting(self) -> int:
-        if log_is_outbox(self._engine):
+        if event_log.log_is_outbox(self._engine):
             return await self._publish_from_log()
         # PostgreSQL: SKIP LOCKED claims the rows for this relay until commit, so several
         # replicas share one outbox without publishing the same rows, and nothing else waits.
@@ -174,12 +172,10 @@ class OutboxRelay:
     async def _publish_from_log(self) -> int:
         # Read, publish, then move the cursor (in memory; save_cursor() writes it): holding
         # SQLite's one write lock while waiting for acks would stall every command behind a slow
-        # broker. Both ends run on SQLite's own connection (db.sqlite_reading): SQLAlchemy's
-        # execution layer cost more than the reads.
+        # broker.
         after = self._unsaved or 0
         async with self._engine.connect() as conn:  # a read: no need to queue with writers
-            reading = sqlite_reading(conn)
-            rows = reading.execute(_WAITING_IN_LOG, (after, self._batch_size)).fetchall()
+            rows = await event_log.waiting_in_log(conn, after, self._batch_size)
         messages = [(row[0], self._logged_message(*row)) for row in rows]
         acked, refused = await self._publish(messages)
         if refused:  # in the quarantine before the cursor passes them
@@ -213,7 +209,7 @@ class OutboxRelay:
         headers: str | None,
         payload: bytes | None,
     ) -> envelope.OutgoingMessage | None:
-        """What goes on the bus for a logged event (a row of _WAITING_IN_LOG): None for a
+        """What goes on the bus for a logged event (a row of event_log.waiting_in_log): None for a
         private one."""
         if subject is not None and headers is not None and payload is not None:
             # a bus copy that differs from the log
@@ -344,7 +340,7 @@ async def backlog(conn: AsyncConnection) -> tuple[int, datetime | None]:
     """How many events wait for the relay, and when the oldest was written. On SQLite that counts
     every event past the relay's written cursor, private ones too (it passes them in its next
     batch); while busy it writes the cursor every CURSOR_SAVE_SECONDS, so up to that much behind."""
-    if log_is_outbox(conn):
+    if event_log.log_is_outbox(conn):
         query = select(func.count(), func.min(events_table.c.occurred_at)).where(
             events_table.c.position > _CURSOR
         )
@@ -375,16 +371,5 @@ _FORGET = delete(outbox_table).where(
     outbox_table.c.position.in_(bindparam("positions", expanding=True))
 )
 
-# SQLite, in SQL for its own connection. No cursor row (tables made without migrations, as in
-# the bench) reads from the start.
+# No cursor row (tables made without migrations, as in the bench) reads from the start.
 _CURSOR = func.coalesce(select(outbox_cursor_table.c.position).scalar_subquery(), 0)
-_WAITING_IN_LOG = """
-SELECT e.position, e.event_id, e.stream_id, e.event_type, e.schema_version, e.clinic_id,
-       e.occurred_at, e.data, e.metadata, o.subject, o.headers, o.payload
-FROM events AS e LEFT OUTER JOIN outbox AS o ON o.position = e.position
-WHERE e.position > max(?, coalesce((SELECT position FROM outbox_cursor), 0))
-ORDER BY e.position LIMIT ?"""
-_ADVANCE_CURSOR = """
-INSERT INTO outbox_cursor (id, position) VALUES (1, ?)
-ON CONFLICT (id) DO UPDATE SET position = max(position, excluded.position)"""
-_FORGET_UP_TO = "DELETE FROM outbox WHERE position <= ?"

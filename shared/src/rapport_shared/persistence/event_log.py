@@ -141,6 +141,23 @@ async def first_client(conn: AsyncConnection, stream_id: str) -> tuple[str, str 
     return None if row is None else (row[0], row[1])
 
 
+async def waiting_in_log(conn: AsyncConnection, after: int, limit: int) -> list[Any]:
+    """Where the log is the outbox: up to limit events past `after` and the saved cursor, in
+    position order, each (position, event_id, stream_id, event_type, schema_version, clinic_id,
+    occurred_at, data, metadata, subject, headers, payload) as SQLite stores them (the time and
+    the JSON as text), the last three those of the event's outbox row (its bus copy) or None.
+    Read on SQLite's own connection: SQLAlchemy's execution layer cost more than the read."""
+    return sqlite_reading(conn).execute(_WAITING_IN_LOG, (after, limit)).fetchall()
+
+
+async def pass_log_outbox(conn: AsyncConnection, reached: int) -> None:
+    """Where the log is the outbox, in a write transaction: the saved cursor moves up to
+    `reached` (never back), and the bus copies up to it are forgotten."""
+    writing = sqlite_reading(conn)  # the write transaction's own connection
+    writing.execute(_ADVANCE_CURSOR, (reached,))
+    writing.execute(_FORGET_UP_TO, (reached,))
+
+
 async def _execute(conn: AsyncConnection, statement: Any, row: dict[str, Any]) -> Any:
     """Execute a prebuilt insert with one row through SQLAlchemy's connection, compiled once."""
     compiled = driver_statement(statement, tuple(row), conn.dialect, JSON_AS_TEXT)
@@ -187,6 +204,16 @@ _EVENTS_ON_SQLITE = (
     "SELECT event_type, schema_version, data FROM events WHERE stream_id = ? ORDER BY version"
 )
 _VERSION_ON_SQLITE = "SELECT max(version) FROM events WHERE stream_id = ?"
+_WAITING_IN_LOG = """
+SELECT e.position, e.event_id, e.stream_id, e.event_type, e.schema_version, e.clinic_id,
+       e.occurred_at, e.data, e.metadata, o.subject, o.headers, o.payload
+FROM events AS e LEFT OUTER JOIN outbox AS o ON o.position = e.position
+WHERE e.position > max(?, coalesce((SELECT position FROM outbox_cursor), 0))
+ORDER BY e.position LIMIT ?"""
+_ADVANCE_CURSOR = """
+INSERT INTO outbox_cursor (id, position) VALUES (1, ?)
+ON CONFLICT (id) DO UPDATE SET position = max(position, excluded.position)"""
+_FORGET_UP_TO = "DELETE FROM outbox WHERE position <= ?"
 _FIRST_CLIENT = {
     "sqlite": "SELECT clinic_id, json_extract(data, '$.client_id') FROM events"
     " WHERE stream_id = ? AND version = 1",
