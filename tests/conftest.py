@@ -1,6 +1,11 @@
-"""Fixtures for the cross-service tests: the three services as real processes."""
+"""Fixtures for the cross-service tests: the three services as real processes.
+
+running_suite gives a test a suite of its own. module_suite gives a whole module one suite
+(its own nats-server, SMTP server and data directory), for tests that make their own ids and
+look only at what they made: starting the three services is most of such a test's time."""
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -11,8 +16,8 @@ from rapport_devtools.natsserver import NatsServer, free_port
 from rapport_devtools.testing import SmtpCollector
 
 
-@pytest.fixture
-def smtp() -> Iterator[SmtpCollector]:
+@contextmanager
+def _smtp_collector() -> Iterator[SmtpCollector]:
     collector = SmtpCollector().start()
     try:
         yield collector
@@ -20,11 +25,14 @@ def smtp() -> Iterator[SmtpCollector]:
         collector.stop()
 
 
-@pytest.fixture
-def suite_processes(tmp_path: Path, nats_server: NatsServer, smtp: SmtpCollector):
+@contextmanager
+def _suite_processes(
+    directory: Path, nats_url: str, smtp: SmtpCollector
+) -> Iterator[dict[str, ServiceProcess]]:
+    """The three services, configured for directory, not started; stopped afterwards."""
     processes = service_processes(
-        suite_env(tmp_path, nats_server.url, smtp),
-        tmp_path / "logs",
+        suite_env(directory, nats_url, smtp),
+        directory / "logs",
         ports={name: free_port() for name in ("sessions", "goals", "notifications")},
     )
     try:
@@ -34,10 +42,44 @@ def suite_processes(tmp_path: Path, nats_server: NatsServer, smtp: SmtpCollector
             process.stop()
 
 
+def _started(processes: dict[str, ServiceProcess]) -> dict[str, ServiceProcess]:
+    # All three start together; each is then waited for.
+    for process in processes.values():
+        process.start()
+    for process in processes.values():
+        process.wait_ready()
+    return processes
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpCollector]:
+    with _smtp_collector() as collector:
+        yield collector
+
+
+@pytest.fixture
+def suite_processes(
+    tmp_path: Path, nats_server: NatsServer, smtp: SmtpCollector
+) -> Iterator[dict[str, ServiceProcess]]:
+    with _suite_processes(tmp_path, nats_server.url, smtp) as processes:
+        yield processes
+
+
 @pytest.fixture
 def running_suite(suite_processes: dict[str, ServiceProcess]) -> dict[str, ServiceProcess]:
-    for process in suite_processes.values():
-        process.start()
-    for process in suite_processes.values():
-        process.wait_ready()
-    return suite_processes
+    return _started(suite_processes)
+
+
+@pytest.fixture(scope="module")
+def module_suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ServiceProcess]]:
+    """One running suite for every test of a module (see this module's docstring)."""
+    directory = tmp_path_factory.mktemp("module-suite")
+    nats_server = NatsServer(directory / "nats").start()
+    try:
+        with (
+            _smtp_collector() as collector,
+            _suite_processes(directory, nats_server.url, collector) as processes,
+        ):
+            yield _started(processes)
+    finally:
+        nats_server.stop()

@@ -5,6 +5,9 @@ records of who asked and from where.
 The world: in northside, clients alice and bob; bob has a session, a goal and homework. alice
 probes every route addressed by an id (the list comes from each service's OpenAPI document, so
 a new route is covered the day it is added) with bob's ids and with ids nobody has.
+
+The tests share one running suite (module_suite): each names its callers and clients afresh
+(_fresh), so the audit entries each reads are its own.
 """
 
 import re
@@ -27,17 +30,23 @@ CORRELATION = "X-Correlation-Id"
 _PARAM = re.compile(r"\{(\w+)\}")
 
 
+def _fresh(name: str) -> str:
+    """A person's id (a slug) no other test uses."""
+    return f"{name}-{uuid.uuid4().hex[:8]}"
+
+
 async def _bobs_ids(urls: dict[str, str], http: httpx.AsyncClient) -> dict[str, str]:
     """bob's session, goal and homework (made by the clinic admin), by path parameter."""
+    bob = _fresh("bob")
     later = (datetime.now(UTC) + timedelta(days=2)).isoformat()
     session = await http.post(
         f"{urls['sessions']}/clinics/{CLINIC}/sessions",
-        json={"client_id": "bob", "counselor_id": "lee", "starts_at": later},
+        json={"client_id": bob, "counselor_id": "lee", "starts_at": later},
     )
     goal = await http.post(
         f"{urls['goals']}/clinics/{CLINIC}/goals",
         json={
-            "client_id": "bob",
+            "client_id": bob,
             "counselor_id": "lee",
             "description": "walk daily",
             "measure": "walks",
@@ -47,7 +56,7 @@ async def _bobs_ids(urls: dict[str, str], http: httpx.AsyncClient) -> dict[str, 
     )
     homework = await http.post(
         f"{urls['goals']}/clinics/{CLINIC}/homework",
-        json={"client_id": "bob", "counselor_id": "lee", "instructions": "log", "due_at": later},
+        json={"client_id": bob, "counselor_id": "lee", "instructions": "log", "due_at": later},
     )
     for made in (session, goal, homework):
         assert made.status_code == 201, made.text
@@ -55,18 +64,14 @@ async def _bobs_ids(urls: dict[str, str], http: httpx.AsyncClient) -> dict[str, 
         "session_id": session.json()["session_id"],
         "goal_id": goal.json()["goal_id"],
         "homework_id": homework.json()["homework_id"],
-        "client_id": "bob",
-        "recipient_id": "bob",
+        "client_id": bob,
+        "recipient_id": bob,
     }
 
 
 def _nobodys(param: str) -> str:
     # Resource ids are UUIDs; people's ids are slugs.
-    return (
-        "nobody-" + uuid.uuid4().hex[:8]
-        if param in {"client_id", "recipient_id"}
-        else (str(uuid.uuid4()))
-    )
+    return _fresh("nobody") if param in {"client_id", "recipient_id"} else str(uuid.uuid4())
 
 
 async def _addressed_routes(url: str, http: httpx.AsyncClient) -> list[tuple[str, str]]:
@@ -81,10 +86,10 @@ async def _addressed_routes(url: str, http: httpx.AsyncClient) -> list[tuple[str
 
 
 async def test_a_client_cannot_tell_another_clients_ids_from_ids_nobody_has(
-    running_suite: dict[str, ServiceProcess],
+    module_suite: dict[str, ServiceProcess],
 ) -> None:
-    urls = {name: process.url for name, process in running_suite.items()}
-    alice = bearer(mint_test_token("client", CLINIC, "alice"))
+    urls = {name: process.url for name, process in module_suite.items()}
+    alice = bearer(mint_test_token("client", CLINIC, _fresh("alice")))
     async with httpx.AsyncClient(auth=ClinicAdminAuth(), timeout=15) as http:
         bobs = await _bobs_ids(urls, http)
         probed: set[str] = set()
@@ -117,9 +122,10 @@ async def test_a_client_cannot_tell_another_clients_ids_from_ids_nobody_has(
 
 
 async def test_an_operators_request_is_audited_under_the_clinic_it_targeted(
-    running_suite: dict[str, ServiceProcess],
+    module_suite: dict[str, ServiceProcess],
 ) -> None:
-    operator = bearer(mint_test_token("operator", sub="operator-olu"))
+    olu = _fresh("operator-olu")
+    operator = bearer(mint_test_token("operator", sub=olu))
     auditor = bearer(mint_test_token("auditor", CLINIC, "auditor-ada"))
     async with httpx.AsyncClient(timeout=15) as http:
         for service, path in (
@@ -127,11 +133,11 @@ async def test_an_operators_request_is_audited_under_the_clinic_it_targeted(
             ("goals", "/clients/alice/progress"),
             ("notifications", "/recipients/alice/reminders"),
         ):
-            url = running_suite[service].url
+            url = module_suite[service].url
             probe = await http.get(f"{url}/clinics/{CLINIC}{path}", headers=operator)
             assert probe.status_code == 404, probe.text
             page = await http.get(
-                f"{url}/clinics/{CLINIC}/audit", params={"sub": "operator-olu"}, headers=auditor
+                f"{url}/clinics/{CLINIC}/audit", params={"sub": olu}, headers=auditor
             )
             assert page.status_code == 200, page.text
             [entry] = page.json()["entries"]
@@ -145,20 +151,21 @@ async def test_an_operators_request_is_audited_under_the_clinic_it_targeted(
 
 
 async def test_the_audit_returns_each_entrys_correlation_id(
-    running_suite: dict[str, ServiceProcess],
+    module_suite: dict[str, ServiceProcess],
 ) -> None:
-    alice = bearer(mint_test_token("client", CLINIC, "alice"))
+    alice_id = _fresh("alice")
+    alice = bearer(mint_test_token("client", CLINIC, alice_id))
     auditor = bearer(mint_test_token("auditor", CLINIC, "auditor-ada"))
-    url = running_suite["goals"].url
+    url = module_suite["goals"].url
     async with httpx.AsyncClient(timeout=15) as http:
         chosen = f"trace-{uuid.uuid4().hex[:8]}"
         asked = await http.get(
-            f"{url}/clinics/{CLINIC}/clients/alice/homework",
+            f"{url}/clinics/{CLINIC}/clients/{alice_id}/homework",
             headers={**alice, CORRELATION: chosen},
         )
         assert asked.status_code == 200, asked.text
         page = await http.get(
-            f"{url}/clinics/{CLINIC}/audit", params={"sub": "alice"}, headers=auditor
+            f"{url}/clinics/{CLINIC}/audit", params={"sub": alice_id}, headers=auditor
         )
         [entry] = page.json()["entries"]
         assert entry["correlation_id"] == asked.headers[CORRELATION]
@@ -166,7 +173,7 @@ async def test_the_audit_returns_each_entrys_correlation_id(
 
 async def _audited_address(url: str, headers: dict[str, str]) -> str | None:
     """Send a client's request with headers; the client address its audit entry records."""
-    sub = f"client-{uuid.uuid4().hex[:8]}"
+    sub = _fresh("client")
     caller = bearer(mint_test_token("client", CLINIC, sub))
     auditor = bearer(mint_test_token("auditor", CLINIC, "auditor-ada"))
     async with httpx.AsyncClient(timeout=15) as http:
@@ -184,11 +191,11 @@ FORGED = [
 
 
 async def test_forwarded_addresses_are_not_trusted_from_an_unconfigured_caller(
-    running_suite: dict[str, ServiceProcess],
+    module_suite: dict[str, ServiceProcess],
 ) -> None:
     # The tests call from 127.0.0.1, which no setting names as a proxy.
     for headers in FORGED:
-        assert await _audited_address(running_suite["sessions"].url, headers) == "127.0.0.1"
+        assert await _audited_address(module_suite["sessions"].url, headers) == "127.0.0.1"
 
 
 @pytest.fixture
