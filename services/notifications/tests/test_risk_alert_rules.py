@@ -9,6 +9,7 @@ from rapport_notifications.domain.alerts import risk_alert_reminders
 from rapport_notifications.domain.events import ReminderComposed
 from rapport_notifications.domain.messages import render
 from rapport_notifications.domain.recipients import QuietHours, RecipientProfile
+from rapport_shared.contracts.base import EventContract
 from rapport_shared.contracts.goals import RiskFlagRaised
 from rapport_shared.contracts.notifications import ReminderScheduled
 
@@ -31,9 +32,13 @@ def _flag(*recipients: str) -> RiskFlagRaised:
     )
 
 
+def _events(flag: RiskFlagRaised) -> list[EventContract]:
+    return [event for alert in risk_alert_reminders(flag, NIGHT) for event in alert]
+
+
 def test_one_alert_per_person_named_each_due_now_and_stable() -> None:
     flag = _flag("kim", "ada")
-    events = risk_alert_reminders(flag, NIGHT)
+    events = _events(flag)
     scheduled = [e for e in events if isinstance(e, ReminderScheduled)]
     assert [(s.recipient_id, s.kind, s.due_at, s.alert_id) for s in scheduled] == [
         ("kim", "risk-alert", NIGHT, flag.flag_id),
@@ -41,7 +46,7 @@ def test_one_alert_per_person_named_each_due_now_and_stable() -> None:
     ]
     assert len({s.reminder_id for s in scheduled}) == 2
     # A redelivered flag derives the same reminders.
-    again = [e for e in risk_alert_reminders(flag, NIGHT) if isinstance(e, ReminderScheduled)]
+    again = [e for e in _events(flag) if isinstance(e, ReminderScheduled)]
     assert [s.reminder_id for s in again] == [s.reminder_id for s in scheduled]
 
 
@@ -60,9 +65,7 @@ def test_quiet_hours_and_opt_outs_do_not_hold_a_risk_alert_back() -> None:
 
 
 def test_the_words_say_what_was_answered_and_where_the_safety_plan_is() -> None:
-    (composed,) = [
-        e for e in risk_alert_reminders(_flag("kim"), NIGHT) if isinstance(e, ReminderComposed)
-    ]
+    (composed,) = [e for e in _events(_flag("kim")) if isinstance(e, ReminderComposed)]
     message = render("risk-alert", composed.facts, "alice", ZoneInfo("Europe/London"))
     assert "item 9 of the PHQ-9 (thoughts of being better off dead or of self-harm) with 2" in (
         message.body

@@ -35,6 +35,9 @@ GOALS_EVENTS = (
     "goal-status-changed",
     "alliance-alert-raised",
     "plan-item-refused",
+    "risk-flag-raised",
+    "measure-requested",
+    "measure-ask-closed",
 )
 SESSIONS_EVENTS = (
     "session-scheduled",

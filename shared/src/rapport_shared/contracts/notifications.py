@@ -19,6 +19,8 @@ ReminderKind = Literal[
     "plan-item-refused",
     # A risk flag (PHQ-9 item 9): sent at once on every channel, quiet hours or not.
     "risk-alert",
+    # A measure the client is asked to fill in (measure-requested), at the ask's time.
+    "measure-due",
 ]
 Channel = Literal["email", "webhook", "feed"]
 CancellationReason = Literal[
@@ -29,6 +31,8 @@ CancellationReason = Literal[
     "note-signed",
     "goal-closed",
     "goal-revised",
+    # The measure it asked for arrived, was missed at its deadline or was withdrawn.
+    "measure-ask-closed",
     "opted-out",
     "client-erased",
 ]

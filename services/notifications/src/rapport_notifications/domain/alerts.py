@@ -56,18 +56,17 @@ def safety_plan_path(clinic_id: str, client_id: str) -> str:
     return f"/clinics/{clinic_id}/clients/{client_id}/safety-plan"
 
 
-def risk_alert_reminders(raised: RiskFlagRaised, now: datetime) -> list[EventContract]:
-    """One alert per person the flag names, each derived from the flag and the person: a
-    redelivered flag finds the alerts it created."""
+def risk_alert_reminders(raised: RiskFlagRaised, now: datetime) -> list[list[EventContract]]:
+    """One alert per person the flag names (each the first events of its stream), derived from
+    the flag and the person: a redelivered flag finds the alerts it created."""
     facts = ReminderFacts(
         risk_instrument=raised.instrument,
         risk_item=raised.item,
         risk_score=raised.score,
         safety_plan_path=safety_plan_path(raised.clinic_id, raised.client_id),
     )
-    events: list[EventContract] = []
-    for recipient_id in raised.alert_recipient_ids:
-        events += schedule_reminder(
+    return [
+        schedule_reminder(
             reminder_id=reminder_id_for(uuid5(raised.flag_id, recipient_id), RISK_ALERT),
             clinic_id=raised.clinic_id,
             kind=RISK_ALERT,
@@ -76,4 +75,5 @@ def risk_alert_reminders(raised: RiskFlagRaised, now: datetime) -> list[EventCon
             about=About(client_id=raised.client_id, alert_id=raised.flag_id),
             facts=facts,
         )
-    return events
+        for recipient_id in dict.fromkeys(raised.alert_recipient_ids)
+    ]

@@ -16,7 +16,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict
 
 from rapport_shared.contracts.base import AwareDatetime, EventContract, PersonId
-from rapport_shared.contracts.goals import Instrument, PlanItemKind, RefusalReason
+from rapport_shared.contracts.goals import Instrument, MeasureTiming, PlanItemKind, RefusalReason
 from rapport_shared.contracts.notifications import Channel
 from rapport_shared.contracts.sessions import GoalType, HomeworkType, Recurrence
 
@@ -46,6 +46,12 @@ class ReminderFacts(BaseModel):
     risk_item: int | None = None
     risk_score: int | None = None
     safety_plan_path: str | None = None
+    # A measure asked of the client: which, when (before a session, at its start or end, or
+    # every N days), when it is due and by when it may still be filled in.
+    measure_instrument: Instrument | None = None
+    measure_timing: MeasureTiming | None = None
+    measure_due_at: AwareDatetime | None = None
+    measure_deadline: AwareDatetime | None = None
 
 
 class ReminderComposed(_PrivateEvent):
@@ -163,6 +169,16 @@ class GoalClosureNoted(_PrivateEvent):
     closed_at: AwareDatetime
 
 
+class MeasureAskClosureNoted(_PrivateEvent):
+    """A measure ask ended (measure-ask-closed): kept as a tombstone, so its measure-requested,
+    should it arrive later, asks the client nothing."""
+
+    event_type: ClassVar[str] = "measure-ask-closure-noted"
+
+    ask_id: UUID
+    closed_at: AwareDatetime
+
+
 PRIVATE_EVENTS: tuple[type[EventContract], ...] = (
     ReminderComposed,
     DeliveryDeferred,
@@ -177,4 +193,5 @@ PRIVATE_EVENTS: tuple[type[EventContract], ...] = (
     NoteSignatureNoted,
     GoalPlanNoted,
     GoalClosureNoted,
+    MeasureAskClosureNoted,
 )

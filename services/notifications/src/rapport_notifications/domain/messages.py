@@ -6,7 +6,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from rapport_notifications.domain.events import ReminderFacts
-from rapport_shared.contracts.goals import RefusalReason
+from rapport_shared.contracts.goals import Instrument, RefusalReason
 from rapport_shared.contracts.notifications import ReminderKind
 from rapport_shared.contracts.sessions import HomeworkType
 
@@ -28,6 +28,7 @@ SUBJECTS: dict[ReminderKind, str] = {
     "alliance-alert": "Alliance alert: check in with your client",
     "plan-item-refused": "Part of an agreed plan was not set up",
     "risk-alert": "Risk alert: please contact your client today",
+    "measure-due": "A short questionnaire for you",
 }
 
 # What each reason code of plan-item-refused means, for the counselor who agreed the plan.
@@ -52,6 +53,15 @@ REFUSAL_REASONS: dict[RefusalReason, str] = {
 # What a risk item asks about, in a counselor's words.
 RISK_ITEMS: dict[tuple[str, int], str] = {
     ("PHQ-9", 9): "thoughts of being better off dead or of self-harm",
+}
+
+
+# How a client knows each measure.
+INSTRUMENTS: dict[Instrument, str] = {
+    "PHQ-9": "PHQ-9",
+    "GAD-7": "GAD-7",
+    "ORS": "Outcome Rating Scale (ORS)",
+    "SRS": "Session Rating Scale (SRS)",
 }
 
 
@@ -149,6 +159,26 @@ def _risk_alert(facts: ReminderFacts, client: str, _zone: ZoneInfo) -> str:
     )
 
 
+def _measure_due(facts: ReminderFacts, _client: str, zone: ZoneInfo) -> str:
+    if facts.measure_instrument is None:
+        return "Please fill in your questionnaire: it helps you and your counselor see how you are."
+    name = INSTRUMENTS[facts.measure_instrument]
+    by = f" by {day_and_time(facts.measure_deadline, zone)}" if facts.measure_deadline else ""
+    match facts.measure_timing:
+        case "before-session":
+            on = f" on {day_and_time(facts.measure_due_at, zone)}" if facts.measure_due_at else ""
+            return (
+                f"Please fill in your {name} before your session{on}: it takes a few minutes and "
+                "helps you and your counselor make the most of it."
+            )
+        case "session-start":
+            return f"Please fill in your {name} at the start of your session."
+        case "session-end":
+            return f"Please fill in your {name} about the session you have just had{by}."
+        case _:
+            return f"Time for your regular {name}: please fill it in{by}."
+
+
 def _ordinal(n: int) -> str:
     suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
     return f"{n}{suffix}"
@@ -163,4 +193,5 @@ _BODIES = {
     "alliance-alert": _alliance_alert,
     "plan-item-refused": _plan_item_refused,
     "risk-alert": _risk_alert,
+    "measure-due": _measure_due,
 }

@@ -37,6 +37,7 @@ GOAL_REVIEW: ReminderKind = "goal-review"
 UNSIGNED_NOTE: ReminderKind = "unsigned-note"
 ALLIANCE_ALERT: ReminderKind = "alliance-alert"
 RISK_ALERT: ReminderKind = "risk-alert"
+MEASURE_DUE: ReminderKind = "measure-due"
 # Kinds that cannot wait: sent on every channel the recipient has, whatever their preferences,
 # and not held back by their quiet hours (docs/privacy.md and the service README say so).
 URGENT: frozenset[ReminderKind] = frozenset({RISK_ALERT})

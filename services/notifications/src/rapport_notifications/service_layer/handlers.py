@@ -16,9 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport_notifications import erasure, projections
 from rapport_notifications.delivery_queue import DueReminder, release
-from rapport_notifications.domain.alerts import alliance_alert_reminder, plan_item_refused_alert
+from rapport_notifications.domain.alerts import (
+    alliance_alert_reminder,
+    plan_item_refused_alert,
+    risk_alert_reminders,
+)
 from rapport_notifications.domain.goals import Goal, goal_stream
 from rapport_notifications.domain.homework import Homework, homework_stream
+from rapport_notifications.domain.measures import MeasureAsk, measure_ask_stream
 from rapport_notifications.domain.messages import Message
 from rapport_notifications.domain.model import (
     Cancellation,
@@ -95,7 +100,12 @@ async def begin_batch(
 def _stream_of(event: Any) -> str | None:
     """The stream of this service's own that an event is decided on (None: no history)."""
     match event:
-        case sessions.ClientErased() | goals.AllianceAlertRaised() | goals.PlanItemRefused():
+        case (
+            sessions.ClientErased()
+            | goals.AllianceAlertRaised()
+            | goals.PlanItemRefused()
+            | goals.RiskFlagRaised()
+        ):
             return None
         case (
             goals.HomeworkAssigned()
@@ -106,6 +116,8 @@ def _stream_of(event: Any) -> str | None:
             return homework_stream(event.homework_id)
         case goals.GoalAgreed() | goals.GoalRevised() | goals.GoalStatusChanged():
             return goal_stream(event.goal_id)
+        case goals.MeasureRequested() | goals.MeasureAskClosed():
+            return measure_ask_stream(event.ask_id)
         case _:
             return session_stream(event.session_id)
 
@@ -132,6 +144,10 @@ async def _on_event(
         case goals.PlanItemRefused():
             await _schedule(conn, reads, plan_item_refused_alert(event, now))
             return
+        case goals.RiskFlagRaised():
+            for alert in risk_alert_reminders(event, now):
+                await _schedule(conn, reads, alert)
+            return
         case (
             goals.HomeworkAssigned()
             | goals.HomeworkCompleted()
@@ -141,6 +157,8 @@ async def _on_event(
             decide = _on_homework(event, now, timing)
         case goals.GoalAgreed() | goals.GoalRevised() | goals.GoalStatusChanged():
             decide = _on_goal(event, now)
+        case goals.MeasureRequested() | goals.MeasureAskClosed():
+            decide = _on_measure_ask(event, now)
         case _:
             decide = _on_session(event, now, timing)
     assert stream is not None
@@ -173,6 +191,16 @@ def _on_goal(event: Any, now: datetime) -> Decide:
                 return goal.revise(event, now)
             case _:
                 return goal.change_status(event)
+
+    return decide
+
+
+def _on_measure_ask(event: Any, now: datetime) -> Decide:
+    def decide(history: list[EventContract]) -> FollowUp:
+        ask = MeasureAsk.from_history(event.ask_id, history)
+        if isinstance(event, goals.MeasureRequested):
+            return ask.request(event, now)
+        return ask.close(event)
 
     return decide
 
@@ -277,14 +305,15 @@ async def prepare_delivery(
 ) -> tuple[Channel, ...]:
     """Just claimed: the channels to send on now; none (and its claim released) when it falls
     in the recipient's quiet hours (deferred to their end) or they opted out of its kind
-    (cancelled). The channels of a first attempt are recorded with its outcomes, so an ordinary
-    delivery writes nothing here."""
+    (cancelled). An urgent kind (a risk alert) is neither: the profile gives it every channel
+    and no quiet hours. The channels of a first attempt are recorded with its outcomes, so an
+    ordinary delivery writes nothing here."""
     profile = due.contact.profile
     if due.planned is None:
         channels = tuple(dict.fromkeys(profile.channels_for(due.kind)))
     else:
         channels = due.open
-    quiet_until = profile.quiet_until(now)
+    quiet_until = profile.quiet_until(now, due.kind)
     if quiet_until is None and channels:
         return channels
     if quiet_until is None and due.planned is not None:  # nothing left open: recorded meanwhile
