@@ -6,8 +6,12 @@ The world: in northside, client alice (care team: counselor kim) and client bob 
 counselor lee); in riverside, client carol. The callers are northside's clinic admin, kim,
 alice, an auditor and an operator. "own" is alice (kim's assigned client, alice's own record),
 "other" is bob, "clinic" is carol in riverside.
+
+The tests share one running suite (module_suite); each builds a world of its own, whose people
+carry fresh ids (World.people), so that what one test's world does is nowhere in another's.
 """
 
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -40,11 +44,16 @@ class Subject:
         return f"marker-of-{self.client}"
 
 
+# Every client's marker (clients' ids are slugs).
+_MARKER = re.compile(r"marker-of-[a-z0-9-]+")
+
+
 @dataclass
 class World:
     urls: dict[str, str]
     http: httpx.AsyncClient  # a clinic admin of whichever clinic the path names
     subjects: dict[str, Subject]
+    people: dict[str, str]  # the id, in this world, of each person the docstring names
 
     def url(self, service: str, subject: Subject, path: str) -> str:
         return f"{self.urls[service]}/clinics/{subject.clinic}{path}"
@@ -240,17 +249,22 @@ CALLERS = {
 }
 
 
-async def _build_world(running_suite: dict[str, object]) -> World:
-    urls = {name: process.url for name, process in running_suite.items()}  # type: ignore[attr-defined]
+PEOPLE = ("alice", "bob", "carol", "kim", "lee", *CALLERS.values())
+
+
+async def _build_world(suite: dict[str, object]) -> World:
+    urls = {name: process.url for name, process in suite.items()}  # type: ignore[attr-defined]
     http = httpx.AsyncClient(auth=ClinicAdminAuth(), timeout=15)
+    people = {person: f"{person}-{uuid.uuid4().hex[:8]}" for person in PEOPLE}
     world = World(
         urls,
         http,
         {
-            "alice": Subject(CLINIC, "alice", "kim"),
-            "bob": Subject(CLINIC, "bob", "lee"),
-            "carol": Subject(OTHER_CLINIC, "carol", "kim"),
+            "alice": Subject(CLINIC, people["alice"], people["kim"]),
+            "bob": Subject(CLINIC, people["bob"], people["lee"]),
+            "carol": Subject(OTHER_CLINIC, people["carol"], people["kim"]),
         },
+        people,
     )
     for s in world.subjects.values():
         assert (await _set_care_team(world, s, "", {})).status_code == 200
@@ -265,80 +279,80 @@ async def _build_world(running_suite: dict[str, object]) -> World:
         )
         assert assigned.status_code == 201, assigned.text
         s.homework_id = assigned.json()["homework_id"]
-        assert (await _set_profile(world, s, "admin-ann", {})).status_code == 200
+        assert (await _set_profile(world, s, people["admin-ann"], {})).status_code == 200
     # Goals and notifications learn the care teams from care-team-changed: wait until kim's
     # write on alice's record is no longer refused in each (both are idempotent here).
-    kim = bearer(mint_test_token("counselor", CLINIC, "kim"))
+    kim = bearer(mint_test_token("counselor", CLINIC, people["kim"]))
     alice = world.subjects["alice"]
 
     async def kim_may_write() -> bool:
-        revised = await _revise_goal(world, alice, "kim", kim)
-        contact = await _set_contact(world, alice, "kim", kim)
+        revised = await _revise_goal(world, alice, people["kim"], kim)
+        contact = await _set_contact(world, alice, people["kim"], kim)
         return revised.status_code == 200 and contact.status_code == 200
 
     await eventually(kim_may_write, timeout=20, interval=0.2)
     return world
 
 
-def _check(response: httpx.Response, expected: object, success: int, mine: Subject, world: World):
+def _check(response: httpx.Response, expected: object, success: int, mine: Subject) -> None:
     cell = f"{response.request.method} {response.request.url.path}"
     wanted = success if expected == OK else expected
     assert response.status_code == wanted, f"{cell}: {response.status_code} {response.text}"
     if expected != OK:
         assert response.headers["content-type"] == "application/problem+json", cell
-    for other in world.subjects.values():
-        if other is not mine:
-            assert other.marker not in response.text, f"{cell} shows {other.client}'s data"
+    # Any client's marker but mine, of this world or of another test's on the same suite.
+    shown = set(_MARKER.findall(response.text)) - {mine.marker}
+    assert not shown, f"{cell} shows another client's data: {shown}"
 
 
-async def test_every_cell_of_the_matrix(running_suite) -> None:
-    world = await _build_world(running_suite)
+async def test_every_cell_of_the_matrix(module_suite) -> None:
+    world = await _build_world(module_suite)
     try:
         s = world.subjects
         for role, by_kind in EXPECTED.items():
-            sub = CALLERS[role]
+            sub = world.people[CALLERS[role]]
             caller = bearer(mint_test_token(role, CLINIC, sub))
             for call, kind, success in ACTIONS:
                 own, other = by_kind[kind]
-                _check(await call(world, s["alice"], sub, caller), own, success, s["alice"], world)
-                _check(await call(world, s["bob"], sub, caller), other, success, s["bob"], world)
+                _check(await call(world, s["alice"], sub, caller), own, success, s["alice"])
+                _check(await call(world, s["bob"], sub, caller), other, success, s["bob"])
                 # Another clinic's client, through that clinic's paths: as if nothing existed.
                 _check(
                     await call(world, s["carol"], sub, caller),
                     NOT_FOUND,
                     success,
                     s["carol"],
-                    world,
                 )
     finally:
         await world.http.aclose()
 
 
 async def test_nobody_acts_in_another_counselors_name_and_audit_sees_the_attempts(
-    running_suite,
+    module_suite,
 ) -> None:
-    world = await _build_world(running_suite)
+    world = await _build_world(module_suite)
     try:
+        people = world.people
         alice = world.subjects["alice"]
-        kim = bearer(mint_test_token("counselor", CLINIC, "kim"))
+        kim = bearer(mint_test_token("counselor", CLINIC, people["kim"]))
         # kim is on alice's care team, but may not write in lee's name...
         for call in (_schedule, _assign_homework, _revise_goal):
-            assert (await call(world, alice, "lee", kim)).status_code == 403
+            assert (await call(world, alice, people["lee"], kim)).status_code == 403
         # ...while a clinic admin records on a counselor's behalf.
-        assert (await _schedule(world, alice, "lee", {})).status_code == 201
+        assert (await _schedule(world, alice, people["lee"], {})).status_code == 201
 
         # A client sees their own reads of bob's notes refused, and the auditor sees them too.
-        alice_token = bearer(mint_test_token("client", CLINIC, "alice"))
+        alice_token = bearer(mint_test_token("client", CLINIC, alice.client))
         bob = world.subjects["bob"]
-        assert (await _read_notes(world, bob, "alice", alice_token)).status_code == 404
-        auditor = bearer(mint_test_token("auditor", CLINIC, "auditor-ada"))
+        assert (await _read_notes(world, bob, alice.client, alice_token)).status_code == 404
+        auditor = bearer(mint_test_token("auditor", CLINIC, people["auditor-ada"]))
         audit_url = f"{world.urls['sessions']}/clinics/{CLINIC}/audit"
-        page = await world.http.get(audit_url, params={"sub": "alice"}, headers=auditor)
+        page = await world.http.get(audit_url, params={"sub": alice.client}, headers=auditor)
         assert page.status_code == 200, page.text
         [probe] = page.json()["entries"]
         assert probe["route"] == "/clinics/{clinic_id}/clients/{client_id}/notes"
-        assert (probe["client_id"], probe["status"], probe["role"]) == ("bob", 404, "client")
-        refused = await world.http.get(audit_url, params={"sub": "kim", "status": 403})
+        assert (probe["client_id"], probe["status"], probe["role"]) == (bob.client, 404, "client")
+        refused = await world.http.get(audit_url, params={"sub": people["kim"], "status": 403})
         assert len(refused.json()["entries"]) == 1  # the schedule in lee's name
         # The audit log is for auditors and clinic admins only, of their own clinic.
         assert (await world.http.get(audit_url, headers=kim)).status_code == 403
@@ -349,8 +363,8 @@ async def test_nobody_acts_in_another_counselors_name_and_audit_sees_the_attempt
         await world.http.aclose()
 
 
-async def test_only_a_clinic_admin_erases_a_client(running_suite) -> None:
-    world = await _build_world(running_suite)
+async def test_only_a_clinic_admin_erases_a_client(module_suite) -> None:
+    world = await _build_world(module_suite)
     try:
         alice, carol = world.subjects["alice"], world.subjects["carol"]
 
@@ -358,19 +372,21 @@ async def test_only_a_clinic_admin_erases_a_client(running_suite) -> None:
             url = world.url("sessions", s, f"/clients/{s.client}/erasure")
             return await world.http.post(url, json={"erased_by": me}, headers=headers)
 
-        for role, sub in CALLERS.items():
+        for role, person in CALLERS.items():
             if role == "clinic-admin":
                 continue
+            sub = world.people[person]
             caller = bearer(mint_test_token(role, CLINIC, sub))
             expected = NOT_FOUND if role == "operator" else FORBIDDEN
             # Even alice herself, and kim on his own client's record: erasure is the admin's.
             assert (await erase(alice, sub, caller)).status_code == expected, role
-        admin = bearer(mint_test_token("clinic-admin", CLINIC, "admin-ann"))
-        assert (await erase(carol, "admin-ann", admin)).status_code == NOT_FOUND
+        ann = world.people["admin-ann"]
+        admin = bearer(mint_test_token("clinic-admin", CLINIC, ann))
+        assert (await erase(carol, ann, admin)).status_code == NOT_FOUND
         # Nobody erased anything so far: alice's words are still there.
         profile = await _read_profile(world, alice, "", {})
         assert alice.marker in profile.json()["display_name"]
-        assert (await erase(alice, "admin-ann", admin)).status_code == 201
+        assert (await erase(alice, ann, admin)).status_code == 201
         assert (await _read_profile(world, alice, "", {})).json()["display_name"] == ""
     finally:
         await world.http.aclose()
