@@ -1,5 +1,5 @@
 """The prep brief's pure rules: folding goal facts in any order, outcomes since the last
-session, measure changes and the open alliance alert."""
+session, measure changes, the open alliance alert, open risk flags and measures due or missed."""
 
 import itertools
 from datetime import UTC, date, datetime, timedelta
@@ -9,10 +9,15 @@ from rapport_sessions.domain.prep import (
     AllianceAlert,
     GoalFact,
     Measure,
+    MeasureAsk,
     Outcome,
+    RiskFlag,
+    asks_due,
+    asks_missed,
     fold_goals,
     latest_measures,
     open_alert,
+    open_risk_flags,
     outcomes_since,
 )
 
@@ -106,3 +111,30 @@ def test_an_alliance_alert_stays_open_until_a_later_srs_reaches_the_threshold() 
     assert open_alert([alert], [Measure("SRS", 35, None, T0 + timedelta(days=7))]) == alert
     assert open_alert([alert], [Measure("ORS", 39, None, T0 + timedelta(days=7))]) == alert
     assert open_alert([alert], [Measure("SRS", 36, None, T0 + timedelta(days=7))]) is None
+
+
+def test_a_risk_flag_is_open_from_its_raising_until_its_acknowledgement() -> None:
+    raised = RiskFlag(uuid4(), "PHQ-9", 9, 3, raised_at=T0 + timedelta(days=1))
+    earlier = RiskFlag(uuid4(), "PHQ-9", 9, 1, raised_at=T0)
+    seen = RiskFlag(uuid4(), "PHQ-9", 9, 2, raised_at=T0, acknowledged_at=T0 + timedelta(hours=1))
+    # Its acknowledgement arrived and its raising not yet: nothing to show.
+    acknowledgement_only = RiskFlag(uuid4(), acknowledged_at=T0)
+    flags = [raised, seen, acknowledgement_only, earlier]
+    assert open_risk_flags(flags) == [earlier, raised]
+
+
+def test_measures_due_are_the_open_asks_and_missed_ones_count_since_the_last_session() -> None:
+    def ask(due_days: int, outcome: str | None = None, instrument: str = "PHQ-9") -> MeasureAsk:
+        due = T0 + timedelta(days=due_days)
+        closed = None if outcome is None else due + timedelta(hours=2)
+        return MeasureAsk(uuid4(), instrument, "every-n-days", None, due, due, due, outcome, closed)
+
+    later, sooner = ask(5), ask(2, instrument="GAD-7")
+    missed_before, missed_since = ask(-3, "missed"), ask(1, "missed")
+    fulfilled, withdrawn = ask(3, "fulfilled"), ask(4, "withdrawn")
+    # Its closing arrived before its request: not known yet.
+    closing_only = MeasureAsk(uuid4(), "ORS", outcome="missed", closed_at=T0)
+    asks = [later, missed_since, fulfilled, sooner, withdrawn, missed_before, closing_only]
+    assert asks_due(asks) == [sooner, later]
+    assert asks_missed(asks, since=T0) == [missed_since]
+    assert asks_missed(asks, since=None) == [missed_before, missed_since]

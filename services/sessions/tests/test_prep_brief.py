@@ -1,5 +1,5 @@
 """The session-prep brief, fed by goals events published on a real RAPPORT_GOALS stream (out of
-order and duplicated), and rebuilt equal to live."""
+order and duplicated) and by the client's safety plan, and rebuilt equal to live."""
 
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -26,7 +26,11 @@ from rapport_shared.contracts.goals import (
     HomeworkCancelled,
     HomeworkCompleted,
     HomeworkMissed,
+    MeasureAskClosed,
     MeasureRecorded,
+    MeasureRequested,
+    RiskFlagAcknowledged,
+    RiskFlagRaised,
 )
 from rapport_shared.contracts.plan import derived_id
 
@@ -95,6 +99,10 @@ async def test_the_prep_brief_picks_up_where_the_last_session_left_off(
         "homework": [],
         "measures": [],
         "alliance_alert": None,
+        "safety_plan": {"exists": False, "revision": None, "last_changed_at": None},
+        "risk_flags": [],
+        "measures_due": [],
+        "measures_missed": [],
     }
     session = await service.schedule("alice")
     base = f"/clinics/{CLINIC}/sessions/{session['session_id']}"
@@ -231,3 +239,137 @@ async def test_the_prep_brief_picks_up_where_the_last_session_left_off(
     await service.runtime.rebuild("notes")
     assert await service.projection_rows() == live_rows
     assert (await service.http.get(url)).json() == brief
+
+
+def flag_raised(flag_id: UUID, score: int, at: datetime) -> RiskFlagRaised:
+    return RiskFlagRaised(
+        clinic_id=CLINIC,
+        flag_id=flag_id,
+        measure_id=uuid4(),
+        client_id="alice",
+        instrument="PHQ-9",
+        item=9,
+        score=score,
+        threshold=1,
+        alert_recipient_ids=("kim",),
+        raised_at=at,
+    )
+
+
+def acknowledged(flag_id: UUID, at: datetime) -> RiskFlagAcknowledged:
+    return RiskFlagAcknowledged(
+        clinic_id=CLINIC,
+        flag_id=flag_id,
+        client_id="alice",
+        acknowledged_by="kim",
+        acknowledged_at=at,
+    )
+
+
+def asked(instrument: Any, timing: Any, due_at: datetime) -> MeasureRequested:
+    return MeasureRequested(
+        clinic_id=CLINIC,
+        ask_id=uuid4(),
+        client_id="alice",
+        instrument=instrument,
+        timing=timing,
+        ask_at=due_at - timedelta(days=1),
+        due_at=due_at,
+        deadline=due_at + timedelta(hours=2),
+    )
+
+
+def ask_closed(ask: MeasureRequested, outcome: Any) -> MeasureAskClosed:
+    return MeasureAskClosed(
+        clinic_id=CLINIC,
+        ask_id=ask.ask_id,
+        client_id="alice",
+        instrument=ask.instrument,
+        outcome=outcome,
+        closed_at=ask.deadline,
+    )
+
+
+async def test_the_brief_shows_the_safety_plan_open_risk_flags_and_measures_due_and_missed(
+    service: RunningService, goals: GoalsProducer
+) -> None:
+    session = await service.schedule("alice")
+    closed = await service.http.post(
+        f"/clinics/{CLINIC}/sessions/{session['session_id']}/close", json=plan()
+    )
+    t = instant(closed.json()["closed_at"])
+    safety_plan = f"/clinics/{CLINIC}/clients/alice/safety-plan"
+    body = {"written_with_client": True, "revised_by": "kim", "plan": {"warning_signs": ["x"]}}
+    assert (await service.http.put(safety_plan, json=body)).is_success
+    revised = (await service.http.put(safety_plan, json=body)).json()
+
+    open_flag, seen_flag, unknown_flag = uuid4(), uuid4(), uuid4()
+    before_session = asked("PHQ-9", "before-session", t + timedelta(days=6))
+    every_few_days = asked("GAD-7", "every-n-days", t + timedelta(days=3))
+    at_the_start = asked("ORS", "session-start", t + timedelta(days=1))
+    missed_before = asked("GAD-7", "every-n-days", t - timedelta(days=3))
+    missed_late_news = asked("PHQ-9", "every-n-days", t + timedelta(days=2))
+    withdrawn = asked("ORS", "session-start", t + timedelta(days=4))
+    events = [
+        flag_raised(open_flag, 3, t + timedelta(days=1)),
+        acknowledged(seen_flag, t + timedelta(days=2, hours=1)),  # before its raising
+        flag_raised(seen_flag, 1, t + timedelta(days=2)),
+        acknowledged(unknown_flag, t),  # its raising never came
+        before_session,
+        every_few_days,
+        ask_closed(every_few_days, "missed"),
+        at_the_start,
+        ask_closed(at_the_start, "fulfilled"),
+        missed_before,
+        ask_closed(missed_before, "missed"),  # before the last session: not shown
+        ask_closed(missed_late_news, "missed"),  # before its request
+        missed_late_news,
+        withdrawn,
+        ask_closed(withdrawn, "withdrawn"),
+        flag_raised(uuid4(), 2, t).model_copy(update={"client_id": "bob"}),
+    ]
+    for event in events:
+        await goals.publish(event)
+    consumer = service.runtime.consumers[0]
+
+    async def caught_up(count: int) -> bool:
+        return consumer.applied >= count
+
+    await eventually(lambda: caught_up(len(events)))
+    url = f"/clinics/{CLINIC}/clients/alice/prep-brief"
+    brief = (await service.http.get(url)).json()
+
+    assert brief["safety_plan"] == {
+        "exists": True,
+        "revision": 2,
+        "last_changed_at": revised["revised_at"],
+    }
+    assert [
+        (f["flag_id"], f["instrument"], f["item"], f["score"], f["safety_plan"])
+        for f in brief["risk_flags"]
+    ] == [(str(open_flag), "PHQ-9", 9, 3, safety_plan)]
+    assert instant(brief["risk_flags"][0]["raised_at"]) == t + timedelta(days=1)
+    assert [(m["ask_id"], m["instrument"], m["timing"]) for m in brief["measures_due"]] == [
+        (str(before_session.ask_id), "PHQ-9", "before-session")
+    ]
+    due = brief["measures_due"][0]
+    assert [instant(due[k]) for k in ("ask_at", "due_at", "deadline")] == [
+        before_session.ask_at,
+        before_session.due_at,
+        before_session.deadline,
+    ]
+    assert [(m["ask_id"], instant(m["missed_at"])) for m in brief["measures_missed"]] == [
+        (str(missed_late_news.ask_id), missed_late_news.deadline),
+        (str(every_few_days.ask_id), every_few_days.deadline),
+    ]
+
+    live_rows = await service.projection_rows()
+    await damage_projection(service)
+    await service.runtime.rebuild("notes")
+    assert await service.projection_rows() == live_rows
+    assert (await service.http.get(url)).json() == brief
+
+    # Acknowledged, the flag leaves the brief.
+    await goals.publish(acknowledged(open_flag, t + timedelta(days=3)))
+    await eventually(lambda: caught_up(len(events) + 1))
+    assert (await service.http.get(url)).json()["risk_flags"] == []

@@ -5,12 +5,14 @@ from typing import Annotated, Self
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Path, Query, Request
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints, model_validator
 
-from rapport_sessions import clients, prep_brief, views
+from rapport_sessions import clients, prep_brief, safety_plans, views
 from rapport_sessions.domain.model import MAX_REASON_CHARS, stream_id
 from rapport_sessions.domain.notes import MAX_ADDENDUM_CHARS, MAX_SECTION_CHARS, NoteFormat
+from rapport_sessions.domain.safety_plan import SafetyPlanContent
 from rapport_sessions.prep_brief import PrepBrief
+from rapport_sessions.safety_plans import SafetyPlanRevision, SafetyPlanRevisions, SafetyPlanView
 from rapport_sessions.service_layer import handlers
 from rapport_sessions.views import ClientNotes, ClientRecord, SessionState
 from rapport_shared.contracts.base import PersonId
@@ -323,6 +325,63 @@ async def get_care_team(
     async with runtime.engine.connect() as conn:
         team = await care_team.team_of(conn, clinic_id, client_id)
     return CareTeamView(client_id=client_id, counselor_ids=sorted(team))
+
+
+SAFETY_PLAN = "/clients/{client_id}/safety-plan"
+
+
+class ReviseSafetyPlan(Command):
+    written_with_client: Annotated[bool, Strict()] = Field(
+        description="That the plan was written with the client: false is refused"
+    )
+    revised_by: PersonId
+    plan: SafetyPlanContent
+    expected_revision: Annotated[WholeNumber, Field(ge=0)] | None = Field(
+        None,
+        description="The revision the caller saw (0: none yet); refused with 409 if it moved on",
+    )
+
+
+@router.put(
+    SAFETY_PLAN,
+    dependencies=[authorize(Action.WRITE, FromPath(), acting_as=("revised_by",))],
+    summary="Write or revise the client's safety plan, with the client: a new revision",
+)
+async def revise_safety_plan(
+    clinic_id: ClinicId, client_id: ClientId, command: ReviseSafetyPlan, runtime: Sessions
+) -> SafetyPlanView:
+    """Every revision is kept; the plan is stored encrypted under the client's key and never
+    published."""
+    event = await commands.run(
+        runtime,
+        handlers.revise_safety_plan,
+        clinic_id=clinic_id,
+        client_id=client_id,
+        content=command.plan,
+        revised_by=command.revised_by,
+        written_with_client=command.written_with_client,
+        expected_revision=command.expected_revision,
+    )
+    return safety_plans.as_plan(client_id, SafetyPlanRevision.of(event))
+
+
+@router.get(SAFETY_PLAN, dependencies=[authorize(Action.CLIENT_READ, FromPath())])
+async def get_safety_plan(
+    clinic_id: ClinicId, client_id: ClientId, runtime: Sessions
+) -> SafetyPlanView:
+    """The plan as it stands (its latest revision); 404 if there is none."""
+    async with runtime.engine.connect() as conn:
+        return await safety_plans.latest(conn, runtime.store, clinic_id, client_id)
+
+
+@router.get(f"{SAFETY_PLAN}/revisions", dependencies=[authorize(Action.CLIENT_READ, FromPath())])
+async def get_safety_plan_revisions(
+    clinic_id: ClinicId, client_id: ClientId, runtime: Sessions
+) -> SafetyPlanRevisions:
+    """Every revision of the plan, oldest first; 404 if there is none."""
+    async with runtime.engine.connect() as conn:
+        found = await safety_plans.revisions(conn, runtime.store, clinic_id, client_id)
+    return SafetyPlanRevisions(client_id=client_id, revisions=found)
 
 
 DisplayName = Annotated[

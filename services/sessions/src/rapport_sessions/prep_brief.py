@@ -2,7 +2,8 @@
 projections and event store only: the last closed session's agreed plan (and any of its items the
 goals service could not apply), the open goals with
 their progress since, the homework done and missed since, the latest measures and any open
-alliance alert."""
+alliance alert; whether the client has a safety plan, the risk flags not acknowledged yet, and
+the measures asked for that are due or were missed since."""
 
 from collections import Counter
 from dataclasses import fields
@@ -14,9 +15,10 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from rapport_sessions import repository, views
+from rapport_sessions import repository, safety_plans, views
 from rapport_sessions.domain import prep
 from rapport_sessions.domain.model import SessionStatus
+from rapport_sessions.safety_plans import SafetyPlanStatus
 from rapport_sessions.tables import (
     notes_goals,
     notes_homework,
@@ -25,7 +27,9 @@ from rapport_sessions.tables import (
     prep_goal_facts,
     prep_homework,
     prep_homework_outcomes,
+    prep_measure_asks,
     prep_measures,
+    prep_risk_flags,
 )
 from rapport_shared.contracts.clock import to_utc
 from rapport_shared.contracts.plan import AgreedGoal, AgreedHomework, GoalWording
@@ -86,6 +90,34 @@ class AllianceAlertLine(BaseModel):
     raised_at: datetime
 
 
+class RiskFlagLine(BaseModel):
+    flag_id: UUID
+    instrument: str
+    item: int = Field(description="The item's number on the form, 1-based")
+    score: int
+    raised_at: datetime
+    safety_plan: str = Field(description="The path of the client's safety plan")
+
+
+class MeasureDueLine(BaseModel):
+    ask_id: UUID
+    instrument: str
+    timing: str = Field(description="before-session, session-start, session-end, every-n-days")
+    session_id: UUID | None
+    ask_at: datetime = Field(description="When the client is (or was) asked")
+    due_at: datetime
+    deadline: datetime = Field(description="Missed if not filled in by then")
+
+
+class MeasureMissedLine(BaseModel):
+    ask_id: UUID
+    instrument: str
+    timing: str
+    session_id: UUID | None
+    due_at: datetime
+    missed_at: datetime
+
+
 class PrepBrief(BaseModel):
     client_id: str
     since: datetime | None
@@ -94,6 +126,12 @@ class PrepBrief(BaseModel):
     homework: list[HomeworkOutcome]
     measures: list[MeasureLine]
     alliance_alert: AllianceAlertLine | None
+    safety_plan: SafetyPlanStatus
+    risk_flags: list[RiskFlagLine] = Field(description="Raised and not acknowledged yet")
+    measures_due: list[MeasureDueLine] = Field(description="Asked for and still open")
+    measures_missed: list[MeasureMissedLine] = Field(
+        description="Missed since the last closed session (all of them before any)"
+    )
 
 
 async def prep_brief(
@@ -150,6 +188,15 @@ async def prep_brief(
         for row in await _rows(conn, prep_alliance_alerts, clinic_id, client_id)
     ]
     alert = prep.open_alert(alerts, measures)
+    flags = [
+        prep.RiskFlag(**_fields(row, prep.RiskFlag))
+        for row in await _rows(conn, prep_risk_flags, clinic_id, client_id)
+    ]
+    plan_path = safety_plans.path(clinic_id, client_id)
+    asks = [
+        prep.MeasureAsk(**_fields(row, prep.MeasureAsk))
+        for row in await _rows(conn, prep_measure_asks, clinic_id, client_id)
+    ]
     return PrepBrief(
         client_id=client_id,
         since=since,
@@ -158,6 +205,16 @@ async def prep_brief(
         homework=homework,
         measures=[MeasureLine(**vars(m)) for m in prep.latest_measures(measures)],
         alliance_alert=AllianceAlertLine(**vars(alert)) if alert else None,
+        safety_plan=await safety_plans.status(conn, clinic_id, client_id),
+        risk_flags=[
+            RiskFlagLine(**vars(flag), safety_plan=plan_path)
+            for flag in prep.open_risk_flags(flags)
+        ],
+        measures_due=[MeasureDueLine(**vars(ask)) for ask in prep.asks_due(asks)],
+        measures_missed=[
+            MeasureMissedLine(**vars(ask), missed_at=ask.closed_at)
+            for ask in prep.asks_missed(asks, since)
+        ],
     )
 
 

@@ -1,6 +1,7 @@
 """The prep-brief projection: what the goals service tells about a client between sessions
 (goals and their reviews, homework done and missed, measures, alliance alerts, plan items it
-could not apply), kept by the
+could not apply, risk flags and their acknowledgement, measures asked for and how each ask
+ended), kept by the
 sessions-notes consumer so the brief never calls another service. The goals events carry no
 words: the brief takes a goal's and a homework's words from the notes projection (this
 service's own record of the plan), so its description and target columns stay empty now.
@@ -14,13 +15,17 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
+from sqlalchemy import Table
+
 from rapport_sessions.tables import (
     plan_refusals,
     prep_alliance_alerts,
     prep_goal_facts,
     prep_homework,
     prep_homework_outcomes,
+    prep_measure_asks,
     prep_measures,
+    prep_risk_flags,
 )
 from rapport_shared.contracts.base import EventContract
 from rapport_shared.contracts.clock import to_utc
@@ -34,8 +39,12 @@ from rapport_shared.contracts.goals import (
     HomeworkCancelled,
     HomeworkCompleted,
     HomeworkMissed,
+    MeasureAskClosed,
     MeasureRecorded,
+    MeasureRequested,
     PlanItemRefused,
+    RiskFlagAcknowledged,
+    RiskFlagRaised,
 )
 from rapport_shared.persistence.upserts import Upsert
 
@@ -178,6 +187,63 @@ def plan_item_refused(event: PlanItemRefused) -> Upsert:
     return Upsert(plan_refusals, row)
 
 
+def _facts_of_one_kind(
+    table: Table, identity: dict[str, Any], event: _ClientOwned, facts: dict[str, Any]
+) -> Upsert:
+    """A row some of whose columns only this kind of event writes: on a clash only those
+    change, so it and the other kind writing the same row may arrive in either order."""
+    return Upsert(table, {**identity, **_owner(event), **facts}, replace=tuple(facts))
+
+
+def risk_flag_raised(event: RiskFlagRaised) -> Upsert:
+    raised = {
+        "measure_id": event.measure_id,
+        "instrument": event.instrument,
+        "item": event.item,
+        "score": event.score,
+        "threshold": event.threshold,
+        "raised_at": to_utc(event.raised_at),
+    }
+    return _facts_of_one_kind(prep_risk_flags, {"flag_id": event.flag_id}, event, raised)
+
+
+def risk_flag_acknowledged(event: RiskFlagAcknowledged) -> Upsert:
+    acknowledged = {
+        "acknowledged_by": event.acknowledged_by,
+        "acknowledged_at": to_utc(event.acknowledged_at),
+    }
+    return _facts_of_one_kind(prep_risk_flags, {"flag_id": event.flag_id}, event, acknowledged)
+
+
+def _ask(event: MeasureRequested | MeasureAskClosed, facts: dict[str, Any]) -> Upsert:
+    identity = {"ask_id": event.ask_id, "instrument": event.instrument}
+    return _facts_of_one_kind(prep_measure_asks, identity, event, facts)
+
+
+def measure_requested(event: MeasureRequested) -> Upsert:
+    return _ask(
+        event,
+        {
+            "timing": event.timing,
+            "session_id": event.session_id,
+            "ask_at": to_utc(event.ask_at),
+            "due_at": to_utc(event.due_at),
+            "deadline": to_utc(event.deadline),
+        },
+    )
+
+
+def measure_ask_closed(event: MeasureAskClosed) -> Upsert:
+    return _ask(
+        event,
+        {
+            "outcome": event.outcome,
+            "measure_id": event.measure_id,
+            "closed_at": to_utc(event.closed_at),
+        },
+    )
+
+
 PREP_CHANGES: Mapping[type[EventContract], Callable[[Any], Upsert]] = {
     GoalAgreed: goal_agreed,
     GoalRevised: goal_revised,
@@ -190,4 +256,8 @@ PREP_CHANGES: Mapping[type[EventContract], Callable[[Any], Upsert]] = {
     MeasureRecorded: measure_recorded,
     AllianceAlertRaised: alliance_alert_raised,
     PlanItemRefused: plan_item_refused,
+    RiskFlagRaised: risk_flag_raised,
+    RiskFlagAcknowledged: risk_flag_acknowledged,
+    MeasureRequested: measure_requested,
+    MeasureAskClosed: measure_ask_closed,
 }

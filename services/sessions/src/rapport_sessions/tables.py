@@ -11,6 +11,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -151,6 +152,57 @@ plan_refusals = Table(
     Index("ix_plan_refusals_client", "clinic_id", "client_id"),
 )
 
+# Revision 0011_safety_plan_risk_asks: what the brief says of a client's safety plan, of risk
+# flags and of measures asked for.
+
+# One row per revision of a client's safety plan (safety-plan-revised, this service's own event):
+# its number and time, never its words, which stay in the plan's stream.
+prep_safety_plan_revisions = Table(
+    "prep_safety_plan_revisions",
+    metadata,
+    *clinic_and_client(),
+    Column("revision", Integer, nullable=False),
+    Column("revised_at", Moment, nullable=False),
+    PrimaryKeyConstraint("clinic_id", "client_id", "revision"),
+)
+
+# A risk flag and its acknowledgement write disjoint columns, so either may arrive first; a flag
+# is shown once raised (instrument set) and until acknowledged.
+prep_risk_flags = Table(
+    "prep_risk_flags",
+    metadata,
+    Column("flag_id", Uuid, primary_key=True),
+    *clinic_and_client(),
+    Column("measure_id", Uuid),
+    Column("instrument", String(10)),
+    Column("item", Integer),
+    Column("score", Integer),
+    Column("threshold", Integer),
+    Column("raised_at", Moment),
+    Column("acknowledged_by", Person),
+    Column("acknowledged_at", Moment),
+    Index("ix_prep_risk_flags_client", "clinic_id", "client_id"),
+)
+
+# A measure asked for (measure-requested) and how the ask ended (measure-ask-closed): disjoint
+# columns again; both events name the instrument.
+prep_measure_asks = Table(
+    "prep_measure_asks",
+    metadata,
+    Column("ask_id", Uuid, primary_key=True),
+    *clinic_and_client(),
+    Column("instrument", String(10), nullable=False),
+    Column("timing", String(20)),
+    Column("session_id", Uuid),
+    Column("ask_at", Moment),
+    Column("due_at", Moment),
+    Column("deadline", Moment),
+    Column("outcome", String(10)),
+    Column("measure_id", Uuid),
+    Column("closed_at", Moment),
+    Index("ix_prep_measure_asks_client", "clinic_id", "client_id"),
+)
+
 PREP_TABLES = (
     prep_goal_facts,
     prep_homework,
@@ -158,5 +210,8 @@ PREP_TABLES = (
     prep_measures,
     prep_alliance_alerts,
     plan_refusals,
+    prep_safety_plan_revisions,
+    prep_risk_flags,
+    prep_measure_asks,
 )
 PROJECTION_TABLES = (notes_sessions, notes_goals, notes_homework, *PREP_TABLES)

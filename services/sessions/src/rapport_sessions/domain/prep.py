@@ -1,6 +1,7 @@
 """The session-prep brief's rules, pure: folding a goal's facts into its current terms and
-status, which homework outcomes count since the last session, each measure's change, and
-whether an alliance alert is still open."""
+status, which homework outcomes count since the last session, each measure's change,
+whether an alliance alert is still open, which risk flags are, and which measures asked for are
+due or were missed."""
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -163,3 +164,68 @@ def open_alert(
         for m in measures
     )
     return None if recovered else latest
+
+
+@dataclass(frozen=True)
+class RiskFlag:
+    """A risk flag as the goals events left it: raised (the instrument, item and score known),
+    acknowledged, or both, whichever arrived first."""
+
+    flag_id: UUID
+    instrument: str | None = None
+    item: int | None = None
+    score: int | None = None
+    raised_at: datetime | None = None
+    acknowledged_at: datetime | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.raised_at is not None and self.acknowledged_at is None
+
+
+def open_risk_flags(flags: Iterable[RiskFlag]) -> list[RiskFlag]:
+    """The flags raised and not acknowledged, oldest first. A flag stays until a counselor
+    acknowledges it, whatever measures came since: a later calm score does not undo a risk."""
+    return sorted((f for f in flags if f.is_open), key=lambda f: (f.raised_at, str(f.flag_id)))
+
+
+@dataclass(frozen=True)
+class MeasureAsk:
+    """A measure asked of the client (known once measure-requested arrived) and how the ask
+    ended, if it has: "fulfilled", "missed" or "withdrawn"."""
+
+    ask_id: UUID
+    instrument: str
+    timing: str | None = None
+    session_id: UUID | None = None
+    ask_at: datetime | None = None
+    due_at: datetime | None = None
+    deadline: datetime | None = None
+    outcome: str | None = None
+    closed_at: datetime | None = None
+
+    @property
+    def is_known(self) -> bool:
+        return self.due_at is not None
+
+
+def asks_due(asks: Iterable[MeasureAsk]) -> list[MeasureAsk]:
+    """The open asks (not fulfilled, missed or withdrawn yet), soonest due first; those not
+    asked yet (a before-session ask is made a day ahead) included, with when they will be."""
+    return _by_due_date(a for a in asks if a.is_known and a.outcome is None)
+
+
+def asks_missed(asks: Iterable[MeasureAsk], since: datetime | None) -> list[MeasureAsk]:
+    """The asks missed since the last session (the homework's window: all of them before any
+    session), by when they were due."""
+    return _by_due_date(
+        a
+        for a in asks
+        if a.is_known
+        and a.outcome == "missed"
+        and (since is None or (a.closed_at is not None and a.closed_at >= since))
+    )
+
+
+def _by_due_date(asks: Iterable[MeasureAsk]) -> list[MeasureAsk]:
+    return sorted(asks, key=lambda a: (a.due_at, a.instrument, str(a.ask_id)))

@@ -9,14 +9,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport_sessions import clients, projections, repository
 from rapport_sessions.domain import model
-from rapport_sessions.domain.events import ClientProfileUpdated
+from rapport_sessions.domain.events import ClientProfileUpdated, SafetyPlanRevised
 from rapport_sessions.domain.model import Session
+from rapport_sessions.domain.safety_plan import SafetyPlan, SafetyPlanContent, safety_plan_stream
 from rapport_shared.contracts.base import EventContract
 from rapport_shared.contracts.envelope import IncomingEvent
 from rapport_shared.contracts.errors import InvalidState
 from rapport_shared.contracts.plan import AgreedGoal, AgreedHomework, split
 from rapport_shared.contracts.sessions import CancellationReason, CareTeamChanged, ClientErased
-from rapport_shared.eventsourcing.crypto import KeyRing, seal_wording
+from rapport_shared.eventsourcing.crypto import ClientErasedError, KeyRing, seal_wording
 from rapport_shared.eventsourcing.eventstore import ConcurrencyConflict, EventStore
 from rapport_shared.eventsourcing.privatestore import PrivateEventStore
 from rapport_shared.security import care_team
@@ -189,6 +190,33 @@ async def save_profile(
         updated_at=now,
     )
     await repository.append(conn, store, stream, version, [event])
+    return event
+
+
+async def revise_safety_plan(
+    conn: AsyncConnection,
+    store: PrivateEventStore,
+    now: datetime,
+    *,
+    clinic_id: str,
+    client_id: str,
+    content: SafetyPlanContent,
+    revised_by: str,
+    written_with_client: bool,
+    expected_revision: int | None,
+) -> SafetyPlanRevised:
+    """A new revision of the client's safety plan (the first makes the plan), kept with every
+    earlier one in the plan's stream; its words encrypted under the client's key."""
+    # Checked before the history is read: an erased client's revisions have no words to read.
+    if await store.keys.is_erased(conn, clinic_id, client_id):
+        raise ClientErasedError(f"client {client_id} was erased", field="client_id")
+    stream = safety_plan_stream(clinic_id, client_id)
+    plan = SafetyPlan.from_history(clinic_id, client_id, await store.load_events(conn, stream))
+    event = plan.revise(content, revised_by, written_with_client, now)
+    if expected_revision is not None and expected_revision != plan.revision:
+        # The caller revised a plan that has changed since (each revision is one event).
+        raise ConcurrencyConflict(stream, expected_revision)
+    await repository.append(conn, store, stream, plan.version, [event])
     return event
 
 
