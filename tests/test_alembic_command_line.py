@@ -21,7 +21,7 @@ from alembic.config import CommandLine, Config
 ROOT = Path(__file__).resolve().parents[1]
 HEADS = {
     "sessions": ("0011_safety_plan_risk_asks", "0010_sealed_answers"),
-    "goals": ("0010_sealed_answers", "0008_outbox_quarantine"),
+    "goals": ("0011_clinical_safety", "0010_sealed_answers"),
     "notifications": ("0011_erasure_tombstones", "0010_sealed_answers"),
 }
 

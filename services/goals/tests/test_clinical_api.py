@@ -173,7 +173,9 @@ async def test_measures_are_scored_classified_and_a_low_srs_alerts_the_counselor
 ):
     measures = f"/clients/{CLIENT}/measures"
     async with running_goals(database_url, nats_server.url, alliance_threshold=30) as goals:
-        phq = await post(goals, measures, {"instrument": "PHQ-9", "items": [2] * 9}, 201)
+        # Item 9 (the risk item) at 0: the risk flags it would raise are test_risk_flags.py's.
+        phq_items = [3, 3] + [2] * 6 + [0]
+        phq = await post(goals, measures, {"instrument": "PHQ-9", "items": phq_items}, 201)
         assert (phq["total"], phq["band"], phq["alliance_alert"]) == (
             18,
             "moderately severe",

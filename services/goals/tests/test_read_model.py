@@ -20,6 +20,7 @@ from rapport_goals.tables import (
     goal_progress,
     homework_outcomes,
 )
+from rapport_goals.tables import metadata as goals_metadata
 from rapport_shared.eventsourcing import projection
 from rapport_shared.eventsourcing.crypto import client_keys
 from rapport_shared.persistence.schema import metadata as core_metadata
@@ -92,9 +93,12 @@ async def test_the_migration_creates_exactly_the_declared_tables(database_url, n
     ):
         migrated = await conn.run_sync(lambda sync: _schema(inspect(sync)))
     shared_tables = set(core_metadata.tables) | {idempotency_keys.name, client_keys.name}
-    expected_tables = {t.name for t in PROJECTION_TABLES} | shared_tables
+    # Every table the service declares: the projections and those a rebuild leaves alone.
+    declared = goals_metadata.sorted_tables
+    assert set(PROJECTION_TABLES) <= set(declared)
+    expected_tables = {t.name for t in declared} | shared_tables
     assert set(migrated) == expected_tables | {"alembic_version"}
-    for table in PROJECTION_TABLES:
+    for table in declared:
         columns, indexes = migrated[table.name]
         assert columns == {(c.name, c.nullable) for c in table.columns}
         assert indexes == {(i.name, tuple(c.name for c in i.columns)) for i in table.indexes}
@@ -199,6 +203,8 @@ async def test_rebuild_equals_live_with_statuses_reviews_measures_and_recurrence
             "goal_history": 5,
             "homework_outcomes": 2,
             "client_measures": 2,
+            "risk_flags": 1,  # the PHQ-9's item 9 at 1
+            "measure_asks": 0,
         }
 
         async with goals.runtime.transaction() as conn:

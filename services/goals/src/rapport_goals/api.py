@@ -5,10 +5,11 @@ from functools import partial
 from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
 
-from fastapi import APIRouter, Body, Path, Request
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Body, Path, Query, Request
+from pydantic import BaseModel, ConfigDict, Field, Strict
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from rapport_goals import progress_views, views
+from rapport_goals import outcome_views, progress_views, safety_views, views
 from rapport_goals.domain.commands import (
     AgreeGoal,
     AssignHomework,
@@ -22,18 +23,32 @@ from rapport_goals.domain.events import JournalText
 from rapport_goals.domain.goal import goal_stream
 from rapport_goals.domain.homework import homework_stream
 from rapport_goals.domain.measures import measure_stream
-from rapport_goals.service_layer import handlers
+from rapport_goals.domain.risk import MAX_ALERTED_ADMINS, RiskPolicy
+from rapport_goals.service_layer import handlers, measure_asks, risk_flags
 from rapport_goals.settings import GoalsSettings
 from rapport_shared.contracts.base import PersonId, ShortText
 from rapport_shared.contracts.clinic import CLINIC_SLUG_PATTERN
-from rapport_shared.contracts.goals import AchievementStatus, Instrument, LifecycleStatus
+from rapport_shared.contracts.goals import (
+    MAX_MEASURE_SCHEDULES,
+    AchievementStatus,
+    Instrument,
+    LifecycleStatus,
+    MeasureSchedule,
+    MeasureTiming,
+)
 from rapport_shared.contracts.sessions import GoalHorizon, GoalType, HomeworkType
 from rapport_shared.eventsourcing.privatestore import PrivateEventStore
 from rapport_shared.runtime import commands
 from rapport_shared.runtime.commands import Read
 from rapport_shared.runtime.service import Runtime, ServiceRuntime
 from rapport_shared.security import audit
-from rapport_shared.security.access import FromPath, FromStream, authorize, authorize_create
+from rapport_shared.security.access import (
+    FromPath,
+    FromStream,
+    authorize,
+    authorize_create,
+    principal_of,
+)
 from rapport_shared.security.policy import Action
 from rapport_shared.web.request_models import (
     GasScale,
@@ -44,6 +59,7 @@ from rapport_shared.web.request_models import (
     RequestDate,
     RequestTime,
     ReviewEvery,
+    TimeZoneName,
     WholeNumber,
 )
 
@@ -355,6 +371,137 @@ async def get_client_progress(
         return await progress_views.client_progress(
             conn, runtime.store.keys, clinic_id, client_id, threshold
         )
+
+
+# Clinical safety and measures on a schedule (issue 17).
+
+THE_CLIENT = FromPath()
+
+
+class RiskSettingsRequest(_Request):
+    threshold: Annotated[WholeNumber, Field(ge=1, le=3)] = 1
+    alert_care_team: Annotated[bool, Strict()] = True
+    admin_ids: tuple[PersonId, ...] = Field((), max_length=MAX_ALERTED_ADMINS)
+
+
+class AcknowledgeRequest(_Request):
+    acknowledged_by: PersonId
+
+
+class MeasureScheduleRequest(_Request):
+    instrument: Instrument
+    when: MeasureTiming
+    every_days: Annotated[WholeNumber, Field(ge=1, le=365)] | None = None
+
+
+class MeasurementPlanRequest(_Request):
+    set_by: PersonId
+    schedules: tuple[MeasureScheduleRequest, ...] = Field(max_length=MAX_MEASURE_SCHEDULES)
+    time_zone: TimeZoneName = "UTC"
+    first_at: RequestTime | None = Field(
+        None, description="The first every-n-days ask; later ones at its local time"
+    )
+
+
+@router.put("/risk-settings", dependencies=[authorize(Action.ADMINISTER)])
+async def put_risk_settings(
+    clinic_id: ClinicId, body: RiskSettingsRequest, runtime: Goals, request: Request
+) -> safety_views.RiskSettingsView:
+    policy = RiskPolicy(body.threshold, body.alert_care_team, body.admin_ids)
+    return await commands.run_then_read(
+        runtime,
+        partial(_risk_settings, clinic_id=clinic_id),
+        risk_flags.set_policy,
+        clinic_id,
+        policy,
+        principal_of(request).sub,
+    )
+
+
+@router.get("/risk-settings", dependencies=[authorize(Action.READ)])
+async def get_risk_settings(clinic_id: ClinicId, runtime: Goals) -> safety_views.RiskSettingsView:
+    async with runtime.engine.connect() as conn:
+        return await _risk_settings(conn, clinic_id)
+
+
+@router.post(
+    "/clients/{client_id}/risk-flags/{flag_id}/acknowledge",
+    dependencies=[authorize(Action.WRITE, THE_CLIENT, acting_as=("acknowledged_by",))],
+)
+async def acknowledge_risk_flag(
+    clinic_id: ClinicId,
+    client_id: ClientId,
+    flag_id: UUID,
+    body: AcknowledgeRequest,
+    runtime: Goals,
+) -> safety_views.RiskFlagView:
+    return await commands.run_then_read(
+        runtime,
+        partial(safety_views.flag, flag_id=flag_id),
+        risk_flags.acknowledge,
+        clinic_id,
+        client_id,
+        flag_id,
+        body.acknowledged_by,
+    )
+
+
+@router.put(
+    "/clients/{client_id}/measurement-plan",
+    dependencies=[authorize(Action.WRITE, THE_CLIENT, acting_as=("set_by",))],
+)
+async def put_measurement_plan(
+    clinic_id: ClinicId, client_id: ClientId, body: MeasurementPlanRequest, runtime: Goals
+) -> safety_views.MeasurementPlanView:
+    schedules = [MeasureSchedule.model_validate(s.model_dump()) for s in body.schedules]
+    return await commands.run_then_read(
+        runtime,
+        partial(_plan, runtime=runtime, clinic_id=clinic_id, client_id=client_id),
+        measure_asks.set_plan,
+        clinic_id,
+        client_id,
+        schedules,
+        body.set_by,
+        body.time_zone,
+        body.first_at,
+    )
+
+
+@router.get(
+    "/clients/{client_id}/measurement-plan",
+    dependencies=[authorize(Action.CLIENT_READ, THE_CLIENT)],
+)
+async def get_measurement_plan(
+    clinic_id: ClinicId, client_id: ClientId, runtime: Goals
+) -> safety_views.MeasurementPlanView:
+    async with runtime.engine.connect() as conn:
+        return await _plan(conn, runtime, clinic_id, client_id)
+
+
+@router.get("/outcomes", dependencies=[authorize(Action.READ)])
+async def get_outcomes(
+    clinic_id: ClinicId,
+    runtime: Goals,
+    request: Request,
+    since: Annotated[RequestDate, Query(alias="from")],
+    until: Annotated[RequestDate, Query(alias="to")],
+) -> outcome_views.OutcomesView:
+    """Clinic admins and auditors: the clinic's clients; a counselor: their own caseload."""
+    principal = principal_of(request)
+    counselor = principal.sub if principal.role == "counselor" else None
+    async with runtime.engine.connect() as conn:
+        return await outcome_views.clinic_outcomes(conn, clinic_id, since, until, counselor)
+
+
+async def _risk_settings(conn: AsyncConnection, clinic_id: str) -> safety_views.RiskSettingsView:
+    return safety_views.settings_view(await risk_flags.policy_of(conn, clinic_id))
+
+
+async def _plan(
+    conn: AsyncConnection, runtime: Goals, clinic_id: str, client_id: str
+) -> safety_views.MeasurementPlanView:
+    plan = await measure_asks.load_plan(conn, runtime.store, clinic_id, client_id)
+    return safety_views.plan_view(plan)
 
 
 def _goal(runtime: Goals, clinic_id: str, goal_id: UUID) -> Read[views.GoalView]:

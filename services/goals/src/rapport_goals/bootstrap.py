@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from rapport_goals import api, projections
 from rapport_goals.domain.events import goals_registry
 from rapport_goals.domain.model import ExtraRule
-from rapport_goals.service_layer import handlers
+from rapport_goals.service_layer import handlers, measure_asks
 from rapport_goals.settings import GoalsSettings
 from rapport_goals.tables import PROJECTION_TABLES
 from rapport_shared.contracts.clock import utc_now
@@ -64,6 +64,18 @@ def build_runtime(
             handlers={CareTeamChanged.event_type: care_team.on_care_team_changed},
         )
     )
+    # Measures asked for before and at the start of sessions, and withdrawn with a cancelled one,
+    # under each client's measurement plan (goals-plans asks for the session-end ones).
+    on_session = partial(measure_asks.from_session, store=runtime.store)
+    runtime.subscribe(
+        Subscription(
+            durable="goals-measure-asks",
+            source_service="sessions",
+            handlers=dict.fromkeys(measure_asks.SESSION_EVENTS, on_session),
+            after_commit=(runtime.notify_relay,),
+            linger_seconds=settings.consumer_linger_seconds,
+        )
+    )
     runtime.subscribe(
         Subscription(
             durable="goals-erasure",
@@ -87,6 +99,19 @@ def build_runtime(
         "missed-homework check",
         settings.missed_check_interval_seconds,
         check_missed_homework,
+        at_start=False,
+    )
+
+    async def measure_ask_round() -> None:
+        """Ask for the every-n-days measures that fell due; record the asks past their deadline
+        as missed."""
+        async with runtime.transaction() as conn:
+            await measure_asks.round_at(conn, runtime.store, utc_now())
+
+    runtime.add_periodic(
+        "measure-ask round",
+        settings.measure_round_interval_seconds,
+        measure_ask_round,
         at_start=False,
     )
     return runtime

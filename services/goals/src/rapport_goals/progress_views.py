@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import ColumnElement, RowMapping, case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from rapport_goals import safety_views
 from rapport_goals.domain import gas, measures, progress
 from rapport_goals.tables import (
     client_homework,
@@ -93,7 +94,17 @@ class ClientProgress(BaseModel):
     )
     measures: dict[str, list[MeasurePoint]] = Field(description="Per instrument, oldest first")
     change: ChangeView | None = Field(
-        description="PHQ-9/GAD-7 first to latest, classified as NHS Talking Therapies does"
+        description="PHQ-9/GAD-7 first to latest, classified as NHS Talking Therapies does; "
+        "null until one of them was measured twice"
+    )
+    classifications: dict[str, safety_views.ClassificationView] = Field(
+        description="Per instrument measured, its series classified, with the rules that did it"
+    )
+    risk_flags: list[safety_views.RiskFlagView] = Field(
+        description="Risk flags not yet acknowledged, oldest first"
+    )
+    measure_asks: list[safety_views.MeasureAskView] = Field(
+        description="Measures asked for that are due (open) or were missed, by due time"
     )
 
 
@@ -144,7 +155,8 @@ async def client_progress(
     ]
     points = await _measures(conn, clinic_id, client_id)
     total = await _totals(conn, clinic_id, client_id)
-    if not (goal_rows or points or total.homework_assigned) and not await _known(
+    asks = await safety_views.due_or_missed(conn, clinic_id, client_id)
+    if not (goal_rows or points or total.homework_assigned or asks) and not await _known(
         conn, keys, clinic_id, client_id
     ):
         raise unseen("client_id")
@@ -156,6 +168,11 @@ async def client_progress(
         gas_t_score=_rounded(gas.t_score(scored)),
         measures={name: series for name, series in points.items()},
         change=_change(points),
+        classifications=safety_views.classifications(
+            {name: [point.total for point in series] for name, series in points.items()}
+        ),
+        risk_flags=await safety_views.open_flags(conn, clinic_id, client_id) if points else [],
+        measure_asks=asks,
     )
 
 
@@ -247,10 +264,12 @@ async def _measures(
 
 
 def _change(points: dict[str, list[MeasurePoint]]) -> ChangeView | None:
+    """A change needs a first and a latest measurement: an instrument measured once is left
+    out, and with neither measured twice there is no change."""
     first: dict[Instrument, int] = {}
     latest: dict[Instrument, int] = {}
     for instrument in measures.CASENESS:
-        if series := points.get(instrument):
+        if len(series := points.get(instrument, [])) >= 2:
             first[instrument], latest[instrument] = series[0].total, series[-1].total
     change = measures.classify(first, latest)
     return None if change is None else ChangeView.model_validate(change, from_attributes=True)

@@ -20,6 +20,9 @@ from rapport_goals.tables import (
     goal_history,
     goal_progress,
     homework_outcomes,
+    measure_asks,
+    measurement_plans,
+    risk_flags,
 )
 from rapport_shared.contracts.base import EventContract
 from rapport_shared.contracts.clock import to_utc
@@ -33,7 +36,11 @@ from rapport_shared.contracts.goals import (
     HomeworkCancelled,
     HomeworkCompleted,
     HomeworkMissed,
+    MeasureAskClosed,
     MeasureRecorded,
+    MeasureRequested,
+    RiskFlagAcknowledged,
+    RiskFlagRaised,
 )
 from rapport_shared.contracts.sessions import Recurrence
 from rapport_shared.eventsourcing.crypto import client_keys
@@ -83,7 +90,57 @@ def changes(version: int, event: EventContract, schedule: Any = None) -> list[Ch
         return [_measure_recorded(event)]
     if isinstance(event, AllianceAlertRaised):
         return [Update(client_measures, event.measure_id, {"alliance_alert": True})]
+    if isinstance(event, RiskFlagRaised | RiskFlagAcknowledged):
+        return [_risk_flag(event)]
+    if isinstance(event, MeasureRequested | MeasureAskClosed):
+        return [_measure_ask(event)]
     return []
+
+
+def _risk_flag(event: RiskFlagRaised | RiskFlagAcknowledged) -> Change:
+    if isinstance(event, RiskFlagAcknowledged):
+        acknowledged = {
+            "acknowledged_by": event.acknowledged_by,
+            "acknowledged_at": to_utc(event.acknowledged_at),
+        }
+        return Update(risk_flags, event.flag_id, acknowledged)
+    flag = event.model_dump(
+        include={"flag_id", "clinic_id", "client_id", "measure_id", "instrument", "item", "score"}
+    )
+    return Insert(
+        risk_flags,
+        {
+            **flag,
+            "raised_at": to_utc(event.raised_at),
+            "acknowledged_by": None,
+            "acknowledged_at": None,
+        },
+    )
+
+
+def _measure_ask(event: MeasureRequested | MeasureAskClosed) -> Change:
+    if isinstance(event, MeasureAskClosed):
+        closed = {
+            "status": event.outcome,
+            "closed_at": to_utc(event.closed_at),
+            "measure_id": event.measure_id,
+        }
+        return Update(measure_asks, event.ask_id, closed)
+    ask = event.model_dump(
+        include={"ask_id", "clinic_id", "client_id", "instrument", "timing", "session_id"}
+    )
+    return Insert(
+        measure_asks,
+        {
+            **ask,
+            "ask_at": to_utc(event.ask_at),
+            "due_at": to_utc(event.due_at),
+            "deadline": to_utc(event.deadline),
+            "status": "open",
+            "closed_at": None,
+            "measure_id": None,
+        },
+    )
 
 
 def _goal_event(
@@ -260,7 +317,8 @@ async def purge_client(conn: AsyncConnection, clinic_id: str, client_id: str) ->
         goal_progress.c.clinic_id == clinic_id, goal_progress.c.client_id == client_id
     )
     await conn.execute(delete(goal_history).where(goal_history.c.goal_id.in_(goals)))
-    for table in (goal_progress, client_homework, homework_outcomes, client_measures):
+    owned = (goal_progress, client_homework, homework_outcomes, client_measures)
+    for table in (*owned, risk_flags, measure_asks, measurement_plans):
         await conn.execute(
             delete(table).where(table.c.clinic_id == clinic_id, table.c.client_id == client_id)
         )

@@ -25,3 +25,6 @@ class GoalsSettings(ServiceSettings):
     # How long after its due time an open occurrence may still be completed (late) before it
     # is recorded as missed.
     missed_grace_hours: float = 24.0
+    # How often the measure-ask round asks for the every-n-days measures that fell due and
+    # records the asks past their deadline as missed.
+    measure_round_interval_seconds: float = 300.0

@@ -1,5 +1,5 @@
-"""The progress read model. The migrations (0001_initial, 0002_clinical_depth, 0004_privacy)
-create exactly these tables."""
+"""The progress read model, and the clinical safety tables. The migrations (0001_initial,
+0002_clinical_depth, 0004_privacy, 0011_clinical_safety) create exactly these tables."""
 
 from sqlalchemy import (
     JSON,
@@ -127,10 +127,77 @@ client_measures = Table(
     Index("ix_client_measures_client", "clinic_id", "client_id", "recorded_at"),
 )
 
+# 0011: risk flags a measure raised, open until acknowledged (risk-flag-raised, -acknowledged).
+risk_flags = Table(
+    "risk_flags",
+    metadata,
+    Column("flag_id", Uuid, primary_key=True),
+    *clinic_and_client(),
+    Column("measure_id", Uuid, nullable=False),
+    Column("instrument", String(8), nullable=False),
+    Column("item", Integer, nullable=False),
+    Column("score", Integer, nullable=False),
+    Column("raised_at", Moment, nullable=False),
+    Column("acknowledged_by", Person),
+    Column("acknowledged_at", Moment),
+    Index("ix_risk_flags_client", "clinic_id", "client_id"),
+)
+
+# 0011: every measure asked of a client (measure-requested) and how the ask ended
+# (measure-ask-closed): status is open, fulfilled, missed or withdrawn.
+measure_asks = Table(
+    "measure_asks",
+    metadata,
+    Column("ask_id", Uuid, primary_key=True),
+    *clinic_and_client(),
+    Column("instrument", String(8), nullable=False),
+    Column("timing", String(16), nullable=False),
+    Column("session_id", Uuid),
+    Column("ask_at", Moment, nullable=False),
+    Column("due_at", Moment, nullable=False),
+    Column("deadline", Moment, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("closed_at", Moment),
+    Column("measure_id", Uuid),
+    Index("ix_measure_asks_client", "clinic_id", "client_id", "status"),
+    # What the round looks for: open asks past their deadline.
+    Index("ix_measure_asks_status_deadline", "status", "deadline"),
+    Index("ix_measure_asks_session", "session_id"),
+)
+
 PROJECTION_TABLES = (
     goal_progress,
     client_homework,
     goal_history,
     homework_outcomes,
     client_measures,
+    risk_flags,
+    measure_asks,
+)
+
+# 0011, not projections (a rebuild leaves them alone):
+
+# A clinic's risk settings (rapport_goals.domain.risk.RiskPolicy); no row: the defaults. A
+# setting, not a clinical record: the audit log keeps who changed it and when.
+risk_settings = Table(
+    "risk_settings",
+    metadata,
+    Column("clinic_id", Clinic, primary_key=True),
+    Column("threshold", Integer, nullable=False),
+    Column("alert_care_team", Boolean, nullable=False),
+    Column("admin_ids", JSON, nullable=False),
+    Column("updated_by", Person, nullable=False),
+    Column("updated_at", Moment, nullable=False),
+)
+
+# The clients with a measurement plan (whether it has every-n-days schedules), and how far the
+# periodic round has asked for each: what a batch of closed sessions and the round look up
+# without loading every plan's stream. The round moves asked_through itself.
+measurement_plans = Table(
+    "measurement_plans",
+    metadata,
+    Column("clinic_id", Clinic, primary_key=True),
+    Column("client_id", Person, primary_key=True),
+    Column("periodic", Boolean, nullable=False),
+    Column("asked_through", Moment),
 )

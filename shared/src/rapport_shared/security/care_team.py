@@ -42,3 +42,13 @@ async def on_care_team_changed(conn: AsyncConnection, incoming: IncomingEvent) -
     sessions stream."""
     assert isinstance(incoming.contract, CareTeamChanged)
     await apply(conn, incoming.contract)
+
+
+async def clients_of(conn: AsyncConnection, clinic_id: str, counselor_id: str) -> frozenset[str]:
+    """A counselor's caseload: the clients whose care team they are on."""
+    rows = await conn.execute(
+        select(table.c.client_id).where(
+            table.c.clinic_id == clinic_id, table.c.counselor_id == counselor_id
+        )
+    )
+    return frozenset(rows.scalars())

@@ -29,8 +29,10 @@ from rapport_goals.domain.commands import (
 from rapport_goals.domain.goal import Goal, goal_stream
 from rapport_goals.domain.homework import Homework, homework_stream
 from rapport_goals.domain.model import ExtraRule, plan_from_session
+from rapport_goals.service_layer import measure_asks, risk_flags
+from rapport_goals.service_layer.appending import record
 from rapport_goals.tables import client_homework
-from rapport_shared.contracts.base import EventContract
+from rapport_shared.contracts.clock import utc_now
 from rapport_shared.contracts.envelope import IncomingEvent
 from rapport_shared.contracts.errors import InvalidState, NotFound
 from rapport_shared.contracts.goals import (
@@ -38,6 +40,7 @@ from rapport_shared.contracts.goals import (
     HomeworkAssigned,
     HomeworkCompleted,
     HomeworkMissed,
+    MeasureRecorded,
 )
 from rapport_shared.contracts.history import found
 from rapport_shared.contracts.sessions import ClientErased, SessionClosed
@@ -127,6 +130,8 @@ async def record_measure(
     command: RecordMeasure,
     alliance_threshold: int,
 ) -> None:
+    """The measure (and an alliance alert), the risk flags it raises under the clinic's risk
+    settings, and the closing of the client's open asks it answers: one transaction."""
     events = measures.record(command, now, alliance_threshold)
     try:
         await record(conn, store, measures.measure_stream(command.measure_id), 0, events)
@@ -134,6 +139,10 @@ async def record_measure(
         raise InvalidState(
             f"measure {command.measure_id} already exists", field="measure_id"
         ) from None
+    recorded = events[0]
+    assert isinstance(recorded, MeasureRecorded)
+    await risk_flags.raise_flags(conn, store, recorded, now)
+    await measure_asks.fulfil(conn, store, recorded)
 
 
 async def record_missed_homework(
@@ -175,13 +184,15 @@ async def plan_from_closed_session(
     extra_rule: ExtraRule | None = None,
 ) -> None:
     """session-closed -> goal-agreed and homework-assigned (or plan-item-refused for an item
-    that cannot be applied), each on a stream derived from the session. A stream that already
+    that cannot be applied), each on a stream derived from the session, and the session-end
+    measures the client's plan asks for (measure-requested). A stream that already
     exists was created by an earlier copy of this event (a redelivery, a replayed dead letter):
     it is skipped, so nothing is created twice."""
     session = _closed(incoming)
     if await store.keys.is_erased(conn, session.clinic_id, session.client_id):
         return  # closed before the client was erased, delivered after: nothing to keep
     await _plan(conn, session, store, extra_rule)
+    await measure_asks.for_session(conn, store, session, utc_now())
 
 
 async def begin_plans(
@@ -192,16 +203,24 @@ async def begin_plans(
     extra_rule: ExtraRule | None = None,
 ) -> Handler:
     """A consumer's batch of session-closed (Subscription.begin_batch): which of its clients are
-    erased, in one query; then each event as plan_from_closed_session would plan it. (Erasures
+    erased, and which have a measurement plan, in a query each; then each event as
+    plan_from_closed_session would plan it. (Erasures
     are another consumer's: none is applied between this read and the batch's commit, as the
     batch is one transaction.)"""
     sessions = [_closed(incoming) for incoming in batch]
-    erased = await store.keys.erased_among(conn, [(s.clinic_id, s.client_id) for s in sessions])
+    clients = [(s.clinic_id, s.client_id) for s in sessions]
+    erased = await store.keys.erased_among(conn, clients)
+    # Only a client with a measurement plan can be asked for session-end measures.
+    planned = await measure_asks.with_plans(conn, set(clients) - set(erased))
+    now = utc_now()
 
     async def apply(conn: AsyncConnection, incoming: IncomingEvent) -> None:
         session = _closed(incoming)
-        if (session.clinic_id, session.client_id) not in erased:
+        client = (session.clinic_id, session.client_id)
+        if client not in erased:
             await _plan(conn, session, store, extra_rule)
+        if client in planned:
+            await measure_asks.for_session(conn, store, session, now)
 
     return apply
 
@@ -238,18 +257,6 @@ async def erase_client(
         raise TypeError(f"expected client-erased, got {incoming.event_type}")
     await shred(conn, store.keys, erased.clinic_id, erased.client_id, erased.erased_at)
     await projections.purge_client(conn, erased.clinic_id, erased.client_id)
-
-
-async def record(
-    conn: AsyncConnection,
-    store: EventStore,
-    stream_id: str,
-    expected_version: int,
-    events: Sequence[EventContract],
-) -> None:
-    """Append and project in one go: the read model is part of the same transaction."""
-    for stored in await store.append(conn, stream_id, expected_version, events):
-        await projections.apply(conn, stored)
 
 
 async def _goal(conn: AsyncConnection, store: EventStore, clinic_id: str, goal_id: UUID) -> Goal:
