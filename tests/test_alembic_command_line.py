@@ -20,9 +20,9 @@ from alembic.config import CommandLine, Config
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADS = {
-    "sessions": ("0011_safety_plan_risk_asks", "0010_sealed_answers"),
+    "sessions": ("0011_risk_flags_measure_asks", "0010_sealed_answers"),
     "goals": ("0011_clinical_safety", "0010_sealed_answers"),
-    "notifications": ("0011_erasure_tombstones", "0010_sealed_answers"),
+    "notifications": ("0012_urgent_first", "0011_erasure_tombstones"),
 }
 
 

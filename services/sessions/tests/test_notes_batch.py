@@ -26,8 +26,12 @@ from rapport_shared.contracts.goals import (
     HomeworkCancelled,
     HomeworkCompleted,
     HomeworkMissed,
+    MeasureAskClosed,
     MeasureRecorded,
+    MeasureRequested,
     PlanItemRefused,
+    RiskFlagAcknowledged,
+    RiskFlagRaised,
 )
 from rapport_shared.eventsourcing.crypto import KeyRing
 from rapport_shared.persistence.db import create_engine
@@ -67,6 +71,26 @@ def goals_events(client: str) -> list[EventContract]:
     )
     measure = MeasureRecorded(
         **owner, measure_id=uuid.uuid4(), instrument="SRS", items=(), total=30, recorded_at=T0
+    )
+    flag = RiskFlagRaised(
+        **owner,
+        flag_id=uuid.uuid4(),
+        measure_id=uuid.uuid4(),
+        instrument="PHQ-9",
+        item=9,
+        score=2,
+        threshold=1,
+        alert_recipient_ids=("kim",),
+        raised_at=T0,
+    )
+    ask = MeasureRequested(
+        **owner,
+        ask_id=uuid.uuid4(),
+        instrument="PHQ-9",
+        timing="every-n-days",
+        ask_at=T0,
+        due_at=T0,
+        deadline=due,
     )
     return [
         HomeworkCompleted(
@@ -121,6 +145,15 @@ def goals_events(client: str) -> list[EventContract]:
         ),
         refused,
         refused,  # redelivered
+        # Acknowledged and closed before they are known: either order ends the same.
+        RiskFlagAcknowledged(
+            **owner, flag_id=flag.flag_id, acknowledged_by="kim", acknowledged_at=due
+        ),
+        flag,
+        MeasureAskClosed(
+            **owner, ask_id=ask.ask_id, instrument="PHQ-9", outcome="missed", closed_at=due
+        ),
+        ask,
     ]
 
 

@@ -205,7 +205,7 @@ async def prep_brief(
         homework=homework,
         measures=[MeasureLine(**vars(m)) for m in prep.latest_measures(measures)],
         alliance_alert=AllianceAlertLine(**vars(alert)) if alert else None,
-        safety_plan=await safety_plans.status(conn, clinic_id, client_id),
+        safety_plan=await safety_plans.status(conn, store, clinic_id, client_id),
         risk_flags=[
             RiskFlagLine(**vars(flag), safety_plan=plan_path)
             for flag in prep.open_risk_flags(flags)

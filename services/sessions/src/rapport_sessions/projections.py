@@ -19,8 +19,7 @@ from uuid import UUID
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from rapport_sessions import safety_plans
-from rapport_sessions.domain.events import NoteRecorded, PlanWorded, SafetyPlanRevised
+from rapport_sessions.domain.events import NoteRecorded, PlanWorded
 from rapport_sessions.domain.model import SessionStatus
 from rapport_sessions.prep_projection import PREP_CHANGES
 from rapport_sessions.replay import replay_stream
@@ -185,14 +184,9 @@ _UPDATES: Mapping[type[EventContract], Update] = {
 _NOTES_CHANGES: Mapping[type[EventContract], Callable[[Any], Upsert]] = {
     HomeworkCompleted: homework_completed,
 }
-# This service's own events the prep brief shows: the safety plan's revisions (no words).
-_OWN_PREP_CHANGES: Mapping[type[EventContract], Callable[[Any], Upsert]] = {
-    SafetyPlanRevised: safety_plans.revised,
-}
-_ALL_CHANGES = (_NOTES_CHANGES, PREP_CHANGES, _OWN_PREP_CHANGES)
 _CHANGES: Mapping[type[EventContract], tuple[Callable[[Any], Upsert], ...]] = {
-    kind: tuple(found for changes in _ALL_CHANGES if (found := changes.get(kind)))
-    for kind in {kind for changes in _ALL_CHANGES for kind in changes}
+    kind: tuple(found for changes in (_NOTES_CHANGES, PREP_CHANGES) if (found := changes.get(kind)))
+    for kind in {*_NOTES_CHANGES, *PREP_CHANGES}
 }
 # The goals events the sessions-notes consumer subscribes to.
 GOALS_SHOWN: tuple[type[EventContract], ...] = tuple(PREP_CHANGES)

@@ -1,20 +1,16 @@
-"""A client's safety plan, read side: its revisions from the plan's own stream, decrypted, for
+"""A client's safety plan, read side, from the plan's own stream: its revisions, decrypted, for
 the client and the clinic's staff; and what the prep brief says of it (whether one exists, its
-revision, when it last changed) from prep_safety_plan_revisions, which holds no words."""
+revision, when it last changed), which needs none of its words."""
 
 from datetime import datetime
 
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport_sessions.domain.events import SafetyPlanRevised
 from rapport_sessions.domain.safety_plan import SafetyPlanContent, safety_plan_stream
-from rapport_sessions.tables import prep_safety_plan_revisions
-from rapport_shared.contracts.clock import to_utc
 from rapport_shared.contracts.errors import NotFound
 from rapport_shared.eventsourcing.privatestore import PrivateEventStore
-from rapport_shared.persistence.upserts import Upsert
 
 
 class SafetyPlanRevision(BaseModel):
@@ -79,30 +75,17 @@ def as_plan(client_id: str, revision: SafetyPlanRevision) -> SafetyPlanView:
     return SafetyPlanView(client_id=client_id, **dict(revision))
 
 
-def revised(event: SafetyPlanRevised) -> Upsert:
-    """The prep brief's row of a revision: a fact keyed by its own identity, so a replay of it
-    changes nothing."""
-    row = {
-        "clinic_id": event.clinic_id,
-        "client_id": event.client_id,
-        "revision": event.revision,
-        "revised_at": to_utc(event.revised_at),
-    }
-    return Upsert(prep_safety_plan_revisions, row)
-
-
-async def status(conn: AsyncConnection, clinic_id: str, client_id: str) -> SafetyPlanStatus:
-    columns = prep_safety_plan_revisions.c
-    newest = (
-        await conn.execute(
-            select(columns.revision, columns.revised_at)
-            .where(columns.clinic_id == clinic_id, columns.client_id == client_id)
-            .order_by(columns.revision.desc())
-            .limit(1)
-        )
-    ).one_or_none()
-    if newest is None:
+async def status(
+    conn: AsyncConnection, store: PrivateEventStore, clinic_id: str, client_id: str
+) -> SafetyPlanStatus:
+    """Whether the client has a plan, and its latest revision. A client without a key never had
+    one written (the first revision makes the key) or is erased: no plan either way."""
+    if await store.keys.key(conn, clinic_id, client_id) is None:
+        return SafetyPlanStatus(exists=False)
+    events = await store.load_events(conn, safety_plan_stream(clinic_id, client_id))
+    revised = [event for event in events if isinstance(event, SafetyPlanRevised)]
+    if not revised:
         return SafetyPlanStatus(exists=False)
     return SafetyPlanStatus(
-        exists=True, revision=newest.revision, last_changed_at=to_utc(newest.revised_at)
+        exists=True, revision=revised[-1].revision, last_changed_at=revised[-1].revised_at
     )

@@ -11,7 +11,6 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
-    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -152,22 +151,10 @@ plan_refusals = Table(
     Index("ix_plan_refusals_client", "clinic_id", "client_id"),
 )
 
-# Revision 0011_safety_plan_risk_asks: what the brief says of a client's safety plan, of risk
-# flags and of measures asked for.
-
-# One row per revision of a client's safety plan (safety-plan-revised, this service's own event):
-# its number and time, never its words, which stay in the plan's stream.
-prep_safety_plan_revisions = Table(
-    "prep_safety_plan_revisions",
-    metadata,
-    *clinic_and_client(),
-    Column("revision", Integer, nullable=False),
-    Column("revised_at", Moment, nullable=False),
-    PrimaryKeyConstraint("clinic_id", "client_id", "revision"),
-)
-
-# A risk flag and its acknowledgement write disjoint columns, so either may arrive first; a flag
-# is shown once raised (instrument set) and until acknowledged.
+# Revision 0011_risk_flags_measure_asks: what the brief says of risk flags and of measures
+# asked for (of the safety plan, it reads the plan's own stream). A risk flag and its
+# acknowledgement write disjoint columns, so either may arrive first; a flag is shown once raised
+# (instrument set) and until acknowledged.
 prep_risk_flags = Table(
     "prep_risk_flags",
     metadata,
@@ -210,7 +197,6 @@ PREP_TABLES = (
     prep_measures,
     prep_alliance_alerts,
     plan_refusals,
-    prep_safety_plan_revisions,
     prep_risk_flags,
     prep_measure_asks,
 )

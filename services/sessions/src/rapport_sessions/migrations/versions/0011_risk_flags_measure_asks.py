@@ -1,7 +1,7 @@
-"""What the prep brief says of a client's safety plan (its revisions, no words), of the risk flags
-raised and not yet acknowledged, and of the measures asked for, due and missed.
+"""What the prep brief says of the risk flags raised and not yet acknowledged, and of the
+measures asked for, due and missed.
 
-Revision ID: 0011_safety_plan_risk_asks
+Revision ID: 0011_risk_flags_measure_asks
 Revises: 0010_sealed_answers
 """
 
@@ -10,7 +10,7 @@ from alembic import op
 
 from rapport_shared.persistence.columns import clinic_and_client as _owner
 
-revision = "0011_safety_plan_risk_asks"
+revision = "0011_risk_flags_measure_asks"
 down_revision = "0010_sealed_answers"
 branch_labels = None
 depends_on = None
@@ -19,13 +19,6 @@ _CLIENT = ["clinic_id", "client_id"]
 
 
 def upgrade() -> None:
-    op.create_table(
-        "prep_safety_plan_revisions",
-        *_owner(),
-        sa.Column("revision", sa.Integer(), nullable=False),
-        sa.Column("revised_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("clinic_id", "client_id", "revision"),
-    )
     op.create_table(
         "prep_risk_flags",
         sa.Column("flag_id", sa.Uuid(), primary_key=True),
@@ -60,4 +53,3 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("prep_measure_asks")
     op.drop_table("prep_risk_flags")
-    op.drop_table("prep_safety_plan_revisions")
