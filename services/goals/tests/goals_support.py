@@ -24,11 +24,11 @@ from rapport_shared.contracts import envelope, public_registry
 from rapport_shared.contracts.base import EventContract
 from rapport_shared.contracts.envelope import IncomingEvent
 from rapport_shared.contracts.plan import AgreedGoal, AgreedHomework
-from rapport_shared.contracts.sessions import ClientErased, SessionClosed
+from rapport_shared.contracts.sessions import CareTeamChanged, ClientErased, SessionClosed
 from rapport_shared.eventsourcing.crypto import closing_plan
 from rapport_shared.messaging import connection
 from rapport_shared.messaging.outbox import backlog
-from rapport_shared.persistence.schema import events_table
+from rapport_shared.persistence.schema import care_team_table, events_table
 from rapport_shared.runtime.service import ServiceRuntime
 
 CLINIC = "northside"
@@ -144,6 +144,35 @@ class RunningGoals:
             metadata={"correlation_id": str(uuid.uuid4())},
         )
         await self.js.publish(message.subject, message.payload, headers=message.headers)
+
+    async def publish_care_team(self, client_id: str, *counselors: str) -> None:
+        """As the sessions service does when a clinic admin sets a client's care team; returns
+        once this service's copy holds it."""
+        event = CareTeamChanged(
+            clinic_id=CLINIC,
+            client_id=client_id,
+            counselor_ids=counselors,
+            changed_by="admin",
+            changed_at=datetime.now(UTC),
+        )
+        await self.publish_as_sessions(event, f"care-team-{CLINIC}-{client_id}", event.changed_at)
+
+        async def copied() -> bool:
+            rows = await self.rows(care_team_table)
+            return {r["counselor_id"] for r in rows if r["client_id"] == client_id} == set(
+                counselors
+            )
+
+        await eventually(copied)
+
+    async def published_of(self, event_type: str, n: int) -> list[EventContract]:
+        """Waits until at least n events of this type are on RAPPORT_GOALS; returns them all."""
+
+        async def probe() -> list[EventContract] | None:
+            found = [e.contract for _, e in await self.published() if e.event_type == event_type]
+            return found if len(found) >= n else None
+
+        return await eventually(probe, timeout=15)
 
     async def published(self) -> list[tuple[str, IncomingEvent]]:
         """Everything on RAPPORT_GOALS so far, as (subject, decoded event), in stream order."""
