@@ -13,14 +13,6 @@ PRODUCTION = [ROOT / "shared" / "src", *sorted((ROOT / "services").glob("*/src")
 PERSISTENCE = ROOT / "shared" / "src" / "rapport_shared" / "persistence"
 DRIVER_MODULES = ("sqlalchemy.dialects", "sqlite3", "asyncpg", "aiosqlite")
 
-# Moving out (issue 16): the projections' rebuild locks branch on the dialect, and are being
-# moved to persistence. Whole files, so that lines moving about do not matter.
-MOVING_OUT = {
-    "services/goals/src/rapport_goals/projections.py",
-    "services/notifications/src/rapport_notifications/projections.py",
-    "services/sessions/src/rapport_sessions/projections.py",
-}
-
 
 def database_knowledge(source: str) -> Iterator[tuple[int, str]]:
     """(line, what) for each `.dialect` read and each import of a dialect or a driver."""
@@ -52,7 +44,6 @@ def test_only_persistence_knows_the_dialect_or_the_driver() -> None:
     found = [
         f"{path.relative_to(ROOT)}:{line}: {what}"
         for path in _production_files()
-        if path.relative_to(ROOT).as_posix() not in MOVING_OUT
         for line, what in database_knowledge(path.read_text())
     ]
     assert not found, (
