@@ -22,6 +22,7 @@ from suite_env import suite_env
 from rapport_devtools.localsuite import ServiceProcess
 from rapport_devtools.natsserver import NatsServer, free_port
 from rapport_devtools.testing import ClinicAdminAuth, SmtpCollector, bearer, mint_test_token
+from rapport_goals.domain.risk import flag_id as risk_flag_id
 
 pytestmark = pytest.mark.e2e
 
@@ -58,12 +59,19 @@ async def _bobs_ids(urls: dict[str, str], http: httpx.AsyncClient) -> dict[str, 
         f"{urls['goals']}/clinics/{CLINIC}/homework",
         json={"client_id": bob, "counselor_id": "lee", "instructions": "log", "due_at": later},
     )
-    for made in (session, goal, homework):
+    # A PHQ-9 with item 9 answered raises a risk flag, its id derived from the measure's.
+    measure_id = str(uuid.uuid4())
+    measure = await http.post(
+        f"{urls['goals']}/clinics/{CLINIC}/clients/bob/measures",
+        json={"measure_id": measure_id, "instrument": "PHQ-9", "items": [0] * 8 + [1]},
+    )
+    for made in (session, goal, homework, measure):
         assert made.status_code == 201, made.text
     return {
         "session_id": session.json()["session_id"],
         "goal_id": goal.json()["goal_id"],
         "homework_id": homework.json()["homework_id"],
+        "flag_id": str(risk_flag_id(uuid.UUID(measure_id), 9)),
         "client_id": bob,
         "recipient_id": bob,
     }
