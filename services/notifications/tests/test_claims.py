@@ -57,3 +57,41 @@ async def test_replicas_claiming_at_once_never_claim_a_reminder_twice(database_u
     counted = Counter(reminder_id for claimed in claims for reminder_id in claimed)
     assert len(counted) == DUE
     assert [n for n in counted.values() if n > 1] == []
+
+
+async def test_an_urgent_reminder_is_claimed_before_a_backlog_of_ordinary_ones_due_earlier(
+    database_url,
+):
+    engine = db.create_engine(database_url)
+    try:
+        await migrations.migrate(engine, MIGRATIONS)
+        now = datetime.now(UTC)
+
+        def row(kind: str, due_at: datetime) -> dict:
+            return {
+                "reminder_id": uuid.uuid4(),
+                "clinic_id": "northside",
+                "recipient_id": "dr-okafor",
+                "kind": kind,
+                "due_at": due_at,
+                "status": "pending",
+                "awaiting_delivery": True,
+                "attempts": 0,
+                "next_attempt_at": due_at,
+            }
+
+        backlog = [row("homework-due", now - timedelta(minutes=n)) for n in range(1, 51)]
+        alert = row("risk-alert", now)
+        async with engine.begin() as conn:
+            await conn.execute(reminders.insert(), [*backlog, alert])
+        async with engine.begin() as conn:
+            first = await claim_due(conn, now, hold=HOLD, limit=20)
+        async with engine.begin() as conn:
+            second = await claim_due(conn, now, hold=HOLD, limit=20)
+    finally:
+        await engine.dispose()
+    # The alert first, then the oldest of the backlog (in the order the join gives them).
+    oldest_first = [r["reminder_id"] for r in reversed(backlog)]
+    assert first[0].reminder_id == alert["reminder_id"]
+    assert {r.reminder_id for r in first[1:]} == set(oldest_first[:19])
+    assert {r.reminder_id for r in second} == set(oldest_first[19:39])

@@ -19,13 +19,20 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Row, and_, delete, select
+from sqlalchemy import ColumnElement, Integer, Row, Select, and_, bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport_notifications.domain.events import ReminderFacts
 from rapport_notifications.domain.model import ReminderStatus
 from rapport_notifications.recipient_store import Contact, contact_from
-from rapport_notifications.tables import deliveries, delivery_claims, recipients, reminders, upsert
+from rapport_notifications.tables import (
+    URGENT_KIND,
+    deliveries,
+    delivery_claims,
+    recipients,
+    reminders,
+    upsert,
+)
 from rapport_shared.contracts.notifications import Channel, ReminderKind
 from rapport_shared.persistence.db import writers_take_turns
 
@@ -46,44 +53,11 @@ class DueReminder:
 async def claim_due(
     conn: AsyncConnection, now: datetime, *, hold: timedelta, limit: int
 ) -> list[DueReminder]:
-    still_claimed = (
-        select(delivery_claims.c.reminder_id)
-        .where(
-            delivery_claims.c.reminder_id == reminders.c.reminder_id,
-            delivery_claims.c.claimed_until > now,
-        )
-        .exists()
-    )
-    due = (
-        select(
-            reminders.c.reminder_id,
-            reminders.c.clinic_id.label("reminder_clinic_id"),
-            reminders.c.recipient_id.label("reminder_recipient_id"),
-            reminders.c.client_id.label("client_id"),
-            reminders.c.kind,
-            reminders.c.facts,
-        )
-        .where(
-            reminders.c.awaiting_delivery.is_(True),
-            reminders.c.next_attempt_at <= now,
-            ~still_claimed,
-        )
-        .order_by(reminders.c.next_attempt_at)
-        .limit(limit)
-        .with_for_update(of=reminders, skip_locked=True)
-        .subquery()
-    )
-    rows = (
-        await conn.execute(
-            select(due, recipients).outerjoin(
-                recipients,
-                and_(
-                    recipients.c.clinic_id == due.c.reminder_clinic_id,
-                    recipients.c.recipient_id == due.c.reminder_recipient_id,
-                ),
-            )
-        )
-    ).all()
+    """Up to limit due reminders, claimed: the urgent ones first (a risk alert must not wait
+    behind a backlog of ordinary reminders due before it), then the others by due time."""
+    rows = await _due_rows(conn, _URGENT_DUE, now, limit)
+    if len(rows) < limit:
+        rows += await _due_rows(conn, _ORDINARY_DUE, now, limit - len(rows))
     if rows and not writers_take_turns(conn):
         rows = await _not_claimed_meanwhile(conn, rows, now)
     if not rows:
@@ -104,6 +78,59 @@ async def claim_due(
     ):
         channels.setdefault(d.reminder_id, []).append(d)
     return [_due(row, channels.get(row.reminder_id)) for row in rows]
+
+
+def _due_statement(which: ColumnElement[bool]) -> Select[Any]:
+    """The due reminders of the kinds `which` selects (urgent or ordinary) not claimed by anyone,
+    in due order, with their recipient's settings, locked (PostgreSQL: rows another replica has
+    locked are skipped). Built once: every round, busy or idle, asks it."""
+    still_claimed = (
+        select(delivery_claims.c.reminder_id)
+        .where(
+            delivery_claims.c.reminder_id == reminders.c.reminder_id,
+            delivery_claims.c.claimed_until
+            > bindparam("claimed_after", type_=delivery_claims.c.claimed_until.type),
+        )
+        .exists()
+    )
+    due = (
+        select(
+            reminders.c.reminder_id,
+            reminders.c.clinic_id.label("reminder_clinic_id"),
+            reminders.c.recipient_id.label("reminder_recipient_id"),
+            reminders.c.client_id.label("client_id"),
+            reminders.c.kind,
+            reminders.c.facts,
+        )
+        .where(
+            reminders.c.awaiting_delivery.is_(True),
+            which,
+            reminders.c.next_attempt_at <= bindparam("now", type_=reminders.c.next_attempt_at.type),
+            ~still_claimed,
+        )
+        .order_by(reminders.c.next_attempt_at)
+        .limit(bindparam("limit", type_=Integer))
+        .with_for_update(of=reminders, skip_locked=True)
+        .subquery()
+    )
+    return select(due, recipients).outerjoin(
+        recipients,
+        and_(
+            recipients.c.clinic_id == due.c.reminder_clinic_id,
+            recipients.c.recipient_id == due.c.reminder_recipient_id,
+        ),
+    )
+
+
+_URGENT_DUE = _due_statement(URGENT_KIND)
+_ORDINARY_DUE = _due_statement(~URGENT_KIND)
+
+
+async def _due_rows(
+    conn: AsyncConnection, statement: Select[Any], now: datetime, limit: int
+) -> list[Row[Any]]:
+    found = await conn.execute(statement, {"now": now, "claimed_after": now, "limit": limit})
+    return list(found.all())
 
 
 async def _not_claimed_meanwhile(

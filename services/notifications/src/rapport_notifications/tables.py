@@ -9,6 +9,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Column,
+    ColumnElement,
     Index,
     Integer,
     MetaData,
@@ -16,9 +17,11 @@ from sqlalchemy import (
     Table,
     Text,
     Uuid,
+    literal,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from rapport_notifications.domain.model import URGENT
 from rapport_shared.persistence import upserts
 from rapport_shared.persistence.columns import Clinic, Moment, Person
 
@@ -51,6 +54,24 @@ reminders = Table(
     Index("ix_reminders_recipient", "clinic_id", "recipient_id"),
     Index("ix_reminders_awaiting", "awaiting_delivery", "next_attempt_at"),
     Index("ix_reminders_client", "clinic_id", "client_id"),
+)
+
+# The urgent kinds (risk alerts), whose reminders the scheduler claims before any other: a
+# partial index holds just theirs, so finding those still to deliver costs nothing however long
+# the backlog of ordinary ones (delivery_queue.claim_due). Its columns are those of
+# ix_reminders_awaiting, so SQLite, which has no statistics to go by, takes the smaller one. The
+# kinds are written into the statement, not bound, so that the databases see the query's
+# condition is the index's; a new urgent kind needs a migration that makes the index again with
+# it (0012_urgent_first made it).
+URGENT_KIND: ColumnElement[bool] = reminders.c.kind.in_(
+    [literal(kind, literal_execute=True) for kind in sorted(URGENT)]
+)
+Index(
+    "ix_reminders_urgent_awaiting",
+    reminders.c.awaiting_delivery,
+    reminders.c.next_attempt_at,
+    sqlite_where=URGENT_KIND,
+    postgresql_where=URGENT_KIND,
 )
 
 # The projection, per channel: each planned channel's outcome (what the metrics count).
