@@ -29,7 +29,12 @@ from rapport_notifications.bootstrap import build_app
 from rapport_notifications.settings import NotificationsSettings
 from rapport_shared.contracts.base import EventContract
 from rapport_shared.contracts.envelope import encode
-from rapport_shared.contracts.goals import HomeworkAssigned, HomeworkCompleted
+from rapport_shared.contracts.goals import (
+    AllianceAlertRaised,
+    HomeworkAssigned,
+    HomeworkCompleted,
+    RiskFlagRaised,
+)
 from rapport_shared.messaging import connection
 from rapport_shared.persistence.schema import dead_letters_table, processed_table
 from rapport_shared.runtime.service import ServiceRuntime
@@ -71,6 +76,36 @@ def completion_of(assigned: HomeworkAssigned) -> HomeworkCompleted:
         client_id=assigned.client_id,
         due_at=assigned.due_at,
         completed_at=now(),
+    )
+
+
+def risk_flag(client_id: str, *recipients: str, score: int = 3) -> RiskFlagRaised:
+    """PHQ-9 item 9 answered with score, the flag naming recipients, as the goals service raises
+    it."""
+    return RiskFlagRaised(
+        clinic_id=CLINIC,
+        flag_id=uuid4(),
+        measure_id=uuid4(),
+        client_id=client_id,
+        instrument="PHQ-9",
+        item=9,
+        score=score,
+        threshold=1,
+        alert_recipient_ids=recipients,
+        raised_at=now(),
+    )
+
+
+def alliance_alert(client_id: str, counselor_id: str) -> AllianceAlertRaised:
+    return AllianceAlertRaised(
+        clinic_id=CLINIC,
+        alert_id=uuid4(),
+        measure_id=uuid4(),
+        client_id=client_id,
+        counselor_id=counselor_id,
+        srs_total=30,
+        threshold=36,
+        raised_at=now(),
     )
 
 

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
-from notifications_support import CLINIC, now, running_service
+from notifications_support import CLINIC, now, risk_flag, running_service
 from sqlalchemy import func, select
 
 from rapport_devtools.testing import eventually
@@ -15,7 +15,7 @@ from rapport_notifications.domain.measures import measure_due_id
 from rapport_notifications.domain.messages import day_and_time
 from rapport_notifications.domain.model import reminder_stream
 from rapport_notifications.tables import feed, reminders
-from rapport_shared.contracts.goals import MeasureAskClosed, MeasureRequested, RiskFlagRaised
+from rapport_shared.contracts.goals import MeasureAskClosed, MeasureRequested
 from rapport_shared.contracts.notifications import ReminderCancelled
 from rapport_shared.contracts.sessions import ClientErased
 
@@ -135,20 +135,7 @@ async def test_a_client_erasure_takes_their_measure_asks_and_the_risk_alerts_abo
 ):
     async with running_service(database_url, nats_server.url, tmp_path) as service:
         await service.publish(_requested("ana", now() + 2 * DAY))
-        await service.publish(
-            RiskFlagRaised(
-                clinic_id=CLINIC,
-                flag_id=uuid4(),
-                measure_id=uuid4(),
-                client_id="ana",
-                instrument="PHQ-9",
-                item=9,
-                score=1,
-                threshold=1,
-                alert_recipient_ids=("dr-okafor",),
-                raised_at=now(),
-            )
-        )
+        await service.publish(risk_flag("ana", "dr-okafor", score=1))
         pending = await service.wait_for_reminder("ana", "pending", "measure-due")
         await service.wait_for_reminder("dr-okafor", "sent", "risk-alert")
         assert await _rows_about(service, "ana") == 3  # two reminders, one feed item

@@ -4,13 +4,11 @@ waits for the morning. A real nats-server, database and SMTP server; the test pl
 service."""
 
 from datetime import datetime, timedelta
-from uuid import uuid4
 from zoneinfo import ZoneInfo
 
-from notifications_support import CLINIC, now, running_service
+from notifications_support import CLINIC, alliance_alert, now, risk_flag, running_service
 
 from rapport_devtools.testing import eventually
-from rapport_shared.contracts.goals import AllianceAlertRaised, RiskFlagRaised
 
 QUIET = {"start": "22:00", "end": "07:00"}
 
@@ -22,21 +20,6 @@ def late_evening_zone() -> ZoneInfo:
     if ahead > 14:  # the zones reach from 12 hours behind UTC to 14 ahead
         ahead -= 24
     return ZoneInfo(f"Etc/GMT{-ahead:+d}")
-
-
-def _flag(*recipients: str) -> RiskFlagRaised:
-    return RiskFlagRaised(
-        clinic_id=CLINIC,
-        flag_id=uuid4(),
-        measure_id=uuid4(),
-        client_id="ana",
-        instrument="PHQ-9",
-        item=9,
-        score=3,
-        threshold=1,
-        alert_recipient_ids=recipients,
-        raised_at=now(),
-    )
 
 
 async def test_a_risk_alert_goes_out_at_night_on_every_channel_and_an_alliance_alert_waits(
@@ -55,20 +38,9 @@ async def test_a_risk_alert_goes_out_at_night_on_every_channel_and_an_alliance_a
             preferences={"risk-alert": [], "alliance-alert": ["feed"]},
         )
         await service.set_recipient("admin-lee", email="lee@example.org", time_zone=zone.key)
-        flag = _flag("dr-okafor", "admin-lee", "dr-ng")
+        flag = risk_flag("ana", "dr-okafor", "admin-lee", "dr-ng")
         await service.publish(flag)
-        await service.publish(
-            AllianceAlertRaised(
-                clinic_id=CLINIC,
-                alert_id=uuid4(),
-                measure_id=uuid4(),
-                client_id="ana",
-                counselor_id="dr-okafor",
-                srs_total=30,
-                threshold=36,
-                raised_at=now(),
-            )
-        )
+        await service.publish(alliance_alert("ana", "dr-okafor"))
 
         (mail,) = await service.wait_for_mail("okafor@example.org")
         assert mail["Subject"] == "Risk alert: please contact your client today"
