@@ -56,12 +56,9 @@ def path(clinic_id: str, client_id: str) -> str:
 async def revisions(
     conn: AsyncConnection, store: PrivateEventStore, clinic_id: str, client_id: str
 ) -> list[SafetyPlanRevision]:
-    """Every revision, oldest first. None is 404, for a client who has no plan and for an erased
-    one, whose plan's words went with their key: a plan nobody can read is no plan."""
-    if not await store.keys.is_erased(conn, clinic_id, client_id):
-        events = await store.load_events(conn, safety_plan_stream(clinic_id, client_id))
-        if found := [SafetyPlanRevision.of(e) for e in events if isinstance(e, SafetyPlanRevised)]:
-            return found
+    """Every revision, oldest first; none is 404."""
+    if found := await _revised(conn, store, clinic_id, client_id):
+        return [SafetyPlanRevision.of(event) for event in found]
     raise NotFound(f"client {client_id} has no safety plan", field="client_id")
 
 
@@ -78,14 +75,20 @@ def as_plan(client_id: str, revision: SafetyPlanRevision) -> SafetyPlanView:
 async def status(
     conn: AsyncConnection, store: PrivateEventStore, clinic_id: str, client_id: str
 ) -> SafetyPlanStatus:
-    """Whether the client has a plan, and its latest revision. A client without a key never had
-    one written (the first revision makes the key) or is erased: no plan either way."""
-    if await store.keys.key(conn, clinic_id, client_id) is None:
-        return SafetyPlanStatus(exists=False)
-    events = await store.load_events(conn, safety_plan_stream(clinic_id, client_id))
-    revised = [event for event in events if isinstance(event, SafetyPlanRevised)]
-    if not revised:
+    if not (found := await _revised(conn, store, clinic_id, client_id)):
         return SafetyPlanStatus(exists=False)
     return SafetyPlanStatus(
-        exists=True, revision=revised[-1].revision, last_changed_at=revised[-1].revised_at
+        exists=True, revision=found[-1].revision, last_changed_at=found[-1].revised_at
     )
+
+
+async def _revised(
+    conn: AsyncConnection, store: PrivateEventStore, clinic_id: str, client_id: str
+) -> list[SafetyPlanRevised]:
+    """The plan's revisions, readable. A client without a key has none: no plan was ever written
+    for them (the first revision makes the key), or they were erased and their plan's words went
+    with the key, and a plan nobody can read is no plan."""
+    if await store.keys.key(conn, clinic_id, client_id) is None:
+        return []
+    events = await store.load_events(conn, safety_plan_stream(clinic_id, client_id))
+    return [event for event in events if isinstance(event, SafetyPlanRevised)]
