@@ -1,6 +1,7 @@
 """The reminding rules, without I/O."""
 
 from datetime import UTC, date, datetime, time, timedelta, timezone
+from typing import get_args
 from uuid import uuid4
 from zoneinfo import ZoneInfo
 
@@ -41,6 +42,7 @@ from rapport_shared.contracts.goals import (
 from rapport_shared.contracts.notifications import (
     ReminderCancelled,
     ReminderFailed,
+    ReminderKind,
     ReminderScheduled,
     ReminderSent,
 )
@@ -588,3 +590,10 @@ def test_backoff_is_capped():
     assert POLICY.delay_after(10) == timedelta(seconds=30)
     # Many attempts do not overflow the doubling.
     assert POLICY.delay_after(10_000) == timedelta(seconds=30)
+
+
+def test_every_reminder_kind_has_a_subject_and_words_even_without_facts():
+    # Facts recorded before a kind had any (or an older copy of them) still render.
+    for kind in get_args(ReminderKind):
+        message = render(kind, ReminderFacts(), "ana", ZoneInfo("UTC"))
+        assert message.subject and message.body, kind
