@@ -19,8 +19,9 @@ class NotificationsSettings(ServiceSettings):
     session_lead_seconds: float = Field(86400.0, ge=0)
     # How long after a session closed its counselor is reminded of a note still unsigned.
     unsigned_note_after_seconds: float = Field(86400.0, ge=0)
-    # Lingering (ServiceSettings): nothing here is waited on (a reminder is due hours ahead),
-    # and one event per batch cost a third more CPU.
+    # Lingering (ServiceSettings): nothing here is waited on (a reminder is due hours ahead; a
+    # risk alert waits for the next delivery round, up to a second, anyway), and one event per
+    # batch cost a third more CPU.
     consumer_linger_seconds: float = Field(0.05, ge=0, le=5)
     scheduler_interval_seconds: float = Field(1.0, gt=0)
     scheduler_batch_size: int = Field(20, ge=1)
