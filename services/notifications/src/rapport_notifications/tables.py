@@ -59,10 +59,10 @@ reminders = Table(
 # The urgent kinds (risk alerts), whose reminders the scheduler claims before any other: a
 # partial index holds just theirs, so finding those still to deliver costs nothing however long
 # the backlog of ordinary ones (delivery_queue.claim_due). Its columns are those of
-# ix_reminders_awaiting, so SQLite, which has no statistics to go by, takes the smaller one. The
-# kinds are written into the statement, not bound, so that the databases see the query's
-# condition is the index's; a new urgent kind needs a migration that makes the index again with
-# it (0012_urgent_first made it).
+# ix_reminders_awaiting: SQLite, with no statistics to go by, then prefers it (on next_attempt_at
+# alone it took ix_reminders_awaiting and read the whole backlog). The kinds are written into
+# the statement, not bound, so that the databases see the query's condition is the index's; a
+# new urgent kind needs a migration that makes the index again with it (0012_urgent_first).
 URGENT_KIND: ColumnElement[bool] = reminders.c.kind.in_(
     [literal(kind, literal_execute=True) for kind in sorted(URGENT)]
 )
