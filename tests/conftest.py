@@ -1,8 +1,10 @@
 """Fixtures for the cross-service tests: the three services as real processes.
 
-running_suite gives a test a suite of its own. module_suite gives a whole module one suite
-(its own nats-server, SMTP server and data directory), for tests that make their own ids and
-look only at what they made: starting the three services is most of such a test's time."""
+running_suite gives a test a suite of its own. shared_suite is one suite (with its own
+nats-server, SMTP server and data directory) for every test that makes its own ids and looks
+only at what it made, in whichever module: starting the three services is most of such a
+test's time. A test that stops a service, or counts what the whole suite holds, takes
+running_suite."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -70,10 +72,10 @@ def running_suite(suite_processes: dict[str, ServiceProcess]) -> dict[str, Servi
     return _started(suite_processes)
 
 
-@pytest.fixture(scope="module")
-def module_suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ServiceProcess]]:
-    """One running suite for every test of a module (see this module's docstring)."""
-    directory = tmp_path_factory.mktemp("module-suite")
+@pytest.fixture(scope="session")
+def shared_suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ServiceProcess]]:
+    """One running suite for the tests that can share it (see this module's docstring)."""
+    directory = tmp_path_factory.mktemp("shared-suite")
     nats_server = NatsServer(directory / "nats").start()
     try:
         with (

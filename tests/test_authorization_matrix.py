@@ -7,8 +7,9 @@ counselor lee); in riverside, client carol. The callers are northside's clinic a
 alice, an auditor and an operator. "own" is alice (kim's assigned client, alice's own record),
 "other" is bob, "clinic" is carol in riverside.
 
-The tests share one running suite (module_suite); each builds a world of its own, whose people
-carry fresh ids (World.people), so that what one test's world does is nowhere in another's.
+The tests share one running suite (shared_suite) with other modules' tests; each builds a
+world of its own, whose people carry fresh ids (World.people), so that what one test's world
+does is nowhere in another's.
 """
 
 import re
@@ -305,8 +306,8 @@ def _check(response: httpx.Response, expected: object, success: int, mine: Subje
     assert not shown, f"{cell} shows another client's data: {shown}"
 
 
-async def test_every_cell_of_the_matrix(module_suite) -> None:
-    world = await _build_world(module_suite)
+async def test_every_cell_of_the_matrix(shared_suite) -> None:
+    world = await _build_world(shared_suite)
     try:
         s = world.subjects
         for role, by_kind in EXPECTED.items():
@@ -328,9 +329,9 @@ async def test_every_cell_of_the_matrix(module_suite) -> None:
 
 
 async def test_nobody_acts_in_another_counselors_name_and_audit_sees_the_attempts(
-    module_suite,
+    shared_suite,
 ) -> None:
-    world = await _build_world(module_suite)
+    world = await _build_world(shared_suite)
     try:
         people = world.people
         alice = world.subjects["alice"]
@@ -363,8 +364,8 @@ async def test_nobody_acts_in_another_counselors_name_and_audit_sees_the_attempt
         await world.http.aclose()
 
 
-async def test_only_a_clinic_admin_erases_a_client(module_suite) -> None:
-    world = await _build_world(module_suite)
+async def test_only_a_clinic_admin_erases_a_client(shared_suite) -> None:
+    world = await _build_world(shared_suite)
     try:
         alice, carol = world.subjects["alice"], world.subjects["carol"]
 

@@ -6,8 +6,8 @@ The world: in northside, clients alice and bob; bob has a session, a goal and ho
 probes every route addressed by an id (the list comes from each service's OpenAPI document, so
 a new route is covered the day it is added) with bob's ids and with ids nobody has.
 
-The tests share one running suite (module_suite): each names its callers and clients afresh
-(_fresh), so the audit entries each reads are its own.
+The tests share one running suite (shared_suite) with other modules' tests: each names its
+callers and clients afresh (_fresh), so the audit entries each reads are its own.
 """
 
 import re
@@ -94,9 +94,9 @@ async def _addressed_routes(url: str, http: httpx.AsyncClient) -> list[tuple[str
 
 
 async def test_a_client_cannot_tell_another_clients_ids_from_ids_nobody_has(
-    module_suite: dict[str, ServiceProcess],
+    shared_suite: dict[str, ServiceProcess],
 ) -> None:
-    urls = {name: process.url for name, process in module_suite.items()}
+    urls = {name: process.url for name, process in shared_suite.items()}
     alice = bearer(mint_test_token("client", CLINIC, _fresh("alice")))
     async with httpx.AsyncClient(auth=ClinicAdminAuth(), timeout=15) as http:
         bobs = await _bobs_ids(urls, http)
@@ -130,7 +130,7 @@ async def test_a_client_cannot_tell_another_clients_ids_from_ids_nobody_has(
 
 
 async def test_an_operators_request_is_audited_under_the_clinic_it_targeted(
-    module_suite: dict[str, ServiceProcess],
+    shared_suite: dict[str, ServiceProcess],
 ) -> None:
     olu = _fresh("operator-olu")
     operator = bearer(mint_test_token("operator", sub=olu))
@@ -141,7 +141,7 @@ async def test_an_operators_request_is_audited_under_the_clinic_it_targeted(
             ("goals", "/clients/alice/progress"),
             ("notifications", "/recipients/alice/reminders"),
         ):
-            url = module_suite[service].url
+            url = shared_suite[service].url
             probe = await http.get(f"{url}/clinics/{CLINIC}{path}", headers=operator)
             assert probe.status_code == 404, probe.text
             page = await http.get(
@@ -159,12 +159,12 @@ async def test_an_operators_request_is_audited_under_the_clinic_it_targeted(
 
 
 async def test_the_audit_returns_each_entrys_correlation_id(
-    module_suite: dict[str, ServiceProcess],
+    shared_suite: dict[str, ServiceProcess],
 ) -> None:
     alice_id = _fresh("alice")
     alice = bearer(mint_test_token("client", CLINIC, alice_id))
     auditor = bearer(mint_test_token("auditor", CLINIC, "auditor-ada"))
-    url = module_suite["goals"].url
+    url = shared_suite["goals"].url
     async with httpx.AsyncClient(timeout=15) as http:
         chosen = f"trace-{uuid.uuid4().hex[:8]}"
         asked = await http.get(
@@ -199,11 +199,11 @@ FORGED = [
 
 
 async def test_forwarded_addresses_are_not_trusted_from_an_unconfigured_caller(
-    module_suite: dict[str, ServiceProcess],
+    shared_suite: dict[str, ServiceProcess],
 ) -> None:
     # The tests call from 127.0.0.1, which no setting names as a proxy.
     for headers in FORGED:
-        assert await _audited_address(module_suite["sessions"].url, headers) == "127.0.0.1"
+        assert await _audited_address(shared_suite["sessions"].url, headers) == "127.0.0.1"
 
 
 @pytest.fixture

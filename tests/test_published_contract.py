@@ -28,8 +28,8 @@ def test_asyncapi_lists_what_each_service_publishes_and_consumes():
     assert "NoteRecorded" not in str(notes)  # private events are not part of the contract
 
 
-async def test_each_service_serves_its_asyncapi_document(running_suite):
+async def test_each_service_serves_its_asyncapi_document(shared_suite):
     async with httpx.AsyncClient(timeout=10) as http:
-        for service, process in running_suite.items():
+        for service, process in shared_suite.items():
             served = (await http.get(f"{process.url}/asyncapi.json")).json()
             assert served["info"]["title"] == f"Rapport {service}"
