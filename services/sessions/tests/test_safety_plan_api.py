@@ -101,8 +101,9 @@ async def test_who_may_write_a_plan(service: RunningService) -> None:
         PLAN, json=revision(FIRST, by="lee"), headers=as_("counselor", "lee")
     )
     assert off_the_team.status_code == 403, off_the_team.text
+    # On the team, but in another counselor's name.
     in_anothers_name = await service.http.put(
-        PLAN, json=revision(FIRST, by="kim"), headers=as_("counselor", "lee")
+        PLAN, json=revision(FIRST, by="lee"), headers=as_("counselor", "kim")
     )
     assert in_anothers_name.status_code == 403
     by_the_client = await service.http.put(
