@@ -8,12 +8,13 @@ skipped and nothing is asked twice.
 """
 
 import contextlib
+import functools
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from uuid import UUID
 
 import structlog
-from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy import ColumnElement, Select, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport_goals.domain.measurement import (
@@ -42,6 +43,7 @@ from rapport_shared.contracts.sessions import (
 )
 from rapport_shared.eventsourcing.eventstore import ConcurrencyConflict, EventStore
 from rapport_shared.eventsourcing.privatestore import PrivateEventStore
+from rapport_shared.persistence.driver_sql import one_of, rows_among, rows_on_driver
 from rapport_shared.persistence.upserts import upsert
 
 log = structlog.get_logger(__name__)
@@ -89,17 +91,19 @@ async def set_plan(
 async def with_plans(
     conn: AsyncConnection, clients: Collection[tuple[str, str]]
 ) -> set[tuple[str, str]]:
-    """Which of these (clinic, client) have a measurement plan: one query for a batch."""
+    """Which of these (clinic, client) have a measurement plan: one query for a batch, run on
+    the driver (every batch of closed sessions asks)."""
     wanted = set(clients)
     if not wanted:
         return set()
+    found = await rows_among(conn, _plans_among, sorted({c for _, c in wanted}), {})
+    return {(clinic_id, client_id) for clinic_id, client_id in found} & wanted
+
+
+@functools.cache
+def _plans_among(count: int) -> Select[tuple[str, str]]:
     plans = measurement_plans.c
-    rows = await conn.execute(
-        select(plans.clinic_id, plans.client_id).where(
-            plans.client_id.in_(sorted({client for _, client in wanted}))
-        )
-    )
-    return {(clinic_id, client_id) for clinic_id, client_id in rows} & wanted
+    return select(plans.clinic_id, plans.client_id).where(one_of(plans.client_id, count))
 
 
 async def from_session(
@@ -131,15 +135,29 @@ async def for_session(
     await _ask(conn, store, session_asks(plan.current, event, now))
 
 
+# Built once and run on the driver: it is read with every measure recorded.
+_OPEN_FOR_INSTRUMENT = select(measure_asks.c.ask_id).where(
+    measure_asks.c.clinic_id == bindparam("clinic_id"),
+    measure_asks.c.client_id == bindparam("client_id"),
+    measure_asks.c.status == bindparam("open"),
+    measure_asks.c.instrument == bindparam("instrument"),
+)
+
+
 async def fulfil(conn: AsyncConnection, store: EventStore, recorded: MeasureRecorded) -> None:
     """Close the client's open asks for this instrument that the measure answers."""
-    asks = await _open_asks(
+    asks = await rows_on_driver(
         conn,
-        (measure_asks.c.clinic_id == recorded.clinic_id)
-        & (measure_asks.c.client_id == recorded.client_id)
-        & (measure_asks.c.instrument == recorded.instrument),
+        _OPEN_FOR_INSTRUMENT,
+        {
+            "clinic_id": recorded.clinic_id,
+            "client_id": recorded.client_id,
+            "open": "open",
+            "instrument": recorded.instrument,
+        },
     )
-    for ask_id in asks:
+    # The driver's own value: a UUID from asyncpg, its hex text from SQLite.
+    for ask_id in sorted(UUID(str(value)) for (value,) in asks):
         ask = await _load_ask(conn, store, ask_id)
         await _close(conn, store, ask, ask.fulfil(recorded))
 

@@ -10,33 +10,44 @@ PHQ-9 recorded, and no reader needs their past values; the audit log keeps who c
 when, as it does for every write.
 """
 
+import json
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport_goals.domain import risk
-from rapport_goals.domain.instruments import RULES, risk_answers
+from rapport_goals.domain.instruments import risk_answers
 from rapport_goals.service_layer.appending import record
 from rapport_goals.tables import risk_settings
 from rapport_shared.contracts.goals import MeasureRecorded, RiskFlagRaised
 from rapport_shared.contracts.history import found
 from rapport_shared.eventsourcing.eventstore import EventStore
+from rapport_shared.persistence.driver_sql import rows_on_driver
 from rapport_shared.persistence.upserts import upsert
 from rapport_shared.security import care_team
 
+# No clinic's threshold is lower: an answer under it is flagged nowhere.
+LOWEST_THRESHOLD = 1
 _SETTINGS = ("threshold", "alert_care_team", "admin_ids", "updated_by", "updated_at")
+
+
+# Built once and run on the driver: it is read with every measure that answers a risk item.
+_POLICY = select(
+    risk_settings.c.threshold, risk_settings.c.alert_care_team, risk_settings.c.admin_ids
+).where(risk_settings.c.clinic_id == bindparam("clinic_id"))
 
 
 async def policy_of(conn: AsyncConnection, clinic_id: str) -> risk.RiskPolicy:
     """The clinic's risk settings; the defaults until an admin sets them."""
-    row = (
-        await conn.execute(select(risk_settings).where(risk_settings.c.clinic_id == clinic_id))
-    ).first()
-    if row is None:
+    rows = await rows_on_driver(conn, _POLICY, {"clinic_id": clinic_id})
+    if not rows:
         return risk.RiskPolicy()
-    return risk.RiskPolicy(row.threshold, row.alert_care_team, tuple(row.admin_ids))
+    threshold, alert_care_team, admin_ids = rows[0]
+    # As the driver gives them: JSON as text, SQLite's booleans as integers.
+    admins = json.loads(admin_ids) if isinstance(admin_ids, str) else admin_ids
+    return risk.RiskPolicy(threshold, bool(alert_care_team), tuple(admins))
 
 
 async def set_policy(
@@ -63,9 +74,9 @@ async def raise_flags(
     conn: AsyncConnection, store: EventStore, recorded: MeasureRecorded, now: datetime
 ) -> None:
     """A flag per risk item the measure answered at or above the clinic's threshold. Reads
-    nothing for a measure without risk items (all but the PHQ-9), and the care team only when
-    a flag is raised and the clinic alerts it."""
-    if not RULES[recorded.instrument].risk_items:
+    nothing for a measure whose risk items (if it has any) were all answered 0, which no
+    threshold flags, and the care team only when a flag is raised and the clinic alerts it."""
+    if not risk_answers(recorded.instrument, recorded.items, LOWEST_THRESHOLD):
         return
     policy = await policy_of(conn, recorded.clinic_id)
     if not risk_answers(recorded.instrument, recorded.items, policy.threshold):
