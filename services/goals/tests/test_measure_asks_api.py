@@ -211,3 +211,9 @@ async def test_sessions_and_the_round_ask_and_each_ask_is_fulfilled_missed_or_wi
         # Nothing was asked twice (the redelivered session-scheduled included).
         asks = [e for _, e in await goals.published() if e.event_type == "measure-requested"]
         assert len(asks) == len({e.contract.ask_id for e in asks}) == 6
+        # A rebuild of the read model reaches the rows the live path wrote.
+        live = await goals.projection_rows()
+        assert len(live["measure_asks"]) == 6
+        rebuilt = await goals.http.post("/admin/projections/progress/rebuild")
+        assert rebuilt.status_code == 200, rebuilt.text
+        assert await goals.projection_rows() == live
