@@ -1,8 +1,10 @@
 """client-erased in the goals service, against a real nats-server and a real database: the
 client's key is destroyed and their rows purged; their log stays and replays; a plan closed for
-them that arrives later creates nothing; other clients keep working."""
+them that arrives later creates nothing; other clients keep working. Their risk flags, measure
+asks and measurement plan go too, and a session event of theirs delivered later asks nothing."""
 
 import json
+import uuid
 from datetime import UTC, datetime, timedelta
 
 from goals_support import (
@@ -15,7 +17,14 @@ from goals_support import (
 from sqlalchemy import select
 
 from rapport_devtools.testing import eventually
-from rapport_goals.tables import PROJECTION_TABLES, goal_history
+from rapport_goals.tables import (
+    PROJECTION_TABLES,
+    goal_history,
+    measure_asks,
+    measurement_plans,
+    risk_flags,
+)
+from rapport_shared.contracts.sessions import SessionStarted
 from rapport_shared.eventsourcing.crypto import client_keys
 from rapport_shared.persistence.schema import events_table
 
@@ -93,3 +102,52 @@ async def test_client_erased_shreds_the_key_and_purges_only_that_client(database
                 select(client_keys.c.client_id).where(client_keys.c.erased_at.is_not(None))
             )
             assert erased.scalars().all() == ["client-ana"]
+
+
+async def test_an_erased_clients_flags_plan_and_asks_go_and_later_sessions_ask_nothing(
+    database_url, nats_server
+):
+    now = datetime.now(UTC)
+    plan = {"set_by": "dr-okafor", "schedules": [{"instrument": "PHQ-9", "when": "session-start"}]}
+    async with running_goals(database_url, nats_server.url) as goals:
+        for client in ("client-ana", "client-ben"):
+            base = f"/clinics/{CLINIC}/clients/{client}"
+            assert (await goals.http.put(f"{base}/measurement-plan", json=plan)).status_code == 200
+            risky = {"instrument": "PHQ-9", "items": [0] * 8 + [2]}
+            assert (await goals.http.post(f"{base}/measures", json=risky)).status_code == 201
+            await goals.publish_as_sessions(_started(client, now), f"session-{client}", now)
+        await goals.published_of("measure-requested", 2)
+        owned = (risk_flags, measure_asks, measurement_plans)
+        for table in owned:
+            assert {row["client_id"] for row in await goals.rows(table)} == {
+                "client-ana",
+                "client-ben",
+            }, table.name
+
+        await goals.publish_client_erased("client-ana")
+
+        async def purged() -> bool:
+            owners = [{row["client_id"] for row in await goals.rows(t)} for t in owned]
+            return owners == [{"client-ben"}] * len(owned)
+
+        await eventually(purged)
+        # A session of ana's started before the erasure, delivered after: nothing is asked.
+        await goals.publish_as_sessions(
+            _started("client-ana", now + timedelta(minutes=1)), "session-late", now
+        )
+        await goals.publish_as_sessions(
+            _started("client-ben", now + timedelta(minutes=1)), "session-marker", now
+        )
+        # Both through the same consumer, in order: ben's ask comes after whatever ana's made.
+        asks = await goals.published_of("measure-requested", 3)
+        assert [ask.client_id for ask in asks] == ["client-ana", "client-ben", "client-ben"]
+
+
+def _started(client: str, at: datetime) -> SessionStarted:
+    return SessionStarted(
+        clinic_id=CLINIC,
+        session_id=uuid.uuid4(),
+        client_id=client,
+        counselor_id="dr-okafor",
+        started_at=at,
+    )
