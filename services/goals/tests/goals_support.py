@@ -145,9 +145,9 @@ class RunningGoals:
         )
         await self.js.publish(message.subject, message.payload, headers=message.headers)
 
-    async def publish_care_team(self, client_id: str, *counselors: str) -> None:
+    async def publish_care_team(self, client_id: str, *counselors: str, wait: bool = True) -> None:
         """As the sessions service does when a clinic admin sets a client's care team; returns
-        once this service's copy holds it."""
+        once this service's copy holds it (at once with wait=False)."""
         event = CareTeamChanged(
             clinic_id=CLINIC,
             client_id=client_id,
@@ -156,6 +156,8 @@ class RunningGoals:
             changed_at=datetime.now(UTC),
         )
         await self.publish_as_sessions(event, f"care-team-{CLINIC}-{client_id}", event.changed_at)
+        if not wait:
+            return
 
         async def copied() -> bool:
             rows = await self.rows(care_team_table)

@@ -3,12 +3,10 @@ service's care-team-changed events, decides who writes; a client reaches only th
 record, and cannot probe another client's ids."""
 
 import uuid
-from datetime import UTC, datetime
 
 from goals_support import CLINIC, RunningGoals, running_goals
 
 from rapport_devtools.testing import bearer, eventually, mint_test_token
-from rapport_shared.contracts.sessions import CareTeamChanged
 
 KIM = bearer(mint_test_token("counselor", CLINIC, "kim"))
 
@@ -23,14 +21,8 @@ def _homework(client: str) -> dict[str, str]:
 
 
 async def _team(goals: RunningGoals, client: str, *counselors: str) -> None:
-    event = CareTeamChanged(
-        clinic_id=CLINIC,
-        client_id=client,
-        counselor_ids=counselors,
-        changed_by="admin",
-        changed_at=datetime.now(UTC),
-    )
-    await goals.publish_as_sessions(event, f"care-team-{CLINIC}-{client}", event.changed_at)
+    """Published only: the tests wait for the copy themselves."""
+    await goals.publish_care_team(client, *counselors, wait=False)
 
 
 async def test_writes_follow_the_care_team_from_the_sessions_events(database_url, nats_server):
