@@ -208,6 +208,11 @@ async def test_sessions_and_the_round_ask_and_each_ask_is_fulfilled_missed_or_wi
         assert (await asked(goals, 6))[5].due_at == t0 + timedelta(days=7, hours=1)
         assert (await closed(goals, gad.ask_id)).outcome == "missed"
         assert (await closed(goals, srs.ask_id)).outcome == "missed"
+        # The plan changed without the every-n-days GAD-7: its open ask is withdrawn.
+        plan["schedules"] = plan["schedules"][:3]
+        assert (await goals.http.put(PLAN, json=plan)).status_code == 200
+        dropped = (await asked(goals, 6))[5]
+        assert (await closed(goals, dropped.ask_id)).outcome == "withdrawn"
         # Nothing was asked twice (the redelivered session-scheduled included).
         asks = [e for _, e in await goals.published() if e.event_type == "measure-requested"]
         assert len(asks) == len({e.contract.ask_id for e in asks}) == 6

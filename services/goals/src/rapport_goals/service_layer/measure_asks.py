@@ -77,12 +77,19 @@ async def set_plan(
     time_zone: str,
     first_at: datetime | None,
 ) -> None:
-    """measurement-plan-set, and the client's row in measurement_plans: a plan with every-n-days
-    schedules is in the periodic round (how far it has asked is kept across changes of the
-    plan, so a change asks nothing again)."""
+    """measurement-plan-set, the open asks it no longer makes withdrawn, and the client's row
+    in measurement_plans: a plan with every-n-days schedules is in the periodic round (how far
+    it has asked is kept across changes of the plan, so a change asks nothing again)."""
     plan = await load_plan(conn, store, clinic_id, client_id)
     event = plan.set(schedules, set_by, time_zone, first_at, now)
     await record(conn, store, plan_stream(clinic_id, client_id), plan.version, [event])
+    # The open asks the plan no longer makes are withdrawn.
+    kept = {(schedule.instrument, schedule.when) for schedule in schedules}
+    mine = (measure_asks.c.clinic_id == clinic_id) & (measure_asks.c.client_id == client_id)
+    for ask_id in await _open_asks(conn, mine):
+        ask = await _load_ask(conn, store, ask_id)
+        if (ask.requested.instrument, ask.requested.timing) not in kept:
+            await _close(conn, store, ask, ask.withdraw(now))
     periodic = any(schedule.every_days is not None for schedule in schedules)
     row = {"clinic_id": clinic_id, "client_id": client_id, "periodic": periodic}
     await upsert(conn, measurement_plans, row | {"asked_through": None}, replace=("periodic",))
