@@ -49,3 +49,29 @@ async def test_a_writer_that_loses_the_race_for_the_first_key_uses_the_winners(
         async with engine.connect() as conn:
             stored = (await conn.execute(select(client_keys.c.key))).scalars().all()
             assert [bytes(key) for key in stored] == [winners]
+
+
+async def test_erased_among_answers_per_clinic_and_client(database_url):
+    """The same client id in two clinics is two clients: erasing one erases only that one."""
+    keys = KeyRing()
+    now = datetime.now(UTC)
+    async with engine_with(database_url, client_keys) as engine:
+        async with engine.begin() as conn:
+            kept = (("northside", "ana"), ("southside", "ana"), ("northside", "ben"))
+            for clinic, client in kept:
+                await keys.key(conn, clinic, client, create=True)
+            await keys.destroy(conn, "northside", "ana", now)
+            await keys.destroy(conn, "southside", "cy", now)  # never had a key: a tombstone
+        async with engine.connect() as conn:
+            asked = [
+                ("northside", "ana"),
+                ("southside", "ana"),
+                ("northside", "ben"),
+                ("southside", "cy"),
+                ("westside", "dee"),
+            ]
+            assert await keys.erased_among(conn, asked) == {
+                ("northside", "ana"),
+                ("southside", "cy"),
+            }
+            assert await keys.erased_among(conn, []) == set()

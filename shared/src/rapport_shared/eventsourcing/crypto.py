@@ -247,12 +247,15 @@ class KeyRing:
         self, conn: AsyncConnection, owners: Iterable[tuple[str, str]]
     ) -> set[tuple[str, str]]:
         """Which of these (clinic id, client id) pairs are erased clients, in one query."""
-        wanted = set(owners)
-        if not wanted:
-            return set()
-        clients = sorted({client for _, client in wanted})
-        found = await rows_among(conn, _erased, clients, {})
-        return {(clinic, client) for clinic, client in found} & wanted
+        # Per clinic, so the lookup walks the (clinic_id, client_id) key instead of the table.
+        by_clinic: dict[str, set[str]] = {}
+        for clinic, client in owners:
+            by_clinic.setdefault(clinic, set()).add(client)
+        found: set[tuple[str, str]] = set()
+        for clinic, clients in by_clinic.items():
+            rows = await rows_among(conn, _erased, sorted(clients), {"clinic_id": clinic})
+            found |= {(clinic, client) for (client,) in rows}
+        return found
 
     async def destroy(
         self, conn: AsyncConnection, clinic_id: str, client_id: str, at: datetime
@@ -343,8 +346,10 @@ class _KeyRow(NamedTuple):
 
 @functools.cache
 def _erased(count: int) -> Any:
-    return select(client_keys.c.clinic_id, client_keys.c.client_id).where(
-        one_of(client_keys.c.client_id, count), client_keys.c.erased_at.is_not(None)
+    return select(client_keys.c.client_id).where(
+        client_keys.c.clinic_id == bindparam("clinic_id"),
+        one_of(client_keys.c.client_id, count),
+        client_keys.c.erased_at.is_not(None),
     )
 
 
