@@ -4,6 +4,7 @@ tokens signed with the secret the tests give the services."""
 
 import asyncio
 import inspect
+import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Generator
@@ -149,6 +150,9 @@ class SmtpCollector:
 
         self.messages: list[tuple[list[str], bytes]] = []
         self.port = free_port()
+        # aiosmtpd logs every connection at INFO; a test process keeps library INFO lines (the
+        # services' logging), which would print them in the middle of a test run's output.
+        logging.getLogger("mail.log").setLevel(logging.WARNING)
         self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
 
     async def handle_DATA(self, _server: object, _session: object, envelope: object) -> str:  # noqa: N802
