@@ -90,8 +90,10 @@ class ServiceRuntime(Generic[StoreT_co]):
             retention=timedelta(hours=settings.idempotency_retention_hours),
             lease=timedelta(seconds=settings.idempotency_lease_seconds),
         )
-        self.add_loop(
-            partial(self.idempotency.purge_forever, settings.idempotency_cleanup_interval_seconds)
+        self.add_periodic(
+            "idempotency cleanup",
+            settings.idempotency_cleanup_interval_seconds,
+            self.idempotency.purge_round,
         )
 
     @property

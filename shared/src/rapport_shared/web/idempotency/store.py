@@ -1,7 +1,6 @@
 """The store of keys: a claim before the command runs, its answer (sealed) after, the release of
 a failed one, and expiry."""
 
-import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -158,16 +157,12 @@ class IdempotencyStore:
             )
         return int(result.rowcount or 0)
 
-    async def purge_forever(self, interval_seconds: float) -> None:
-        """The background loop the runtime runs."""
-        while True:
-            try:
-                purged = await self.purge_expired()
-                if purged:
-                    log.info("idempotency keys expired", count=purged)
-            except Exception as error:  # noqa: BLE001 - a failed round is retried next time
-                log.warning("idempotency cleanup failed", error=repr(error))
-            await asyncio.sleep(interval_seconds)
+    async def purge_round(self) -> None:
+        """One round of the cleanup the runtime runs periodically (ServiceRuntime.add_periodic,
+        which logs a failed round and retries at the next)."""
+        purged = await self.purge_expired()
+        if purged:
+            log.info("idempotency keys expired", count=purged)
 
 
 async def forget_client(conn: AsyncConnection, clinic_id: str, client_id: str) -> None:
