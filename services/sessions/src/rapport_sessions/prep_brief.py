@@ -33,6 +33,7 @@ from rapport_sessions.tables import (
 )
 from rapport_shared.contracts.clock import to_utc
 from rapport_shared.contracts.plan import AgreedGoal, AgreedHomework, GoalWording
+from rapport_shared.contracts.sessions import safety_plan_path
 from rapport_shared.eventsourcing.crypto import decrypt_text
 from rapport_shared.eventsourcing.privatestore import PrivateEventStore
 
@@ -192,7 +193,7 @@ async def prep_brief(
         prep.RiskFlag(**_fields(row, prep.RiskFlag))
         for row in await _rows(conn, prep_risk_flags, clinic_id, client_id)
     ]
-    plan_path = safety_plans.path(clinic_id, client_id)
+    plan_path = safety_plan_path(clinic_id, client_id)
     asks = [
         prep.MeasureAsk(**_fields(row, prep.MeasureAsk))
         for row in await _rows(conn, prep_measure_asks, clinic_id, client_id)

@@ -48,11 +48,6 @@ class SafetyPlanStatus(BaseModel):
     last_changed_at: datetime | None = None
 
 
-def path(clinic_id: str, client_id: str) -> str:
-    """Where the plan is read (and revised): what a risk flag points to."""
-    return f"/clinics/{clinic_id}/clients/{client_id}/safety-plan"
-
-
 async def revisions(
     conn: AsyncConnection, store: PrivateEventStore, clinic_id: str, client_id: str
 ) -> list[SafetyPlanRevision]:

@@ -205,3 +205,9 @@ SESSIONS_CONTRACTS: tuple[type[EventContract], ...] = (
     CareTeamChanged,
     ClientErased,
 )
+
+
+def safety_plan_path(clinic_id: str, client_id: str) -> str:
+    """Where the sessions API serves a client's safety plan: what the prep brief and a risk alert
+    (written by the notifications service) point to."""
+    return f"/clinics/{clinic_id}/clients/{client_id}/safety-plan"

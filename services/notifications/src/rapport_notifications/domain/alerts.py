@@ -17,6 +17,7 @@ from rapport_notifications.domain.model import (
 from rapport_shared.contracts.base import EventContract
 from rapport_shared.contracts.goals import AllianceAlertRaised, PlanItemRefused, RiskFlagRaised
 from rapport_shared.contracts.notifications import ReminderKind
+from rapport_shared.contracts.sessions import safety_plan_path
 
 PLAN_ITEM_REFUSED: ReminderKind = "plan-item-refused"
 
@@ -49,11 +50,6 @@ def plan_item_refused_alert(refused: PlanItemRefused, now: datetime) -> list[Eve
             refused_reason=refused.reason,
         ),
     )
-
-
-def safety_plan_path(clinic_id: str, client_id: str) -> str:
-    """The client's safety plan in the sessions API, which a risk alert points to."""
-    return f"/clinics/{clinic_id}/clients/{client_id}/safety-plan"
 
 
 def risk_alert_reminders(raised: RiskFlagRaised, now: datetime) -> list[list[EventContract]]:
